@@ -1,4 +1,7 @@
 //! The dashboard: pages, components and server functions, rendered on the server and hydrated.
+#[cfg(feature = "ssr")]
+pub mod ctx;
+
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{

@@ -1,0 +1,36 @@
+//! What the server hands to every page render and server function (server side only).
+//!
+//! Contract between `server/` (which builds these per request) and `app/` (which reads them):
+//! - `AppContext` is provided for every request.
+//! - `CurrentUser` is provided only when the request carries a valid, unexpired session cookie.
+//!   Dashboard pages are already protected by the server (unauthenticated → 303 to /login), but server
+//!   functions must still call [`require_user`] themselves: they are reachable by URL.
+
+use leptos::prelude::*;
+use leptos::server_fn::error::ServerFnError;
+
+/// Process-wide state that server functions may use.
+#[derive(Clone)]
+pub struct AppContext {
+    pub store: store::Store,
+    /// `WHATSAPP_MAX_SESSIONS_PER_USER`.
+    pub max_sessions_per_user: u32,
+    /// `SESSION_IDLE_TIMEOUT`, shown on the Settings page.
+    pub session_idle_timeout: std::time::Duration,
+}
+
+/// The signed-in user of this request.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub id: uuid::Uuid,
+    pub email: String,
+}
+
+pub fn app_context() -> Result<AppContext, ServerFnError> {
+    use_context::<AppContext>().ok_or_else(|| ServerFnError::new("server context missing"))
+}
+
+/// The current user, or an error that the client shows as "please sign in again".
+pub fn require_user() -> Result<CurrentUser, ServerFnError> {
+    use_context::<CurrentUser>().ok_or_else(|| ServerFnError::new("not signed in"))
+}
