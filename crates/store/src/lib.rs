@@ -1,1 +1,168 @@
-//! placeholder
+//! The PostgreSQL (Supabase-compatible) store of Rarity Leads.
+//!
+//! # Tenancy model
+//!
+//! Row-level security is the tenancy boundary, exactly as on Supabase. There, PostgREST logs in as
+//! `authenticator` (which owns nothing and can do nothing by itself) and, per request, runs a
+//! transaction that does `set_config('role', 'authenticated', true)` and
+//! `set_config('request.jwt.claims', '{"sub": …}', true)`; the policies then compare rows with
+//! `auth.uid()`. We do the same:
+//!
+//! - [`Store::connect`] applies the migrations as the *owner* (the `DATABASE_URL` user) and then opens
+//!   the runtime pool as `rarity_app`: LOGIN, NOINHERIT, no BYPASSRLS, owns no table, member of
+//!   `authenticated` only so it can switch to it.
+//! - Every user-scoped operation runs inside [`Store::as_user`]'s transaction, which switches to
+//!   `authenticated` and sets the claims transaction-locally, so nothing leaks to the next user of
+//!   the pooled connection. A bug in a query's WHERE clause therefore cannot show another tenant's
+//!   rows: PostgreSQL filters them.
+//! - Before there is a user (sign up, log in, cookie lookup), [`Accounts`] calls a few narrow
+//!   SECURITY DEFINER functions in `app_api`; password hashes and session-token hashes live in
+//!   `app_private`, which `rarity_app`, `authenticated` and `anon` cannot read.
+//!
+//! Queries are checked at run time (`sqlx::query`/`query_as` + `FromRow`), not with the compile-time
+//! macros: no `DATABASE_URL` or `.sqlx/` data is needed to build, and every query is exercised by the
+//! real-database tests in `tests/`.
+//!
+//! Supabase: use the *direct* connection (or the session pooler). The transaction pooler (port 6543)
+//! breaks prepared statements, which sqlx uses for every query.
+
+mod accounts;
+mod config;
+mod domain;
+pub mod embedded;
+mod error;
+mod leads;
+mod records;
+mod templates;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+mod user_tx;
+mod whatsapp;
+
+pub use accounts::{Accounts, Credentials, SessionUser};
+pub use config::StoreConfig;
+pub use domain::{LeadStatus, PhoneE164, normalize_email};
+pub use error::StoreError;
+pub use records::{Conversation, Lead, LeadPatch, NewLead, NewTemplate, Template, WhatsappSession};
+pub use user_tx::UserTx;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
+use std::collections::HashSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The SQL migrations in `/migrations`, embedded at build time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// Runtime connections per process; PostgreSQL's default limit is 100 and Supabase's small plans ~60.
+const RUNTIME_POOL_SIZE: u32 = 10;
+
+/// Handle to the database: cheap to clone (it shares one runtime pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Applies pending migrations as the owner, sets the runtime role's password if one is
+    /// configured, then opens the runtime pool as `rarity_app`.
+    pub async fn connect(config: &StoreConfig) -> Result<Store, StoreError> {
+        let owner = config.owner_options()?;
+        let mut conn = owner.connect().await?;
+        MIGRATOR.run(&mut conn).await?;
+        if let Some(password) = &config.app_password {
+            set_app_password(&mut conn, password).await?;
+        }
+        conn.close().await?;
+
+        let pool = PgPoolOptions::new()
+            .max_connections(RUNTIME_POOL_SIZE)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(config.runtime_options()?)
+            .await?;
+        Ok(Store { pool })
+    }
+
+    /// Ready to serve: the database answers and every migration of this build has been applied.
+    pub async fn readiness(&self) -> Result<(), StoreError> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT v FROM app_api.applied_migrations() AS v")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|err| match &err {
+                    // The function itself is created by a migration: its absence means "not migrated".
+                    sqlx::Error::Database(db)
+                        if db.code().as_deref() == Some("42883")
+                            || db.code().as_deref() == Some("3F000") =>
+                    {
+                        StoreError::NotMigrated("schema app_api is missing".to_owned())
+                    }
+                    _ => StoreError::from(err),
+                })?;
+        let applied: HashSet<i64> = applied.into_iter().collect();
+        let missing: Vec<String> = MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::NotMigrated(format!(
+                "missing {}",
+                missing.join(", ")
+            )))
+        }
+    }
+
+    /// Pre-authentication account operations (sign up, log in, cookie sessions).
+    pub fn accounts(&self) -> Accounts {
+        Accounts::new(self.pool.clone())
+    }
+
+    /// Starts a transaction acting as `user_id` under RLS. Dropping the [`UserTx`] without
+    /// [`UserTx::commit`] rolls back.
+    pub async fn as_user(&self, user_id: Uuid) -> Result<UserTx, StoreError> {
+        UserTx::begin(&self.pool, user_id).await
+    }
+
+    /// The runtime pool (logged in as `rarity_app`), for tests that probe what that role can do.
+    #[cfg(feature = "test-support")]
+    pub fn runtime_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes the pool (waits for checked-out connections to come back).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `ALTER ROLE … PASSWORD` takes no bind parameters, so the password is quoted by PostgreSQL's own
+/// `format('%L')` inside the server rather than by string building here.
+async fn set_app_password(conn: &mut sqlx::PgConnection, password: &str) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT set_config('rarity.app_password', $1, true)")
+        .bind(password)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "DO $$ BEGIN EXECUTE format('ALTER ROLE rarity_app PASSWORD %L', \
+         current_setting('rarity.app_password')); END $$",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Parsed owner options, with statement logging quietened (it would log every migration's SQL).
+pub(crate) fn parse_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    let options: PgConnectOptions = url.parse().map_err(|_| {
+        StoreError::Config("DATABASE_URL is not a valid postgres:// URL".to_owned())
+    })?;
+    Ok(options.log_statements(tracing::log::LevelFilter::Debug))
+}

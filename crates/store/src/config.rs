@@ -1,0 +1,57 @@
+//! How to reach the database: the owner URL (runs migrations) and the runtime role derived from it.
+
+use crate::StoreError;
+use sqlx::postgres::PgConnectOptions;
+
+/// The runtime login role created by the migrations.
+pub const APP_ROLE: &str = "rarity_app";
+
+/// Connection settings for [`crate::Store::connect`].
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// `DATABASE_URL`: a role that owns the schema and may run migrations (e.g. Supabase's `postgres`).
+    pub database_url: String,
+    /// Password for `rarity_app`; applied with `ALTER ROLE` at start-up. `None` for trust/peer auth.
+    pub app_password: Option<String>,
+}
+
+impl StoreConfig {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        StoreConfig {
+            database_url: database_url.into(),
+            app_password: None,
+        }
+    }
+
+    pub fn with_app_password(mut self, password: impl Into<String>) -> Self {
+        self.app_password = Some(password.into());
+        self
+    }
+
+    pub(crate) fn owner_options(&self) -> Result<PgConnectOptions, StoreError> {
+        crate::parse_options(&self.database_url)
+    }
+
+    /// The owner URL with the user swapped for `rarity_app` (and its password, if any). Built from
+    /// the URL rather than the parsed options so the owner's password is never sent for the app role.
+    pub(crate) fn runtime_options(&self) -> Result<PgConnectOptions, StoreError> {
+        let bad = || StoreError::Config("DATABASE_URL is not a valid postgres:// URL".to_owned());
+        let mut url = url::Url::parse(&self.database_url).map_err(|_| bad())?;
+        url.set_username(APP_ROLE).map_err(|_| bad())?;
+        url.set_password(self.app_password.as_deref())
+            .map_err(|_| bad())?;
+        crate::parse_options(url.as_str())
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    // Never print credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field(
+                "app_password",
+                &self.app_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,47 @@
+//! A transaction acting as one user under row-level security (see the crate docs for why).
+
+use crate::StoreError;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+/// Created by [`crate::Store::as_user`]. All reads and writes go through PostgreSQL's RLS policies as
+/// `authenticated` with `auth.uid() = user_id`. Dropped without [`UserTx::commit`] it rolls back.
+pub struct UserTx {
+    pub(crate) tx: Transaction<'static, Postgres>,
+    pub(crate) user_id: Uuid,
+}
+
+impl UserTx {
+    pub(crate) async fn begin(pool: &PgPool, user_id: Uuid) -> Result<UserTx, StoreError> {
+        let mut tx = pool.begin().await?;
+        // Same shape as the claims PostgREST sets from a Supabase JWT; `true` = local to this
+        // transaction, so the pooled connection is clean for the next request.
+        let claims = serde_json::json!({ "sub": user_id, "role": "authenticated" }).to_string();
+        sqlx::query("SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)")
+            .bind(claims)
+            .execute(&mut *tx)
+            .await?;
+        Ok(UserTx { tx, user_id })
+    }
+
+    /// The user this transaction acts as.
+    pub fn user_id(&self) -> Uuid {
+        self.user_id
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
+    /// The raw connection, for tests that check what RLS allows with hand-written SQL.
+    #[cfg(feature = "test-support")]
+    pub fn connection_for_tests(&mut self) -> &mut sqlx::PgConnection {
+        &mut self.tx
+    }
+}
