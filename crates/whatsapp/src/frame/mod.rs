@@ -1,0 +1,15 @@
+//! The socket's framing and transport encryption.
+//!
+//! Every WebSocket message carries one or more (possibly partial) frames: a 3-byte big-endian length
+//! and the payload ([`codec`]). The client's first frame is preceded by the 4-byte intro
+//! [`INTRO`]. After the handshake each payload is AES-256-GCM encrypted per direction with a 32-bit
+//! counter nonce ([`cipher`]); the decrypted payload is a flag byte plus a binary node, optionally
+//! zlib-compressed ([`payload`]).
+
+pub mod cipher;
+pub mod codec;
+pub mod payload;
+
+pub use cipher::{CipherError, TransportCipher, TransportKeys};
+pub use codec::{FrameDecoder, FrameEncoder, FrameError, HEADER_LEN, INTRO, MAX_FRAME_LEN};
+pub use payload::{DEFAULT_MAX_INFLATED_LEN, PayloadError, decode_payload, encode_payload};
