@@ -1,0 +1,141 @@
+//! The one error type of the HTTP layer.
+//!
+//! Every failure becomes a status code and `{"error":{"code":"…","message":"…"}}` (plus `"field"` for
+//! validation errors). 5xx causes are logged with their full chain and never sent to the client.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("sign in, or send a valid bearer token")]
+    Unauthorized,
+    #[error("cross-origin request refused")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    #[error("request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    #[error("{message}")]
+    Validation {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("temporarily unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] Cause),
+}
+
+impl ApiError {
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::BadRequest(_) => "bad_request",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Validation { .. } => "validation_failed",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            let mut chain = cause.to_string();
+            let mut source = cause.source();
+            while let Some(s) = source {
+                chain.push_str(": ");
+                chain.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::error!(error = %chain, "request failed");
+        }
+        let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+        if let Self::Validation {
+            field: Some(field), ..
+        } = &self
+        {
+            error["field"] = serde_json::Value::String(field.clone());
+        }
+        let mut response =
+            (self.status(), Json(serde_json::json!({ "error": error }))).into_response();
+        if matches!(self, Self::Unauthorized) {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(err: store::StoreError) -> Self {
+        use store::StoreError as E;
+        match err {
+            E::Invalid { field, message } => Self::validation(field, message),
+            E::EmailTaken => {
+                Self::Conflict("an account with this email address already exists".to_owned())
+            }
+            E::Conflict { field, message } => Self::Conflict(format!("{field}: {message}")),
+            // RLS makes "someone else's row" and "no row" the same thing; so do we.
+            E::NotFound | E::Forbidden => Self::NotFound,
+            other => Self::internal(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let response = ApiError::internal("password=hunter2 connection refused").into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let debug = format!("{:?}", response.body());
+        assert!(!debug.contains("hunter2"));
+    }
+}

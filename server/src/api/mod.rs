@@ -1,0 +1,141 @@
+//! The JSON REST API under `/api`, authenticated by the session cookie or a Supabase bearer JWT.
+//!
+//! Every handler acts through [`store::Store::as_user`], so row-level security decides what the caller
+//! may see; another user's id is indistinguishable from a missing one (404).
+
+mod error;
+mod extract;
+
+pub use error::ApiError;
+pub use extract::{ApiJson, ApiUser, ResourceId};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::security;
+use crate::state::AppState;
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let router = Router::new()
+        .route("/me", get(me))
+        .route("/leads", get(leads_list).post(lead_create))
+        .route(
+            "/leads/{id}",
+            get(lead_get).patch(lead_update).delete(lead_delete),
+        )
+        .route("/templates", get(templates_list).post(template_create))
+        .route("/templates/{id}", delete(template_delete))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest("method not allowed on this resource".to_owned())
+        });
+    match security::cors(state.settings.frontend_url.as_deref()) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+#[derive(Serialize)]
+struct Me {
+    id: Uuid,
+    email: Option<String>,
+}
+
+async fn me(user: ApiUser) -> Json<Me> {
+    Json(Me {
+        id: user.id,
+        email: user.email,
+    })
+}
+
+async fn leads_list(
+    State(state): State<AppState>,
+    user: ApiUser,
+) -> Result<Json<Vec<store::Lead>>, ApiError> {
+    let mut tx = state.store.as_user(user.id).await?;
+    let leads = tx.leads_list().await?;
+    tx.commit().await?;
+    Ok(Json(leads))
+}
+
+async fn lead_get(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ResourceId(id): ResourceId,
+) -> Result<Json<store::Lead>, ApiError> {
+    let mut tx = state.store.as_user(user.id).await?;
+    let lead = tx.lead_get(id).await?;
+    tx.commit().await?;
+    Ok(Json(lead))
+}
+
+async fn lead_create(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ApiJson(new): ApiJson<store::NewLead>,
+) -> Result<Response, ApiError> {
+    let mut tx = state.store.as_user(user.id).await?;
+    let lead = tx.lead_create(new).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(lead)).into_response())
+}
+
+async fn lead_update(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ResourceId(id): ResourceId,
+    ApiJson(patch): ApiJson<store::LeadPatch>,
+) -> Result<Json<store::Lead>, ApiError> {
+    let mut tx = state.store.as_user(user.id).await?;
+    let lead = tx.lead_update(id, patch).await?;
+    tx.commit().await?;
+    Ok(Json(lead))
+}
+
+async fn lead_delete(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ResourceId(id): ResourceId,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = state.store.as_user(user.id).await?;
+    tx.lead_delete(id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn templates_list(
+    State(state): State<AppState>,
+    user: ApiUser,
+) -> Result<Json<Vec<store::Template>>, ApiError> {
+    let mut tx = state.store.as_user(user.id).await?;
+    let templates = tx.templates_list().await?;
+    tx.commit().await?;
+    Ok(Json(templates))
+}
+
+async fn template_create(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ApiJson(new): ApiJson<store::NewTemplate>,
+) -> Result<Response, ApiError> {
+    let mut tx = state.store.as_user(user.id).await?;
+    let template = tx.template_create(new).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(template)).into_response())
+}
+
+async fn template_delete(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ResourceId(id): ResourceId,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = state.store.as_user(user.id).await?;
+    tx.template_delete(id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,24 @@
+//! Accounts and authentication: password hashing, the session cookie, the form endpoints, Supabase
+//! JWTs for the REST API, the login rate limit and CSRF checks.
+
+pub mod csrf;
+pub mod forms;
+pub mod jwt;
+pub mod password;
+pub mod rate_limit;
+pub mod session;
+pub mod token;
+
+use axum::Router;
+use axum::routing::post;
+
+use crate::state::AppState;
+
+/// `POST /auth/signup`, `/auth/login`, `/auth/logout`, `/auth/logout-all`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/signup", post(forms::signup))
+        .route("/auth/login", post(forms::login))
+        .route("/auth/logout", post(forms::logout))
+        .route("/auth/logout-all", post(forms::logout_all))
+}

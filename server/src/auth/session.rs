@@ -1,0 +1,115 @@
+//! Per-request session resolution and dashboard page protection.
+//!
+//! `resolve_session` turns a valid `rl_session` cookie into a [`CurrentUser`] request extension (read
+//! by the API extractor and handed to Leptos as context). Resuming a session slides its idle timeout
+//! forward in the store; an expired, unknown or malformed cookie is treated as signed out and cleared.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Redirect, Response};
+use http::{Method, header};
+
+use app::ctx::CurrentUser;
+
+use super::token;
+use crate::api::ApiError;
+use crate::state::AppState;
+
+/// The hash of the cookie token that authenticated this request (for logout).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionTokenHash(pub [u8; 32]);
+
+/// Dashboard pages: these paths and everything below them need a session.
+const DASHBOARD: &[&str] = &["/accounts", "/chats", "/leads", "/templates", "/settings"];
+
+pub fn is_dashboard_page(path: &str) -> bool {
+    path == "/"
+        || DASHBOARD.iter().any(|p| {
+            path == *p
+                || path
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+}
+
+/// Static assets and probes never need the database round trip.
+fn skips_session(path: &str) -> bool {
+    ["/pkg/", "/fonts/", "/favicon"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || path == "/healthz"
+        || path == "/readyz"
+}
+
+pub async fn resolve_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if skips_session(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let mut clear_cookie = false;
+    match token::from_headers(request.headers()) {
+        None => {}
+        Some(Err(())) => clear_cookie = true,
+        Some(Ok(token)) => {
+            let hash = token::hash(&token);
+            let resumed = state
+                .store
+                .accounts()
+                .resume_web_session(&hash, state.settings.session_idle_timeout)
+                .await;
+            match resumed {
+                Ok(Some(user)) => {
+                    request.extensions_mut().insert(CurrentUser {
+                        id: user.user_id,
+                        email: user.email,
+                    });
+                    request.extensions_mut().insert(SessionTokenHash(hash));
+                }
+                Ok(None) => clear_cookie = true,
+                Err(e) => return ApiError::internal(e).into_response(),
+            }
+        }
+    }
+    let mut response = next.run(request).await;
+    if clear_cookie && !response.headers().contains_key(header::SET_COOKIE) {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            token::clear_cookie(state.settings.cookie_secure),
+        );
+    }
+    response
+}
+
+/// Signed-out visitors of dashboard pages go to `/login`; signed-in visitors of `/login` and
+/// `/signup` go to the dashboard. Runs after [`resolve_session`].
+pub async fn protect_pages(request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        let path = request.uri().path();
+        let signed_in = request.extensions().get::<CurrentUser>().is_some();
+        if !signed_in && is_dashboard_page(path) {
+            return Redirect::to("/login").into_response();
+        }
+        if signed_in && (path == "/login" || path == "/signup") {
+            return Redirect::to("/").into_response();
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dashboard_paths() {
+        for p in ["/", "/leads", "/leads/123", "/settings", "/accounts/x/y"] {
+            assert!(is_dashboard_page(p), "{p}");
+        }
+        for p in ["/login", "/signup", "/leadsX", "/pkg/rarity.js", "/api/me"] {
+            assert!(!is_dashboard_page(p), "{p}");
+        }
+    }
+}

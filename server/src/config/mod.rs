@@ -1,0 +1,325 @@
+//! Start-up configuration from the environment plus an optional `.env` file.
+//!
+//! Every variable is checked and *all* problems are reported together, one line each, so an operator
+//! fixes a broken deployment in one pass. The table of variables lives in `server/CONFIG.md`.
+
+mod key;
+pub mod parse;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub use key::{KEY_FILE_NAME, KeyFileError, KeyOrigin, SessionKey, load_or_create};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    /// The single origin allowed by CORS (with credentials); `None` = no cross-origin access.
+    pub frontend_url: Option<String>,
+    /// `None` until [`run`](crate::run) resolves the key file in `DATA_DIR`.
+    pub session_encryption_key: Option<SessionKey>,
+    pub whatsapp_session_timeout: Duration,
+    pub whatsapp_max_sessions_per_user: u32,
+    /// `None` = start the embedded PostgreSQL cluster under `DATA_DIR/postgres`.
+    pub database_url: Option<SecretString>,
+    pub database_app_password: Option<SecretString>,
+    /// When set, bearer JWTs must carry `iss = SUPABASE_URL/auth/v1`.
+    pub supabase_url: Option<String>,
+    /// When set, `Authorization: Bearer <Supabase JWT>` is accepted on `/api`.
+    pub supabase_jwt_secret: Option<SecretString>,
+    pub session_idle_timeout: Duration,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub leptos_site_root: PathBuf,
+    pub cookie_secure: bool,
+}
+
+/// All problems found, one human-readable line each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Loads `.env` (if present; real environment variables win) and validates the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => problems.push(format!(".env could not be read: {e}")),
+        }
+        match Self::from_vars(|name| std::env::var(name).ok()) {
+            Ok(config) if problems.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigError { problems }),
+            Err(mut e) => {
+                problems.append(&mut e.problems);
+                Err(ConfigError { problems })
+            }
+        }
+    }
+
+    /// Validates configuration from any variable source (tests pass a map).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        // Empty values count as unset: `FOO=` in a .env file is how people comment a value out.
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        // A macro rather than a closure: a closure cannot be generic over the parsed type.
+        macro_rules! check {
+            ($result:expr) => {
+                match $result {
+                    Ok(value) => Some(value),
+                    Err(problem) => {
+                        problems.push(problem);
+                        None
+                    }
+                }
+            };
+        }
+
+        let host = match get("HOST") {
+            None => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            Some(raw) if raw.trim() == "localhost" => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            Some(raw) => check!(raw.trim().parse::<IpAddr>().map_err(|_| {
+                format!("HOST must be an IP address such as 127.0.0.1 or 0.0.0.0, got {raw:?}")
+            })),
+        };
+        let port = get("PORT").map_or(Some(3001), |raw| {
+            check!(parse::number("PORT", &raw, 1, 65_535)).map(|n| n as u16)
+        });
+        let frontend_url =
+            get("FRONTEND_URL").and_then(|raw| check!(parse::origin("FRONTEND_URL", &raw)));
+        let session_encryption_key = get("SESSION_ENCRYPTION_KEY").and_then(|raw| {
+            check!(parse::key32("SESSION_ENCRYPTION_KEY", &raw)).map(SessionKey::new)
+        });
+        let whatsapp_session_timeout =
+            get("WHATSAPP_SESSION_TIMEOUT").map_or(Some(Duration::from_millis(3_600_000)), |raw| {
+                check!(parse::number(
+                    "WHATSAPP_SESSION_TIMEOUT",
+                    &raw,
+                    1_000,
+                    30 * 86_400_000
+                ))
+                .map(Duration::from_millis)
+            });
+        let whatsapp_max_sessions_per_user =
+            get("WHATSAPP_MAX_SESSIONS_PER_USER").map_or(Some(5), |raw| {
+                check!(parse::number(
+                    "WHATSAPP_MAX_SESSIONS_PER_USER",
+                    &raw,
+                    1,
+                    1_000
+                ))
+                .map(|n| n as u32)
+            });
+        let database_url = get("DATABASE_URL").and_then(|raw| {
+            let ok = raw.starts_with("postgres://") || raw.starts_with("postgresql://");
+            // Never echo the URL: it usually carries a password.
+            check!(if ok {
+                Ok(())
+            } else {
+                Err("DATABASE_URL must start with postgres:// or postgresql://".to_owned())
+            })
+            .map(|()| SecretString::from(raw))
+        });
+        let database_app_password = get("DATABASE_APP_PASSWORD").map(SecretString::from);
+        let supabase_url =
+            get("SUPABASE_URL").and_then(|raw| check!(parse::http_url("SUPABASE_URL", &raw)));
+        let supabase_jwt_secret = get("SUPABASE_JWT_SECRET").and_then(|raw| {
+            let len = raw.len();
+            check!(if len >= 32 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "SUPABASE_JWT_SECRET must be at least 32 characters, got {len}"
+                ))
+            })
+            .map(|()| SecretString::from(raw))
+        });
+        let session_idle_timeout = get("SESSION_IDLE_TIMEOUT")
+            .map_or(Some(Duration::from_secs(1800)), |raw| {
+                check!(parse::duration("SESSION_IDLE_TIMEOUT", &raw))
+            });
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
+        let log_format = match get("LOG_FORMAT")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("text") => Some(LogFormat::Text),
+            Some("json") => Some(LogFormat::Json),
+            Some(other) => check!(Err(format!(
+                "LOG_FORMAT must be text or json, got {other:?}"
+            ))),
+        };
+        let leptos_site_root =
+            PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
+        let cookie_secure = match get("COOKIE_SECURE") {
+            Some(raw) => check!(parse::boolean("COOKIE_SECURE", &raw)),
+            // Browsers drop Secure cookies on plain-http non-localhost origins, so the default follows
+            // the bind address: loopback = local development over http, anything else = behind TLS.
+            None => host.map(|h| !h.is_loopback()),
+        };
+
+        match (
+            host,
+            port,
+            whatsapp_session_timeout,
+            whatsapp_max_sessions_per_user,
+            session_idle_timeout,
+            log_format,
+            cookie_secure,
+        ) {
+            (
+                Some(host),
+                Some(port),
+                Some(whatsapp_session_timeout),
+                Some(whatsapp_max_sessions_per_user),
+                Some(session_idle_timeout),
+                Some(log_format),
+                Some(cookie_secure),
+            ) if problems.is_empty() => Ok(Self {
+                host,
+                port,
+                frontend_url,
+                session_encryption_key,
+                whatsapp_session_timeout,
+                whatsapp_max_sessions_per_user,
+                database_url,
+                database_app_password,
+                supabase_url,
+                supabase_jwt_secret,
+                session_idle_timeout,
+                data_dir,
+                log_format,
+                leptos_site_root,
+                cookie_secure,
+            }),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// Leptos options built from our configuration, so the binary runs without cargo-leptos's env vars.
+    pub fn leptos_options(&self) -> leptos::config::LeptosOptions {
+        leptos::config::LeptosOptions::builder()
+            .output_name("rarity")
+            .site_root(self.leptos_site_root.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .site_addr(self.socket_addr())
+            .env(leptos::config::Env::PROD)
+            .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret as _;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.socket_addr().to_string(), "127.0.0.1:3001");
+        assert_eq!(c.session_idle_timeout, Duration::from_secs(1800));
+        assert_eq!(c.whatsapp_session_timeout, Duration::from_millis(3_600_000));
+        assert_eq!(c.whatsapp_max_sessions_per_user, 5);
+        assert!(c.database_url.is_none() && c.session_encryption_key.is_none());
+        assert!(
+            !c.cookie_secure,
+            "plain http on loopback must not set Secure"
+        );
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn public_bind_defaults_to_secure_cookies() {
+        assert!(from(&[("HOST", "0.0.0.0")]).unwrap().cookie_secure);
+        assert!(
+            !from(&[("HOST", "0.0.0.0"), ("COOKIE_SECURE", "false")])
+                .unwrap()
+                .cookie_secure
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_on_its_own_line() {
+        let err = from(&[
+            ("PORT", "70000"),
+            ("SESSION_ENCRYPTION_KEY", &"ab".repeat(17)),
+            ("WHATSAPP_MAX_SESSIONS_PER_USER", "many"),
+            ("WHATSAPP_SESSION_TIMEOUT", "-5"),
+            ("SESSION_IDLE_TIMEOUT", "soon"),
+            ("LOG_FORMAT", "xml"),
+            ("DATABASE_URL", "mysql://u:hunter2@h/db"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec![
+                "PORT must be a whole number from 1 to 65535, got \"70000\"",
+                "SESSION_ENCRYPTION_KEY must be 32 bytes (64 hex chars or base64), got 17 bytes",
+                "WHATSAPP_SESSION_TIMEOUT must be a whole number from 1000 to 2592000000, got \"-5\"",
+                "WHATSAPP_MAX_SESSIONS_PER_USER must be a whole number from 1 to 1000, got \"many\"",
+                "DATABASE_URL must start with postgres:// or postgresql://",
+                "SESSION_IDLE_TIMEOUT must be a duration like \"30m\", \"1h\", \"900s\" or plain seconds, got \"soon\"",
+                "LOG_FORMAT must be text or json, got \"xml\"",
+            ]
+        );
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let c = from(&[
+            ("DATABASE_URL", "postgres://u:hunter2@h/db"),
+            (
+                "SUPABASE_JWT_SECRET",
+                "super-secret-jwt-token-with-at-least-32-characters",
+            ),
+            ("SESSION_ENCRYPTION_KEY", &"cd".repeat(32)),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("hunter2")
+                && !debug.contains("super-secret")
+                && !debug.contains("cdcd")
+        );
+        assert_eq!(
+            c.database_url.unwrap().expose_secret(),
+            "postgres://u:hunter2@h/db"
+        );
+    }
+
+    #[test]
+    fn leptos_options_come_from_our_config() {
+        let c = from(&[("PORT", "4000"), ("LEPTOS_SITE_ROOT", "/srv/site")]).unwrap();
+        let o = c.leptos_options();
+        assert_eq!(&*o.output_name, "rarity");
+        assert_eq!(&*o.site_root, "/srv/site");
+        assert_eq!(o.site_addr.port(), 4000);
+    }
+}

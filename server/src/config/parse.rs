@@ -1,0 +1,173 @@
+//! Parsers for single configuration values. Each returns the one-line message shown to the operator,
+//! so a bad `.env` is fixed in one pass instead of one restart per mistake.
+
+use std::time::Duration;
+
+/// `SESSION_IDLE_TIMEOUT`: "30m", "1h", "900s", "2d" or plain seconds ("900").
+pub fn duration(name: &str, raw: &str) -> Result<Duration, String> {
+    let value = raw.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    let bad = || {
+        format!(
+            "{name} must be a duration like \"30m\", \"1h\", \"900s\" or plain seconds, got {raw:?}"
+        )
+    };
+    let amount: u64 = digits.parse().map_err(|_| bad())?;
+    let seconds_per_unit = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let seconds = amount.checked_mul(seconds_per_unit).ok_or_else(bad)?;
+    if seconds == 0 {
+        return Err(format!("{name} must be greater than zero, got {raw:?}"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// A positive integer in `min..=max` (ports, counts, milliseconds).
+pub fn number(name: &str, raw: &str, min: u64, max: u64) -> Result<u64, String> {
+    match raw.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{name} must be a whole number from {min} to {max}, got {raw:?}"
+        )),
+    }
+}
+
+pub fn boolean(name: &str, raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{name} must be true or false, got {raw:?}")),
+    }
+}
+
+/// An origin for CORS: `scheme://host[:port]`, no path. A trailing slash is tolerated because that is
+/// how people copy URLs out of the address bar.
+pub fn origin(name: &str, raw: &str) -> Result<String, String> {
+    let value = raw.trim().trim_end_matches('/');
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    match rest {
+        Some(authority)
+            if !authority.is_empty() && !authority.contains(['/', '?', '#', ' ', '@']) =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err(format!(
+            "{name} must be an origin like https://app.example.com (scheme and host, no path), got {raw:?}"
+        )),
+    }
+}
+
+/// Any http(s) URL (SUPABASE_URL). Only the shape is checked; the server never calls it.
+pub fn http_url(name: &str, raw: &str) -> Result<String, String> {
+    let value = raw.trim().trim_end_matches('/');
+    if (value.starts_with("https://") || value.starts_with("http://")) && value.len() > 8 {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "{name} must be an http(s) URL like https://xyz.supabase.co, got {raw:?}"
+        ))
+    }
+}
+
+/// Decodes a 32-byte key given as 64 hex characters or as base64 (standard or URL-safe, padding
+/// optional).
+pub fn key32(name: &str, raw: &str) -> Result<[u8; 32], String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+
+    let value = raw.trim();
+    let bytes = if value.len().is_multiple_of(2)
+        && !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        hex_decode(value)
+    } else {
+        [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(value).ok())
+    };
+    let Some(bytes) = bytes else {
+        return Err(format!(
+            "{name} must be 32 bytes (64 hex chars or base64), got a value that is neither hex nor base64 \
+             (generate one with `openssl rand -hex 32`)"
+        ));
+    };
+    let len = bytes.len();
+    <[u8; 32]>::try_from(bytes)
+        .map_err(|_| format!("{name} must be 32 bytes (64 hex chars or base64), got {len} bytes"))
+}
+
+pub fn hex_decode(value: &str) -> Option<Vec<u8>> {
+    if !value.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..value.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(value.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+pub fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units_and_plain_seconds() {
+        assert_eq!(duration("X", "30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(duration("X", "1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(duration("X", "900s"), Ok(Duration::from_secs(900)));
+        assert_eq!(duration("X", "900"), Ok(Duration::from_secs(900)));
+        assert!(duration("X", "0").is_err());
+        assert!(duration("X", "ten minutes").is_err());
+        assert!(duration("X", "5w").is_err());
+        assert!(duration("X", "").is_err());
+        assert!(duration("X", "99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn keys_decode_from_hex_and_base64_and_report_length() {
+        let hex = "00".repeat(32);
+        assert_eq!(key32("K", &hex), Ok([0u8; 32]));
+        let b64 = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        assert_eq!(key32("K", b64), Ok([1u8; 32]));
+        assert_eq!(
+            key32("K", &"ab".repeat(17)),
+            Err("K must be 32 bytes (64 hex chars or base64), got 17 bytes".to_owned())
+        );
+        let err = key32("K", "your-secret-key-32-chars-long!!").unwrap_err();
+        assert!(err.contains("neither hex nor base64"), "{err}");
+    }
+
+    #[test]
+    fn origins_must_not_have_paths() {
+        assert_eq!(
+            origin("F", "http://localhost:3000/"),
+            Ok("http://localhost:3000".into())
+        );
+        assert!(origin("F", "localhost:3000").is_err());
+        assert!(origin("F", "https://a.example/app").is_err());
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        assert_eq!(
+            hex_decode(&hex_encode(&[0, 1, 254, 255])),
+            Some(vec![0, 1, 254, 255])
+        );
+        assert_eq!(hex_decode("zz"), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! The Rarity Leads server: configuration, the axum router (Leptos pages, server functions, auth
+//! forms, REST API, probes) and process start-up/shutdown. `main.rs` only wires these together.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod health;
+pub mod router;
+pub mod security;
+mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use router::router;
+pub use startup::{StartupError, run};
+pub use state::AppState;

@@ -1,0 +1,87 @@
+//! The whole HTTP surface in one place: `router(state)` is used by `main` and by the tests.
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderValue, StatusCode, header};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes as _, ResponseOptions, generate_route_list};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use app::ctx::CurrentUser;
+
+use crate::state::AppState;
+use crate::{api, auth, health, security};
+
+/// Largest request body we read (JSON, forms, server-function arguments).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let site_root = PathBuf::from(&*state.leptos_options.site_root);
+    let pages = leptos_pages(&state)
+        // Server functions read the raw body, which DefaultBodyLimit does not cover.
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
+
+    let app = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(auth::routes())
+        .nest("/api", api::routes(&state))
+        .merge(pages)
+        .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
+        .nest_service("/fonts", ServeDir::new(site_root.join("fonts")))
+        .fallback(not_found)
+        // Layers run outside-in from the last one added: trace → headers → body limit → CSRF →
+        // session → page protection → handler.
+        .layer(from_fn(auth::session::protect_pages))
+        .layer(from_fn_with_state(
+            state.clone(),
+            auth::session::resolve_session,
+        ))
+        .layer(from_fn_with_state(state.clone(), auth::csrf::check_origin))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    security::with_security_headers(app)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Leptos pages and server functions (`/fn/…`), both with the same per-request context.
+fn leptos_pages(state: &AppState) -> Router<AppState> {
+    let routes = generate_route_list(app::App);
+    let context = {
+        let state = state.clone();
+        move || provide_request_context(&state)
+    };
+    let shell = {
+        let options = state.leptos_options.clone();
+        move || app::shell(options.clone())
+    };
+    Router::new().leptos_routes_with_context(state, routes, context, shell)
+}
+
+/// `AppContext` always; `CurrentUser` only when `resolve_session` authenticated the request; and the
+/// page's CSP carrying this response's script nonce.
+fn provide_request_context(state: &AppState) {
+    provide_context(state.app_context());
+    if let Some(parts) = use_context::<http::request::Parts>()
+        && let Some(user) = parts.extensions.get::<CurrentUser>()
+    {
+        provide_context(user.clone());
+    }
+    if let (Some(nonce), Some(response)) =
+        (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
+        && let Ok(csp) = HeaderValue::from_str(&security::content_security_policy(Some(&nonce)))
+    {
+        response.insert_header(header::CONTENT_SECURITY_POLICY, csp);
+    }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found").into_response()
+}

@@ -1,0 +1,124 @@
+//! Process lifecycle: resolve the session key, start the embedded PostgreSQL when no
+//! `DATABASE_URL` is given, connect the store (applies migrations), serve, and shut down in order on
+//! SIGINT/SIGTERM — stop accepting, let in-flight requests finish, close the pool, then stop the
+//! embedded cluster so it is never left running or killed mid-write.
+
+use std::net::SocketAddr;
+
+use secrecy::ExposeSecret as _;
+use store::embedded::{EmbeddedError, EmbeddedPostgres};
+use store::{Store, StoreConfig};
+
+use crate::config::{self, Config, KeyOrigin};
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    KeyFile(#[from] config::KeyFileError),
+    #[error("embedded PostgreSQL: {0}")]
+    Embedded(#[source] EmbeddedError),
+    #[error("database: {0}")]
+    Store(#[source] store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+pub async fn run(mut config: Config) -> Result<(), StartupError> {
+    if config.session_encryption_key.is_none() {
+        let (key, path, origin) = config::load_or_create(&config.data_dir)?;
+        match origin {
+            KeyOrigin::Generated => tracing::warn!(
+                path = %path.display(),
+                "SESSION_ENCRYPTION_KEY is not set: generated a key and saved it (mode 0600); \
+                 set SESSION_ENCRYPTION_KEY in production and keep it safe"
+            ),
+            KeyOrigin::ExistingFile => tracing::warn!(
+                path = %path.display(),
+                "SESSION_ENCRYPTION_KEY is not set: using the key saved in the data directory"
+            ),
+        }
+        config.session_encryption_key = Some(key);
+    }
+
+    let (embedded, database_url) = match &config.database_url {
+        Some(url) => (None, url.expose_secret().to_owned()),
+        None => {
+            let dir = config.data_dir.join("postgres");
+            tracing::info!(dir = %dir.display(), "DATABASE_URL is not set: starting the embedded PostgreSQL");
+            let pg = EmbeddedPostgres::start(&dir)
+                .await
+                .map_err(StartupError::Embedded)?;
+            let url = pg.database_url().to_owned();
+            (Some(pg), url)
+        }
+    };
+
+    let result = serve(&config, database_url).await;
+    if let Some(pg) = embedded {
+        match pg.stop().await {
+            Ok(()) => tracing::info!("embedded PostgreSQL stopped"),
+            Err(e) => tracing::error!(error = %e, "stopping the embedded PostgreSQL failed"),
+        }
+    }
+    result
+}
+
+async fn serve(config: &Config, database_url: String) -> Result<(), StartupError> {
+    let store_config = StoreConfig {
+        database_url,
+        app_password: config
+            .database_app_password
+            .as_ref()
+            .map(|p| p.expose_secret().to_owned()),
+    };
+    let store = Store::connect(&store_config)
+        .await
+        .map_err(StartupError::Store)?;
+    tracing::info!("database connected, migrations applied");
+
+    let state = AppState::new(config, store.clone());
+    let addr = config.socket_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    tracing::info!(%addr, "listening on http://{addr}");
+    let app = crate::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(StartupError::Serve);
+    tracing::info!("HTTP server stopped; closing the database pool");
+    store.close().await;
+    served
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (service managers, containers).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
