@@ -46,10 +46,10 @@ pub use error::StoreError;
 pub use records::{Conversation, Lead, LeadPatch, NewLead, NewTemplate, Template, WhatsappSession};
 pub use user_tx::UserTx;
 
+use sqlx::ConnectOptions;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection};
 use std::collections::HashSet;
 use std::time::Duration;
 use uuid::Uuid;
@@ -70,13 +70,19 @@ impl Store {
     /// Applies pending migrations as the owner, sets the runtime role's password if one is
     /// configured, then opens the runtime pool as `rarity_app`.
     pub async fn connect(config: &StoreConfig) -> Result<Store, StoreError> {
-        let owner = config.owner_options()?;
-        let mut conn = owner.connect().await?;
-        MIGRATOR.run(&mut conn).await?;
+        // A one-connection pool rather than a bare connection: `Migrator::run` over `&mut
+        // PgConnection` yields a future that is not `Send` for every lifetime, so a server could
+        // not spawn `connect`; over `&PgPool` it is.
+        let owner = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(config.owner_options()?)
+            .await?;
+        MIGRATOR.run(&owner).await?;
         if let Some(password) = &config.app_password {
-            set_app_password(&mut conn, password).await?;
+            set_app_password(&owner, password).await?;
         }
-        conn.close().await?;
+        owner.close().await;
 
         let pool = PgPoolOptions::new()
             .max_connections(RUNTIME_POOL_SIZE)
@@ -143,8 +149,8 @@ impl Store {
 
 /// `ALTER ROLE … PASSWORD` takes no bind parameters, so the password is quoted by PostgreSQL's own
 /// `format('%L')` inside the server rather than by string building here.
-async fn set_app_password(conn: &mut sqlx::PgConnection, password: &str) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await?;
+async fn set_app_password(owner: &PgPool, password: &str) -> Result<(), StoreError> {
+    let mut tx = owner.begin().await?;
     sqlx::query("SELECT set_config('rarity.app_password', $1, true)")
         .bind(password)
         .execute(&mut *tx)
