@@ -1,0 +1,59 @@
+use http::StatusCode;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let app = spawn_app().await;
+    let response = app.get("/healthz", None).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body, "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_ok_on_a_migrated_database() {
+    let app = spawn_app().await;
+    let response = app.get("/readyz", None).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+}
+
+#[tokio::test]
+async fn readyz_is_503_once_the_database_is_gone() {
+    let app = spawn_app().await;
+    app.store.close().await;
+    let response = app.get("/readyz", None).await;
+    assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.body.starts_with("not ready"), "{}", response.body);
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/api/me", "/nope"] {
+        let response = app.get(path, None).await;
+        let csp = response.headers["content-security-policy"]
+            .to_str()
+            .unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'"),
+            "{path}: {csp}"
+        );
+        assert_eq!(
+            response.headers["x-content-type-options"], "nosniff",
+            "{path}"
+        );
+        assert!(response.headers.contains_key("referrer-policy"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.get("/no/such/page", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let api = app.get("/api/nothing-here", None).await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.error_code(), "not_found");
+}

@@ -1,0 +1,202 @@
+//! `spawn_app()`: a fresh database, the real router, requests driven with `tower::ServiceExt::oneshot`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use server::{AppState, Config, router};
+use store::{Store, StoreConfig};
+use tower::ServiceExt as _;
+
+pub const JWT_SECRET: &str = "test-jwt-secret-with-at-least-32-characters!";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    router: Router,
+    #[allow(dead_code)]
+    pub store: Store,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// `name=value` of the session cookie this response sets, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("rl_session="))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+    }
+
+    /// Our JSON error code (`{"error":{"code":…}}`).
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {:?}", self.body))
+            .to_owned()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Like `spawn_app` with extra environment variables (e.g. a tiny `SESSION_IDLE_TIMEOUT`).
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    let url = store::test_support::fresh_database()
+        .await
+        .unwrap_or_else(|e| panic!("these tests need PostgreSQL: {e}"));
+    let store = Store::connect(&StoreConfig::new(url))
+        .await
+        .expect("connect and migrate");
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("SUPABASE_JWT_SECRET".to_owned(), JWT_SECRET.to_owned()),
+        ("LEPTOS_SITE_ROOT".to_owned(), "target/site".to_owned()),
+    ]);
+    env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let config = Config::from_vars(|k| env.get(k).cloned()).expect("test config is valid");
+    TestApp {
+        router: router(AppState::new(&config, store.clone())),
+        store,
+    }
+}
+
+impl TestApp {
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> TestResponse {
+        self.send(request(Method::GET, path, cookie, None)).await
+    }
+
+    pub async fn post_form(&self, path: &str, form: &str, cookie: Option<&str>) -> TestResponse {
+        self.send(form_request(path, form, cookie, None)).await
+    }
+
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        cookie: Option<&str>,
+        body: &serde_json::Value,
+    ) -> TestResponse {
+        let mut req = request(method, path, cookie, Some(body.to_string()));
+        req.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "application/json".parse().expect("static"),
+        );
+        self.send(req).await
+    }
+
+    /// Signs a new account up and returns its session cookie (`rl_session=…`).
+    pub async fn signup(&self, email: &str) -> String {
+        let response = self
+            .post_form("/auth/signup", &credentials(email, PASSWORD), None)
+            .await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+        assert_eq!(response.location(), Some("/"));
+        response
+            .session_cookie()
+            .expect("signup sets the session cookie")
+    }
+
+    pub async fn me(&self, cookie: &str) -> TestResponse {
+        self.get("/api/me", Some(cookie)).await
+    }
+}
+
+pub fn credentials(email: &str, password: &str) -> String {
+    format!("email={}&password={}", encode(email), encode(password))
+}
+
+/// Minimal application/x-www-form-urlencoded encoding.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub fn request(
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<String>,
+) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(path);
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    builder
+        .body(body.map_or_else(Body::empty, Body::from))
+        .expect("valid request")
+}
+
+/// A form POST, optionally as if from a given client IP (what `into_make_service_with_connect_info` adds).
+pub fn form_request(
+    path: &str,
+    form: &str,
+    cookie: Option<&str>,
+    ip: Option<[u8; 4]>,
+) -> Request<Body> {
+    let mut req = request(Method::POST, path, cookie, Some(form.to_owned()));
+    req.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded".parse().expect("static"),
+    );
+    if let Some(ip) = ip {
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+    }
+    req
+}
+
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}

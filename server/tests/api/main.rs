@@ -1,0 +1,10 @@
+//! Integration tests of the whole router against a real PostgreSQL (one fresh database per test).
+//! One binary with a module per area, so it links once.
+
+mod auth;
+mod bad_input;
+mod config;
+mod health;
+mod helpers;
+mod jwt;
+mod pages;
