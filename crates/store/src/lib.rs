@@ -60,6 +60,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 /// Runtime connections per process; PostgreSQL's default limit is 100 and Supabase's small plans ~60.
 const RUNTIME_POOL_SIZE: u32 = 10;
 
+/// How long to keep retrying a database that is not answering (e.g. still starting) before failing.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Handle to the database: cheap to clone (it shares one runtime pool).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -75,7 +78,7 @@ impl Store {
         // not spawn `connect`; over `&PgPool` it is.
         let owner = PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(config.owner_options()?)
             .await?;
         MIGRATOR.run(&owner).await?;
@@ -86,7 +89,7 @@ impl Store {
 
         let pool = PgPoolOptions::new()
             .max_connections(RUNTIME_POOL_SIZE)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(config.runtime_options()?)
             .await?;
         Ok(Store { pool })

@@ -23,8 +23,10 @@ pub struct Lead {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Input for [`crate::UserTx::lead_create`]; raw user input, validated by the store.
+/// Input for [`crate::UserTx::lead_create`]; raw user input, validated by the store. Missing JSON
+/// fields default to empty, so a missing name is a validation error rather than a parse error.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NewLead {
     pub name: String,
     /// Human input such as `+44 20 7946 0958`; stored normalised.
@@ -39,6 +41,7 @@ pub struct NewLead {
 /// Changes for [`crate::UserTx::lead_update`]. `None` keeps a field; for the optional text fields
 /// `Some("")` clears it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LeadPatch {
     pub name: Option<String>,
     pub phone: Option<String>,
@@ -65,6 +68,7 @@ pub struct Template {
 /// Input for [`crate::UserTx::template_create`]. Variables are taken from `{{…}}` in the content
 /// when `variables` is empty.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NewTemplate {
     pub name: String,
     pub content: String,
