@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes as _, ResponseOptions, generate_route_list};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
 use app::ctx::CurrentUser;
 
@@ -47,7 +47,13 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), auth::csrf::check_origin))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
     security::with_security_headers(app)
-        .layer(TraceLayer::new_for_http())
+        // One INFO line per request (method, path, status, latency); bodies and headers are not
+        // logged, so cookies and tokens never reach the log.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .with_state(state)
 }
 

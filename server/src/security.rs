@@ -56,7 +56,7 @@ pub fn cors(frontend_url: Option<&str>) -> Option<CorsLayer> {
     };
     Some(
         CorsLayer::new()
-            .allow_origin(AllowOrigin::exact(origin))
+            .allow_origin(AllowOrigin::list([origin]))
             .allow_credentials(true)
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
             .allow_headers([

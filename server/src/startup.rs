@@ -60,11 +60,10 @@ pub async fn run(mut config: Config) -> Result<(), StartupError> {
     };
 
     let result = serve(&config, database_url).await;
-    if let Some(pg) = embedded {
-        match pg.stop().await {
-            Ok(()) => tracing::info!("embedded PostgreSQL stopped"),
-            Err(e) => tracing::error!(error = %e, "stopping the embedded PostgreSQL failed"),
-        }
+    if let Some(pg) = embedded
+        && let Err(e) = pg.stop().await
+    {
+        tracing::error!(error = %e, "stopping the embedded PostgreSQL failed");
     }
     result
 }

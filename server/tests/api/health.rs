@@ -57,3 +57,29 @@ async fn unknown_paths_are_404() {
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert_eq!(api.error_code(), "not_found");
 }
+
+#[tokio::test]
+async fn cors_allows_only_the_frontend_origin_with_credentials() {
+    use crate::helpers::spawn_app_with;
+    use http::{Method, Request};
+
+    let app = spawn_app_with(&[("FRONTEND_URL", "https://app.example.com")]).await;
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/leads")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let allowed = app.send(preflight("https://app.example.com")).await;
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(allowed.headers["access-control-allow-credentials"], "true");
+    let refused = app.send(preflight("https://evil.example")).await;
+    assert!(!refused.headers.contains_key("access-control-allow-origin"));
+}

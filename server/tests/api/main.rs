@@ -7,4 +7,5 @@ mod config;
 mod health;
 mod helpers;
 mod jwt;
+mod lifecycle;
 mod pages;
