@@ -34,13 +34,17 @@ impl StoreConfig {
 
     /// The owner URL with the user swapped for `rarity_app` (and its password, if any). Built from
     /// the URL rather than the parsed options so the owner's password is never sent for the app role.
-    pub(crate) fn runtime_options(&self) -> Result<PgConnectOptions, StoreError> {
+    pub(crate) fn runtime_url(&self) -> Result<String, StoreError> {
         let bad = || StoreError::Config("DATABASE_URL is not a valid postgres:// URL".to_owned());
         let mut url = url::Url::parse(&self.database_url).map_err(|_| bad())?;
         url.set_username(APP_ROLE).map_err(|_| bad())?;
         url.set_password(self.app_password.as_deref())
             .map_err(|_| bad())?;
-        crate::parse_options(url.as_str())
+        Ok(url.into())
+    }
+
+    pub(crate) fn runtime_options(&self) -> Result<PgConnectOptions, StoreError> {
+        crate::parse_options(&self.runtime_url()?)
     }
 }
 
@@ -53,5 +57,46 @@ impl std::fmt::Debug for StoreConfig {
                 &self.app_password.as_ref().map(|_| "<redacted>"),
             )
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreConfig;
+
+    #[test]
+    fn the_runtime_url_swaps_the_user_and_never_carries_the_owner_password() {
+        let owner = "postgres://postgres:owner%20secret@db.example.supabase.co:5432/postgres?sslmode=require";
+        let url = StoreConfig::new(owner).runtime_url().ok();
+        assert_eq!(
+            url.as_deref(),
+            Some("postgres://rarity_app@db.example.supabase.co:5432/postgres?sslmode=require")
+        );
+        let url = StoreConfig::new(owner)
+            .with_app_password("p@ss:word/")
+            .runtime_url()
+            .ok();
+        assert_eq!(
+            url.as_deref(),
+            Some(
+                "postgres://rarity_app:p%40ss%3Aword%2F@db.example.supabase.co:5432/postgres?sslmode=require"
+            )
+        );
+        let socket = "postgres://rarity@localhost/postgres?host=%2Ftmp%2Fdb%2Frun";
+        assert_eq!(
+            StoreConfig::new(socket).runtime_url().ok().as_deref(),
+            Some("postgres://rarity_app@localhost/postgres?host=%2Ftmp%2Fdb%2Frun")
+        );
+        assert!(StoreConfig::new("not a url").runtime_url().is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_credentials() {
+        let config = StoreConfig::new("postgres://u:topsecret@h/db").with_app_password("appsecret");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("appsecret"),
+            "{shown}"
+        );
     }
 }

@@ -32,7 +32,12 @@ pub fn server_url() -> String {
 
 /// Creates a fresh, empty database and returns its owner URL.
 pub async fn fresh_database() -> Result<String, TestDbError> {
-    let server = server_url();
+    fresh_database_on(&server_url()).await
+}
+
+/// [`fresh_database`] on an explicit server.
+pub async fn fresh_database_on(server: &str) -> Result<String, TestDbError> {
+    let server = server.to_owned();
     let mut conn =
         PgConnection::connect(&server)
             .await

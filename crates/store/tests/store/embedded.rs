@@ -37,8 +37,19 @@ async fn an_embedded_cluster_persists_across_restarts() -> TestResult {
     )?;
 
     let pg = EmbeddedPostgres::start(&dir).await?;
-    let store = Store::connect(&StoreConfig::new(pg.database_url())).await?;
+    // With a password for the runtime role (quotes included): applied with ALTER ROLE as SCRAM.
+    let config = StoreConfig::new(pg.database_url()).with_app_password("it's a \"secret\"");
+    let store = Store::connect(&config).await?;
     store.readiness().await?;
+    let mut owner = crate::support::owner(pg.database_url()).await?;
+    let secret: Option<String> =
+        sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = 'rarity_app'")
+            .fetch_one(&mut owner)
+            .await?;
+    assert!(
+        secret.is_some_and(|s| s.starts_with("SCRAM-SHA-256$")),
+        "rarity_app password not set"
+    );
     let mut tx = store.as_user(user).await?;
     let names: Vec<String> = tx.leads_list().await?.into_iter().map(|l| l.name).collect();
     assert_eq!(names, vec!["Kept".to_owned()]);

@@ -54,3 +54,14 @@ async fn a_bad_url_is_a_config_error() {
     let result = Store::connect(&StoreConfig::new("not a url")).await;
     assert!(matches!(result, Err(StoreError::Config(_))), "{result:?}");
 }
+
+#[tokio::test]
+async fn tests_fail_loudly_when_postgresql_is_unreachable() {
+    let result =
+        store::test_support::fresh_database_on("postgres://postgres@127.0.0.1:1/postgres").await;
+    let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("cannot reach the test PostgreSQL"),
+        "{message}"
+    );
+}
