@@ -74,6 +74,12 @@ pub async fn resolve_session(
         }
     }
     let mut response = next.run(request).await;
+    // Pages and API answers are per-user: never let a shared cache or the back button after logout
+    // show them again.
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(http::HeaderValue::from_static("no-store"));
     if clear_cookie && !response.headers().contains_key(header::SET_COOKIE) {
         response.headers_mut().append(
             header::SET_COOKIE,

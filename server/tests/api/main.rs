@@ -9,3 +9,4 @@ mod helpers;
 mod jwt;
 mod lifecycle;
 mod pages;
+mod server_fns;

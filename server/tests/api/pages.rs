@@ -39,6 +39,7 @@ async fn the_dashboard_renders_for_a_signed_in_user_with_a_nonce_csp() {
     let response = app.get("/", Some(&cookie)).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert!(response.body.contains("<html"), "{}", response.body);
+    assert_eq!(response.headers["cache-control"], "no-store");
     let csp = response.headers["content-security-policy"]
         .to_str()
         .unwrap();
