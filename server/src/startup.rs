@@ -3,7 +3,12 @@
 //! SIGINT/SIGTERM — stop accepting, let in-flight requests finish, close the pool, then stop the
 //! embedded cluster so it is never left running or killed mid-write.
 
+use std::future::IntoFuture as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use secrecy::ExposeSecret as _;
 use store::embedded::{EmbeddedError, EmbeddedPostgres};
@@ -11,6 +16,9 @@ use store::{Store, StoreConfig};
 
 use crate::config::{self, Config, KeyOrigin};
 use crate::state::AppState;
+
+/// How long in-flight requests may take to finish after SIGINT/SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -88,10 +96,29 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
         .map_err(|source| StartupError::Bind { addr, source })?;
     tracing::info!(%addr, "listening on http://{addr}");
     let app = crate::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(StartupError::Serve);
+    // After the signal, in-flight requests get SHUTDOWN_GRACE to finish; a client that keeps a
+    // connection open longer must not keep the process (and the embedded cluster) alive forever.
+    let signalled = Arc::new(Notify::new());
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown({
+            let signalled = Arc::clone(&signalled);
+            async move {
+                shutdown_signal().await;
+                signalled.notify_one();
+            }
+        })
+        .into_future();
+    let deadline = async {
+        signalled.notified().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let served = tokio::select! {
+        result = server => result.map_err(StartupError::Serve),
+        () = deadline => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still open after the grace period; closing them");
+            Ok(())
+        }
+    };
     tracing::info!("HTTP server stopped; closing the database pool");
     store.close().await;
     served

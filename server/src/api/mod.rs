@@ -31,9 +31,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/templates", get(templates_list).post(template_create))
         .route("/templates/{id}", delete(template_delete))
         .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest("method not allowed on this resource".to_owned())
-        });
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     match security::cors(state.settings.frontend_url.as_deref()) {
         Some(cors) => router.layer(cors),
         None => router,

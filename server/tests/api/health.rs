@@ -83,3 +83,18 @@ async fn cors_allows_only_the_frontend_origin_with_credentials() {
     let refused = app.send(preflight("https://evil.example")).await;
     assert!(!refused.headers.contains_key("access-control-allow-origin"));
 }
+
+#[tokio::test]
+async fn wrong_methods_on_api_resources_are_405_json() {
+    let app = crate::helpers::spawn_app().await;
+    let response = app
+        .send(crate::helpers::request(
+            http::Method::PUT,
+            "/api/leads",
+            None,
+            None,
+        ))
+        .await;
+    assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.error_code(), "method_not_allowed");
+}
