@@ -55,6 +55,11 @@ CREATE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE AS $f$
 $f$;
 GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role;
 GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.jwt() TO anon, authenticated, service_role;
+-- Supabase's generous default privileges for objects the migrating role creates.
+ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON FUNCTIONS TO anon, authenticated, service_role;
+ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO anon, authenticated, service_role;
 "#;
 
 #[tokio::test]
@@ -143,5 +148,46 @@ async fn migrations_apply_to_a_supabase_style_auth_schema_and_keep_it() -> TestR
             .await,
         Err(store::StoreError::EmailTaken)
     ));
+
+    // Despite the default privileges, the private parts stay private to API roles.
+    for sql in [
+        "SELECT count(*) FROM app_private.credentials",
+        "SELECT count(*) FROM app_private.web_sessions",
+        "SELECT count(*) FROM app_api.credentials('sb@example.com')",
+    ] {
+        let mut tx = store.as_user(local).await?;
+        let result = sqlx::query(sql).fetch_one(tx.connection_for_tests()).await;
+        let state = match &result {
+            Err(sqlx::Error::Database(db)) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            state.as_deref(),
+            Some("42501"),
+            "{sql} must be refused as a user"
+        );
+    }
+    for (role, table) in [
+        ("anon", "public.leads"),
+        ("anon", "public.whatsapp_messages"),
+        ("authenticated", "app_private.credentials"),
+        ("authenticated", "app_private.web_sessions"),
+    ] {
+        let granted: bool = sqlx::query_scalar("SELECT has_table_privilege($1, $2, 'SELECT')")
+            .bind(role)
+            .bind(table)
+            .fetch_one(&mut conn)
+            .await?;
+        assert!(!granted, "{role} must not read {table}");
+    }
+    let callable: bool = sqlx::query_scalar(
+        "SELECT has_function_privilege('authenticated', 'app_api.credentials(text)', 'EXECUTE')",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    assert!(
+        !callable,
+        "authenticated must not execute app_api functions"
+    );
     Ok(())
 }
