@@ -89,6 +89,14 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
         .map_err(StartupError::Store)?;
     tracing::info!("database connected, migrations applied");
 
+    let bundle = config.leptos_site_root.join("pkg").join("rarity.js");
+    if !bundle.exists() {
+        tracing::warn!(
+            missing = %bundle.display(),
+            "the site is not built (run `cargo leptos build`, or set LEPTOS_SITE_ROOT): pages render \
+             and forms work, but without CSS and without hydration"
+        );
+    }
     let state = AppState::new(config, store.clone());
     let addr = config.socket_addr();
     let listener = tokio::net::TcpListener::bind(addr)

@@ -221,6 +221,9 @@ impl Config {
             .site_pkg_dir("pkg")
             .site_addr(self.socket_addr())
             .env(leptos::config::Env::PROD)
+            // Matches `reload-port` in the workspace's cargo-leptos metadata (only used under
+            // `cargo leptos watch`, which sets LEPTOS_WATCH).
+            .reload_port(3002)
             .build()
     }
 }
