@@ -64,9 +64,18 @@ const RUNTIME_POOL_SIZE: u32 = 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Handle to the database: cheap to clone (it shares one runtime pool).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+}
+
+impl std::fmt::Debug for Store {
+    // Hand-written so no connection option (a password) can ever reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {

@@ -115,6 +115,9 @@ async fn acting_as_a_user_cannot_switch_rls_off_or_reach_private_data() -> TestR
         "SET ROLE service_role",
         "ALTER TABLE leads DISABLE ROW LEVEL SECURITY",
         "DROP POLICY \"Users can manage their own leads\" ON leads",
+        "CREATE TABLE public.sneaky (x int)",
+        "CREATE FUNCTION public.sneaky() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "CREATE SCHEMA sneaky",
     ];
     for sql in cases {
         let mut tx = store.as_user(a).await?;
