@@ -134,3 +134,46 @@ where
     }
     out
 }
+
+/// A process killed without shutting down leaves its server running; the next start takes over.
+#[tokio::test]
+async fn a_server_left_running_by_a_killed_process_is_taken_over() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let dir = tmp.path().join("db");
+    let first = EmbeddedPostgres::start(&dir).await?;
+    let pid_file = dir.join("pgdata/postmaster.pid");
+    let orphan_pid = std::fs::read_to_string(&pid_file)?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    std::mem::forget(first); // as if SIGKILLed: no stop, no Drop
+
+    let second = EmbeddedPostgres::start(&dir).await?;
+    let new_pid = std::fs::read_to_string(&pid_file)?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert_ne!(new_pid, orphan_pid, "a fresh server runs");
+    assert!(!is_running(&orphan_pid), "the orphan was stopped");
+    let store = Store::connect(&StoreConfig::new(second.database_url())).await?;
+    store.readiness().await?;
+    store.close().await;
+    second.stop().await?;
+    Ok(())
+}
+
+/// Alive and not a zombie (this machine's init reaps orphans lazily, so a stopped server can linger
+/// as a zombie for a while).
+fn is_running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        !status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+    })
+}
