@@ -19,6 +19,12 @@ pub const OURS: Shape = Shape {
     all_jid_forms: true,
 };
 
+/// What other codecs' encoders take losslessly (see `wacore_crosscheck`).
+pub const PEERS: Shape = Shape {
+    at_sign: false,
+    all_jid_forms: false,
+};
+
 fn token() -> impl Strategy<Value = String> {
     let all: Vec<&'static str> = tokens::all().collect();
     prop::sample::select(all).prop_map(str::to_owned)
@@ -58,7 +64,10 @@ fn jid_user(server: Server) -> BoxedStrategy<String> {
         Server::Broadcast => prop_oneof![Just("status".to_owned()), "[1-9][0-9]{9}"].boxed(),
         _ => prop_oneof![
             "[1-9][0-9]{5,14}",
-            token().prop_filter("no separators", |t| { !t.contains(['@', ':', '.', '-']) })
+            token().prop_filter("no separators", |t| {
+                // `_` too: Baileys reads `user_agent` in JID text.
+                !t.contains(['@', ':', '.', '-', '_'])
+            })
         ]
         .boxed(),
     }
