@@ -4,7 +4,7 @@
 //! is left *before* anything is allocated for it, JID parts may not themselves be JIDs, and
 //! node nesting is capped, so hostile input costs at most its own size and a bounded stack.
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, JidError};
 use crate::jid::{Jid, Server};
 use crate::node::{AttrValue, Content, Node};
 use crate::tokens;
@@ -57,13 +57,26 @@ impl<'a> Reader<'a> {
         Ok(slice)
     }
 
+    /// `N` bytes as an array; the conversion cannot fail after `take(N)` succeeded, but it is
+    /// still a checked conversion rather than indexing.
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let at = self.pos;
+        self.take(N)?
+            .try_into()
+            .map_err(|_| DecodeError::UnexpectedEnd {
+                at,
+                needed: N,
+                remaining: 0,
+            })
+    }
+
     fn byte(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
+        let [b] = self.array()?;
+        Ok(b)
     }
 
     fn u16(&mut self) -> Result<u16, DecodeError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
+        Ok(u16::from_be_bytes(self.array()?))
     }
 
     /// Checks a claimed length against the input before the caller allocates anything.
@@ -84,13 +97,13 @@ impl<'a> Reader<'a> {
         let len = match tag {
             tokens::BINARY_8 => usize::from(self.byte()?),
             tokens::BINARY_20 => {
-                let b = self.take(3)?;
-                (usize::from(b[0] & 0x0F) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2])
+                // 20 bits: the top nibble of the first byte is ignored, as every client does.
+                let [b0, b1, b2] = self.array()?;
+                (usize::from(b0 & 0x0F) << 16) | (usize::from(b1) << 8) | usize::from(b2)
             }
             _ => {
-                let b = self.take(4)?;
                 // u32 → usize cannot fail on the 32/64-bit targets we build for; saturate anyway.
-                usize::try_from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(usize::MAX)
+                usize::try_from(u32::from_be_bytes(self.array()?)).unwrap_or(usize::MAX)
             }
         };
         self.check_len(len, 1)
@@ -181,7 +194,7 @@ impl<'a> Reader<'a> {
             Server::from_ad_domain(domain).ok_or(DecodeError::InvalidDomainType(domain))?;
         let user = self.jid_part()?.unwrap_or_default();
         if user.is_empty() {
-            return Err(crate::error::JidError::DetailsWithoutUser.into());
+            return Err(JidError::DetailsWithoutUser.into());
         }
         Ok(Jid::device(user, server, u16::from(device))?)
     }
@@ -191,7 +204,10 @@ impl<'a> Reader<'a> {
         let device = self.u16()?;
         match self.jid_server()? {
             Server::Messenger => Ok(Jid::device(user, Server::Messenger, device)?),
-            other => Err(crate::error::JidError::UnknownServer(other.to_string()).into()),
+            other => Err(DecodeError::WrongJidServer {
+                form: "FB_JID",
+                server: other.as_str(),
+            }),
         }
     }
 
@@ -201,7 +217,10 @@ impl<'a> Reader<'a> {
         let integrator = self.u16()?;
         match self.jid_server()? {
             Server::Interop => Ok(Jid::interop(user, device, integrator)?),
-            other => Err(crate::error::JidError::UnknownServer(other.to_string()).into()),
+            other => Err(DecodeError::WrongJidServer {
+                form: "INTEROP_JID",
+                server: other.as_str(),
+            }),
         }
     }
 
@@ -405,6 +424,24 @@ mod tests {
         assert_eq!(
             decode(&bytes),
             Err(DecodeError::TooDeep { limit: MAX_DEPTH })
+        );
+    }
+
+    #[test]
+    fn jid_forms_must_carry_their_own_server() {
+        // <message to=FB_JID(user "1", device 0, server s.whatsapp.net)/>
+        let bytes = [tokens::LIST_8, 3, 19, 17, tokens::FB_JID, 85, 0, 0, 3];
+        assert_eq!(
+            decode(&bytes),
+            Err(DecodeError::WrongJidServer {
+                form: "FB_JID",
+                server: "s.whatsapp.net"
+            })
+        );
+        let unknown_domain = [tokens::LIST_8, 3, 19, 17, tokens::AD_JID, 2, 0, 85];
+        assert_eq!(
+            decode(&unknown_domain),
+            Err(DecodeError::InvalidDomainType(2))
         );
     }
 

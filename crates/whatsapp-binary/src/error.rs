@@ -32,6 +32,8 @@ pub enum EncodeError {
     TooLarge(usize),
     #[error("JID {0} carries an agent, which no wire form can hold")]
     AgentNotEncodable(String),
+    #[error("compressing the payload failed: {0}")]
+    Compress(String),
 }
 
 /// Bytes that are not a valid binary node (or frame payload).
@@ -64,6 +66,11 @@ pub enum DecodeError {
     MissingKey { at: usize },
     #[error("a JID part at byte {at} is itself a JID")]
     NestedJid { at: usize },
+    #[error("{form} carries server {server}")]
+    WrongJidServer {
+        form: &'static str,
+        server: &'static str,
+    },
     #[error("AD JID domain type {0} is not one of 0, 1, 128, 129")]
     InvalidDomainType(u8),
     #[error(transparent)]

@@ -182,7 +182,7 @@ impl Node {
 
     /// An unsigned integer attribute (ids, timestamps, counts, error codes).
     pub fn attr_u64(&self, key: &str) -> Result<Option<u64>, AttrError> {
-        match self.attr_str_any(key) {
+        match self.attr_str(key) {
             None => Ok(None),
             Some(s) => s
                 .parse()
@@ -197,16 +197,12 @@ impl Node {
 
     /// A boolean attribute written as `true`/`false` or `1`/`0`.
     pub fn attr_bool(&self, key: &str) -> Result<Option<bool>, AttrError> {
-        match self.attr_str_any(key) {
+        match self.attr_str(key) {
             None => Ok(None),
             Some("true" | "1") => Ok(Some(true)),
             Some("false" | "0") => Ok(Some(false)),
             Some(s) => Err(self.invalid(key, s.to_owned(), "boolean")),
         }
-    }
-
-    fn attr_str_any(&self, key: &str) -> Option<&str> {
-        self.attr_str(key)
     }
 
     fn missing(&self, key: &str) -> AttrError {

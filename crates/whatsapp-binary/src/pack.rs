@@ -36,7 +36,7 @@ pub fn pack_compressed(node: &Node) -> Result<Vec<u8>, EncodeError> {
     // Writing into a Vec cannot fail; map it anyway rather than unwrap.
     zlib.write_all(&plain)
         .and_then(|()| zlib.finish())
-        .map_err(|_| EncodeError::TooLarge(plain.len()))
+        .map_err(|e| EncodeError::Compress(e.to_string()))
 }
 
 /// Decodes a frame payload, inflating it if flagged, with the default 8 MiB bound.
