@@ -4,6 +4,7 @@
 //! digit strings (`0-9 - .`), HEX_8 for upper-case hex, else raw UTF-8 with a BINARY_*
 //! length. Text is never sniffed for JIDs: JIDs are `AttrValue::Jid` and use JID forms.
 
+use crate::decode::MAX_DEPTH;
 use crate::error::EncodeError;
 use crate::jid::{Jid, Server};
 use crate::node::{AttrValue, Content, Node};
@@ -18,6 +19,14 @@ pub fn encode(node: &Node) -> Result<Vec<u8>, EncodeError> {
 
 /// Appends the encoding of `node` to `out` (on error, `out` may hold a partial node).
 pub fn encode_into(node: &Node, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    write_node(node, out, 0)
+}
+
+/// Nesting is capped at the decoder's limit so we never send what we would refuse to read.
+fn write_node(node: &Node, out: &mut Vec<u8>, depth: usize) -> Result<(), EncodeError> {
+    if depth >= MAX_DEPTH {
+        return Err(EncodeError::TooDeep { limit: MAX_DEPTH });
+    }
     if node.tag.is_empty() {
         return Err(EncodeError::EmptyTag);
     }
@@ -43,7 +52,7 @@ pub fn encode_into(node: &Node, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         Content::Nodes(children) => {
             write_list_start(out, children.len())?;
             for child in children {
-                encode_into(child, out)?;
+                write_node(child, out, depth + 1)?;
             }
         }
     }
@@ -220,6 +229,18 @@ mod tests {
         assert_eq!(
             write_list_start(&mut out, 70_000),
             Err(EncodeError::ListTooLong(70_000))
+        );
+    }
+
+    #[test]
+    fn nesting_past_the_decoder_cap_is_refused() {
+        let mut node = Node::new("leaf");
+        for _ in 0..MAX_DEPTH {
+            node = Node::new("message").child(node);
+        }
+        assert_eq!(
+            encode(&node),
+            Err(EncodeError::TooDeep { limit: MAX_DEPTH })
         );
     }
 

@@ -32,6 +32,8 @@ pub enum EncodeError {
     TooLarge(usize),
     #[error("JID {0} carries an agent, which no wire form can hold")]
     AgentNotEncodable(String),
+    #[error("nodes nested deeper than {limit}, which no decoder here would accept")]
+    TooDeep { limit: usize },
     #[error("compressing the payload failed: {0}")]
     Compress(String),
 }
