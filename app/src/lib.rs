@@ -1,18 +1,28 @@
 //! The dashboard: pages, components and server functions, rendered on the server and hydrated.
+
+pub mod api;
+pub mod components;
 #[cfg(feature = "ssr")]
 pub mod ctx;
+pub mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
-    components::{Route, Router, Routes},
+    SsrMode, StaticSegment,
+    components::{ParentRoute, Route, Router, Routes},
+};
+
+use components::layout::DashboardLayout;
+use pages::{
+    accounts::AccountsPage, auth::LoginPage, auth::SignupPage, chats::ChatsPage, leads::LeadsPage,
+    settings::SettingsPage, templates::TemplatesPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang="en" class="dark">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -30,24 +40,48 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Effects run only in the browser: this marks the moment the page became interactive, which the
+    // end-to-end tests wait for before using hydrated behaviour.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     view! {
         <Stylesheet id="leptos" href="/pkg/rarity.css"/>
+        <Link rel="preload" href="/fonts/inter-latin-400-normal.woff2" as_="font" type_="font/woff2" crossorigin="anonymous"/>
+        <Meta name="theme-color" content="#0A0A0A"/>
         <Title text="Rarity Leads"/>
         <Router>
-            <main>
-                <Routes fallback=|| "Page not found.".into_view()>
-                    <Route path=StaticSegment("") view=Home/>
-                </Routes>
-            </main>
+            <Routes fallback=NotFound>
+                <Route path=StaticSegment("login") view=LoginPage/>
+                <Route path=StaticSegment("signup") view=SignupPage/>
+                <ParentRoute path=StaticSegment("") view=DashboardLayout ssr=SsrMode::Async>
+                    <Route path=StaticSegment("") view=AccountsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("accounts") view=AccountsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("chats") view=ChatsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("leads") view=LeadsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("templates") view=TemplatesPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("settings") view=SettingsPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }
 
 #[component]
-fn Home() -> impl IntoView {
-    let count = RwSignal::new(0);
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(http::StatusCode::NOT_FOUND);
+        }
+    }
     view! {
-        <h1>"Rarity Leads"</h1>
-        <button on:click=move |_| *count.write() += 1>"Clicked " {count} " times"</button>
+        <Title text="Not found · Rarity Leads"/>
+        <main class="flex min-h-screen flex-col items-center justify-center gap-3 px-4 text-center">
+            <h1 class="text-xl font-medium">"Page not found"</h1>
+            <a href="/" class="text-sm text-muted underline underline-offset-4">"Back to the dashboard"</a>
+        </main>
     }
 }

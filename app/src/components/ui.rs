@@ -1,0 +1,71 @@
+//! Small shared pieces: empty states, form fields, buttons, error notes.
+
+use leptos::prelude::*;
+
+pub const INPUT: &str = "w-full min-h-10 rounded-md border border-line bg-bg px-3 text-sm text-fg placeholder:text-muted/70 transition-colors duration-150 focus:border-muted focus:outline-none";
+pub const BUTTON_PRIMARY: &str = "inline-flex min-h-10 items-center justify-center rounded-md bg-accent px-4 text-sm font-medium text-black transition-opacity duration-150 hover:opacity-90 disabled:opacity-50";
+pub const BUTTON_QUIET: &str = "inline-flex min-h-10 items-center justify-center rounded-md border border-line px-4 text-sm text-fg transition-colors duration-150 hover:bg-raised disabled:opacity-50";
+pub const BUTTON_DANGER: &str = "inline-flex min-h-10 items-center justify-center rounded-md border border-danger/50 px-3 text-sm text-danger transition-colors duration-150 hover:bg-danger/10";
+pub const CARD: &str = "rounded-lg border border-line bg-surface";
+
+#[component]
+pub fn EmptyState(
+    title: &'static str,
+    hint: &'static str,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    view! {
+        <div class="mx-4 my-8 flex flex-col items-center gap-3 rounded-lg border border-dashed border-line px-6 py-12 text-center lg:mx-8">
+            <p class="text-base font-medium">{title}</p>
+            <p class="max-w-sm text-sm text-muted">{hint}</p>
+            {children.map(|c| c())}
+        </div>
+    }
+}
+
+/// A labelled input; `error` shows under it when the server refused this field.
+#[component]
+pub fn Field(
+    label: &'static str,
+    name: &'static str,
+    #[prop(optional)] kind: Option<&'static str>,
+    #[prop(optional)] placeholder: Option<&'static str>,
+    #[prop(optional)] hint: Option<&'static str>,
+    #[prop(optional)] required: bool,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let err_id = format!("{id}-error");
+    view! {
+        <div class="flex flex-col gap-1.5">
+            <label for=id.clone() class="text-xs text-muted">{label}</label>
+            <input
+                id=id
+                name=name
+                type=kind.unwrap_or("text")
+                placeholder=placeholder
+                required=required
+                autocomplete=autocomplete
+                class=INPUT
+                data-testid=format!("input-{name}")
+                aria-invalid=move || error.get().is_some().then_some("true")
+                aria-describedby=err_id.clone()
+            />
+            {hint.map(|h| view! { <p class="text-xs text-muted">{h}</p> })}
+            <p id=err_id class="text-xs text-danger" data-testid=format!("error-{name}")>
+                {move || error.get()}
+            </p>
+        </div>
+    }
+}
+
+/// A failure that is not tied to one field.
+#[component]
+pub fn ErrorNote(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
+    view! {
+        <p role="alert" class="text-sm text-danger" data-testid="form-error">
+            {move || message.get()}
+        </p>
+    }
+}

@@ -1,0 +1,6 @@
+pub mod accounts;
+pub mod auth;
+pub mod chats;
+pub mod leads;
+pub mod settings;
+pub mod templates;

@@ -1,0 +1,103 @@
+//! Message templates with `{{variables}}`: list, create (with live variable chips) and delete.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{CreateTemplate, DeleteTemplate, Saved, list_templates, template_variables};
+use crate::components::layout::PageHeader;
+use crate::components::ui::{
+    BUTTON_DANGER, BUTTON_PRIMARY, CARD, EmptyState, ErrorNote, Field, INPUT,
+};
+
+fn chips(vars: Vec<String>) -> impl IntoView {
+    vars.into_iter()
+        .map(|v| view! { <span class="rounded border border-line bg-raised px-1.5 py-0.5 font-mono text-xs text-muted">{format!("{{{{{v}}}}}")}</span> })
+        .collect_view()
+}
+
+#[component]
+pub fn TemplatesPage() -> impl IntoView {
+    let create = ServerAction::<CreateTemplate>::new();
+    let delete = ServerAction::<DeleteTemplate>::new();
+    let templates = Resource::new(
+        move || (create.version().get(), delete.version().get()),
+        |_| list_templates(),
+    );
+    let content = RwSignal::new(String::new());
+    let outcome = create.value();
+    let field_error = move |field: &'static str| {
+        Signal::derive(move || match outcome.get() {
+            Some(Ok(Saved::Invalid { field: f, message })) if f == field => Some(message),
+            _ => None,
+        })
+    };
+    let form_error = Signal::derive(move || match outcome.get() {
+        Some(Ok(Saved::Invalid { field, message })) if field != "name" && field != "content" => {
+            Some(message)
+        }
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    });
+    let content_error = field_error("content");
+
+    view! {
+        <Title text="Templates · Rarity Leads"/>
+        <PageHeader title="Templates" subtitle="Reusable messages personalised with {{name}}, {{company}}…"><span></span></PageHeader>
+        <div class="grid gap-6 px-4 py-6 lg:grid-cols-[22rem_1fr] lg:px-8">
+            <section aria-labelledby="new-template" class=format!("{CARD} h-fit p-4")>
+                <h2 id="new-template" class="mb-4 text-sm font-medium">"New template"</h2>
+                <ActionForm action=create attr:class="flex flex-col gap-3" attr:data-testid="template-form">
+                    <Field label="Name" name="name" required=true error=field_error("name")/>
+                    <Field label="Category" name="category" placeholder="general" error=field_error("category")/>
+                    <div class="flex flex-col gap-1.5">
+                        <label for="field-content" class="text-xs text-muted">"Message"</label>
+                        <textarea id="field-content" name="content" required rows="5"
+                            class=format!("{INPUT} py-2") data-testid="input-content"
+                            placeholder="Hi {{name}}, thanks for your interest in {{company}}."
+                            on:input=move |ev| content.set(event_target_value(&ev))></textarea>
+                        <div class="flex flex-wrap gap-1" aria-label="Detected variables">
+                            {move || chips(template_variables(&content.get()))}
+                        </div>
+                        <p class="text-xs text-danger">{move || content_error.get()}</p>
+                    </div>
+                    <ErrorNote message=form_error/>
+                    <button type="submit" class=BUTTON_PRIMARY data-testid="template-submit"
+                        disabled=move || create.pending().get()>"Save template"</button>
+                </ActionForm>
+            </section>
+            <section aria-label="Template list">
+                <Transition fallback=|| view! { <p class="text-sm text-muted">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match templates.await {
+                            Err(e) => view! { <ErrorNote message=Some(e.to_string())/> }.into_any(),
+                            Ok(list) if list.is_empty() => view! {
+                                <EmptyState title="No templates yet"
+                                    hint="Write a message once and reuse it: {{name}} and {{company}} are filled in from the lead."/>
+                            }.into_any(),
+                            Ok(list) => view! {
+                                <ul class="flex flex-col gap-2">
+                                    {list.into_iter().map(|t| view! {
+                                        <li class=format!("{CARD} flex flex-col gap-2 p-4") data-testid="template-row">
+                                            <div class="flex items-center justify-between gap-2">
+                                                <p class="truncate text-sm font-medium">{t.name}</p>
+                                                <span class="text-xs text-muted">{t.category}</span>
+                                            </div>
+                                            <p class="whitespace-pre-wrap text-sm text-muted">{t.content}</p>
+                                            <div class="flex flex-wrap items-center justify-between gap-2">
+                                                <div class="flex flex-wrap gap-1">{chips(t.variables)}</div>
+                                                <ActionForm action=delete>
+                                                    <input type="hidden" name="id" value=t.id/>
+                                                    <button type="submit" class=BUTTON_DANGER>"Delete"</button>
+                                                </ActionForm>
+                                            </div>
+                                        </li>
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+        </div>
+    }
+}
