@@ -165,31 +165,31 @@ mod tests {
         let bytes = pair.public.serialize();
         assert_eq!(bytes[0], 0x05);
         assert_eq!(&bytes[1..], pair.public.as_bytes());
-        assert_eq!(PublicKey::deserialize(&bytes), Ok(pair.public));
+        assert_eq!(PublicKey::deserialize(&bytes).unwrap(), pair.public);
     }
 
     #[test]
     fn bad_serialised_keys_are_errors() {
-        assert_eq!(
+        assert!(matches!(
             PublicKey::deserialize(&[]),
             Err(SignalError::BadKeyLength {
                 expected: 33,
                 got: 0
             })
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             PublicKey::deserialize(&[5; 32]),
             Err(SignalError::BadKeyLength {
                 expected: 33,
                 got: 32
             })
-        );
+        ));
         let mut wrong_type = [7u8; 33];
         wrong_type[0] = 6;
-        assert_eq!(
+        assert!(matches!(
             PublicKey::deserialize(&wrong_type),
             Err(SignalError::BadKeyType(6))
-        );
+        ));
     }
 
     #[test]

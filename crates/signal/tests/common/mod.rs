@@ -103,3 +103,88 @@ pub fn hex_field(v: &Value, key: &str) -> Vec<u8> {
 pub fn arr<const N: usize>(bytes: &[u8]) -> [u8; N] {
     bytes.try_into().unwrap()
 }
+
+/// One side of a conversation on our implementation, with an in-memory store.
+pub mod rust_party {
+    use rand_core::OsRng;
+    use serde_json::{Value, json};
+    use signal::keys::KeyPair;
+    use signal::prekeys::{
+        PreKeyBundle, PreKeyRecord, SignedPreKeyRecord, generate_registration_id,
+    };
+    use signal::store::InMemoryStore;
+
+    pub fn new_store() -> InMemoryStore {
+        InMemoryStore::new(
+            KeyPair::generate(&mut OsRng),
+            generate_registration_id(&mut OsRng),
+        )
+    }
+
+    /// Publishes a signed pre-key (and optionally a one-time pre-key) with id `id`, returning
+    /// the bundle in the peer's JSON shape and as our type.
+    pub fn publish_bundle(
+        store: &InMemoryStore,
+        identity: &KeyPair,
+        registration_id: u32,
+        id: u32,
+        with_pre_key: bool,
+    ) -> (Value, PreKeyBundle) {
+        let signed = SignedPreKeyRecord::generate(identity, id, &mut OsRng);
+        store.add_signed_pre_key(signed.clone());
+        let pre = with_pre_key.then(|| {
+            let pre = PreKeyRecord {
+                id,
+                key_pair: KeyPair::generate(&mut OsRng),
+            };
+            store.add_pre_key(pre.clone());
+            pre
+        });
+        let mut json = json!({
+            "registrationId": registration_id,
+            "identityKey": hex::encode(identity.public.serialize()),
+            "signedPreKey": {
+                "keyId": id,
+                "publicKey": hex::encode(signed.key_pair.public.serialize()),
+                "signature": hex::encode(signed.signature),
+            },
+        });
+        if let Some(pre) = &pre {
+            json["preKey"] =
+                json!({"keyId": id, "publicKey": hex::encode(pre.key_pair.public.serialize())});
+        }
+        let bundle = PreKeyBundle {
+            registration_id,
+            device_id: 1,
+            pre_key: pre.map(|p| (p.id, p.key_pair.public)),
+            signed_pre_key_id: id,
+            signed_pre_key: signed.key_pair.public,
+            signed_pre_key_signature: signed.signature,
+            identity_key: identity.public,
+        };
+        (json, bundle)
+    }
+
+    /// Our bundle type from the peer's JSON bundle.
+    pub fn bundle_from_json(v: &Value) -> PreKeyBundle {
+        let key = |s: &Value| {
+            signal::keys::PublicKey::deserialize(&hex::decode(s.as_str().unwrap()).unwrap())
+                .unwrap()
+        };
+        let spk = &v["signedPreKey"];
+        PreKeyBundle {
+            registration_id: v["registrationId"].as_u64().unwrap() as u32,
+            device_id: 1,
+            pre_key: v
+                .get("preKey")
+                .map(|p| (p["keyId"].as_u64().unwrap() as u32, key(&p["publicKey"]))),
+            signed_pre_key_id: spk["keyId"].as_u64().unwrap() as u32,
+            signed_pre_key: key(&spk["publicKey"]),
+            signed_pre_key_signature: hex::decode(spk["signature"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+            identity_key: key(&v["identityKey"]),
+        }
+    }
+}
