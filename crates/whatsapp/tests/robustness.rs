@@ -45,6 +45,31 @@ proptest! {
     }
 
     #[test]
+    fn a_live_responder_rejects_arbitrary_client_finishes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        let (_, hello) = ClientHandshake::start();
+        let (server, _) = ServerHandshake::respond(&hello, &KeyPair::generate(), b"chain").unwrap();
+        prop_assert!(server.read_client_finish(&bytes).is_err());
+    }
+
+    #[test]
+    fn well_formed_server_hellos_with_arbitrary_fields_are_rejected(
+        ephemeral in prop::collection::vec(any::<u8>(), 0..40),
+        encrypted_static in prop::collection::vec(any::<u8>(), 0..80),
+        payload in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let hello = proto::HandshakeMessage {
+            server_hello: Some(proto::handshake_message::ServerHello {
+                ephemeral: Some(ephemeral),
+                r#static: Some(encrypted_static),
+                payload: Some(payload),
+            }),
+            ..Default::default()
+        };
+        let (client, _) = ClientHandshake::start();
+        prop_assert!(client.read_server_hello(&hello.encode_to_vec(), &WHATSAPP_ROOT_KEY, 0).is_err());
+    }
+
+    #[test]
     fn protobuf_decoding_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = proto::HandshakeMessage::decode(bytes.as_slice());
         let _ = proto::CertChain::decode(bytes.as_slice());
