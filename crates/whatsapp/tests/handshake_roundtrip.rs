@@ -3,8 +3,8 @@
 
 use prost::Message;
 use whatsapp::frame::{
-    DEFAULT_MAX_INFLATED_LEN, FrameDecoder, FrameEncoder, TransportCipher, decode_payload,
-    encode_payload,
+    DEFAULT_MAX_INFLATED_LEN, FrameDecoder, FrameEncoder, SecureChannel, TransportCipher,
+    decode_payload, encode_payload,
 };
 use whatsapp::handshake::cert::Which;
 use whatsapp::handshake::{
@@ -106,6 +106,38 @@ fn client_and_fake_server_handshake_then_exchange_large_encrypted_frames() {
         assert_eq!(decode_payload(&pt, DEFAULT_MAX_INFLATED_LEN).unwrap(), node);
     }
     assert_eq!(client_cipher.counters(), (4, 4));
+}
+
+#[test]
+fn the_handshake_framing_carries_over_into_a_secure_channel() {
+    let server = a_fake_server();
+    let chain = server.ca.issue(1, server.noise_static.public());
+    let (mut client_enc, mut client_dec) = (FrameEncoder::client(), FrameDecoder::new());
+    let (mut server_enc, mut server_dec) =
+        (FrameEncoder::server(), FrameDecoder::expecting_intro());
+    let (client, hello) = ClientHandshake::start();
+    let hello = deliver(&mut client_enc, &mut server_dec, &hello);
+    let (responder, reply) =
+        ServerHandshake::respond(&hello, &server.noise_static, &chain).unwrap();
+    let reply = deliver(&mut server_enc, &mut client_dec, &reply);
+    let accepted = client
+        .read_server_hello(&reply, server.ca.root_public(), NOW)
+        .unwrap();
+    let (finish, client_keys) = accepted.finish(&KeyPair::generate(), b"payload").unwrap();
+    let finish = deliver(&mut client_enc, &mut server_dec, &finish);
+    let done = responder.read_client_finish(&finish).unwrap();
+
+    let mut client = SecureChannel::new(client_enc, client_dec, &client_keys, 1 << 20);
+    let mut server = SecureChannel::new(server_enc, server_dec, &done.keys, 1 << 20);
+    let node = vec![0xf8; 200_000];
+    assert_eq!(
+        server.open(&client.seal(&node, false).unwrap()).unwrap(),
+        [&node[..]]
+    );
+    assert_eq!(
+        client.open(&server.seal(&node, true).unwrap()).unwrap(),
+        [node]
+    );
 }
 
 #[test]

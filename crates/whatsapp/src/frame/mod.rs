@@ -4,12 +4,15 @@
 //! and the payload ([`codec`]). The client's first frame is preceded by the 4-byte intro
 //! [`INTRO`]. After the handshake each payload is AES-256-GCM encrypted per direction with a 32-bit
 //! counter nonce ([`cipher`]); the decrypted payload is a flag byte plus a binary node, optionally
-//! zlib-compressed ([`payload`]).
+//! zlib-compressed ([`payload`]). [`SecureChannel`] ties the three together for an established
+//! connection.
 
+pub mod channel;
 pub mod cipher;
 pub mod codec;
 pub mod payload;
 
+pub use channel::{ChannelError, SecureChannel};
 pub use cipher::{CipherError, TransportCipher, TransportKeys};
 pub use codec::{FrameDecoder, FrameEncoder, FrameError, HEADER_LEN, INTRO, MAX_FRAME_LEN};
 pub use payload::{DEFAULT_MAX_INFLATED_LEN, PayloadError, decode_payload, encode_payload};
