@@ -135,6 +135,37 @@ mod tests {
     }
 
     #[test]
+    fn accepts_a_libsignal_node_signature_with_the_sign_bit_set() {
+        // Made by libsignal-node 6.0.0 (curve25519-js, deterministic, Edwards sign bit stored
+        // in the signature's top bit), restated as data so this check runs without Node.
+        let private: [u8; 32] =
+            hex::decode("f09d5260ba4c0df879a874ddf271c3fe5b2d30a3c28da76f045c0c63ae57754b")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let public: [u8; 32] =
+            hex::decode("cb5b3f8242956ed942c2a78e1abd56eff00d961b0de477402ae5e11f32930f1b")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let sig: [u8; 64] = hex::decode(
+            "75310bd9812f00120f06db0d4ad95eda7b8db597ede65913f45bb6184076b77f\
+             95e22530f09a63d80daa09fb28805877cbce3852c3b2c5a3303cfdfbfc43338e",
+        )
+        .unwrap()
+        .try_into()
+        .unwrap();
+        assert_ne!(sig[63] & 0x80, 0);
+        let derived = crate::keys::PrivateKey::from_bytes(private).public_key();
+        assert_eq!(derived.as_bytes(), &public);
+        assert!(verify(&public, b"xeddsa vector 0", &sig));
+        assert!(!verify(&public, b"xeddsa vector 1", &sig));
+        let mut cleared = sig;
+        cleared[63] &= 0x7f;
+        assert!(!verify(&public, b"xeddsa vector 0", &cleared));
+    }
+
+    #[test]
     fn rejects_non_canonical_public_key() {
         let mut p = [0xffu8; 32];
         p[0] = 0xed;
