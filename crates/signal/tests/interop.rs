@@ -112,7 +112,7 @@ async fn we_start_a_session_from_nodes_bundle_and_both_sides_talk() {
         .await
         .unwrap();
 
-    let first: Vec<CiphertextMessage> = futures_lite_collect(&store, &["a", "b", "c"]).await;
+    let first: Vec<CiphertextMessage> = encrypt_all(&store, &["a", "b", "c"]).await;
     assert!(first.iter().all(|m| m.enc_type() == "pkmsg"));
     for &i in &[2usize, 0, 1] {
         assert_eq!(
@@ -142,7 +142,7 @@ async fn we_start_a_session_from_nodes_bundle_and_both_sides_talk() {
     converse(&mut peer, &store, 4).await;
 }
 
-async fn futures_lite_collect(store: &InMemoryStore, texts: &[&str]) -> Vec<CiphertextMessage> {
+async fn encrypt_all(store: &InMemoryStore, texts: &[&str]) -> Vec<CiphertextMessage> {
     let mut out = Vec::new();
     for t in texts {
         out.push(encrypt(store, &node(), t.as_bytes()).await.unwrap());
@@ -287,4 +287,66 @@ async fn group_messages_cross_both_ways_with_baileys_group_cipher() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn messages_delayed_across_a_ratchet_step_still_decrypt_both_ways() {
+    let mut peer = Peer::start();
+    let store = new_store();
+    let bundle = bundle_from_json(&peer.call(json!({"op": "bundle"})));
+    process_bundle(&store, &node(), &bundle, &mut OsRng)
+        .await
+        .unwrap();
+    let first = encrypt(&store, &node(), b"start").await.unwrap();
+    node_decrypts(&mut peer, &first);
+    let answer = node_encrypts(&mut peer, "answer");
+    we_decrypt(&store, &answer).await.unwrap();
+
+    // Node sends three on its current chain; only the first arrives now.
+    let old: Vec<Value> = (0..3)
+        .map(|i| node_encrypts(&mut peer, &format!("old {i}")))
+        .collect();
+    assert_eq!(we_decrypt(&store, &old[0]).await.unwrap(), b"old 0");
+    // We answer (node ratchets), node sends on a new chain, which arrives before old 1 and 2.
+    let ours_old: Vec<CiphertextMessage> =
+        encrypt_all(&store, &["mine 0", "mine 1", "mine 2"]).await;
+    assert_eq!(node_decrypts(&mut peer, &ours_old[0]), b"mine 0");
+    let new = node_encrypts(&mut peer, "new");
+    assert_eq!(we_decrypt(&store, &new).await.unwrap(), b"new");
+    assert_eq!(we_decrypt(&store, &old[2]).await.unwrap(), b"old 2");
+    assert_eq!(we_decrypt(&store, &old[1]).await.unwrap(), b"old 1");
+
+    // Same the other way: our reply moves to a new chain; our delayed old ones still decrypt.
+    let ours_new = encrypt(&store, &node(), b"mine new").await.unwrap();
+    assert_eq!(node_decrypts(&mut peer, &ours_new), b"mine new");
+    assert_eq!(node_decrypts(&mut peer, &ours_old[2]), b"mine 2");
+    assert_eq!(node_decrypts(&mut peer, &ours_old[1]), b"mine 1");
+}
+
+#[tokio::test]
+async fn an_old_session_message_from_node_decrypts_after_node_starts_a_new_session() {
+    let mut peer = Peer::start();
+    let store = new_store();
+    let identity = store.identity_key_pair().await.unwrap();
+    let reg = store.local_registration_id().await.unwrap();
+    let (bundle, _) = publish_bundle(&store, &identity, reg, 11, true);
+    peer.call(json!({"op": "process_bundle", "bundle": bundle}));
+    we_decrypt(&store, &node_encrypts(&mut peer, "one"))
+        .await
+        .unwrap();
+    node_decrypts(&mut peer, &encrypt(&store, &node(), b"ack").await.unwrap());
+    let delayed = node_encrypts(&mut peer, "in flight on the old session");
+
+    // Node fetches a fresh bundle of ours and starts over.
+    let (bundle, _) = publish_bundle(&store, &identity, reg, 12, true);
+    peer.call(json!({"op": "process_bundle", "bundle": bundle}));
+    let fresh = node_encrypts(&mut peer, "new session");
+    assert_eq!(fresh["type"], "pkmsg");
+    assert_eq!(we_decrypt(&store, &fresh).await.unwrap(), b"new session");
+    assert_eq!(
+        we_decrypt(&store, &delayed).await.unwrap(),
+        b"in flight on the old session"
+    );
+    let reply = encrypt(&store, &node(), b"on the new one").await.unwrap();
+    assert_eq!(node_decrypts(&mut peer, &reply), b"on the new one");
 }
