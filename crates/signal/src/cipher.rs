@@ -106,10 +106,13 @@ fn decrypt_with_record<R: RngCore + CryptoRng>(
     message: &SignalMessage,
     rng: &mut R,
 ) -> Result<(Vec<u8>, SessionState), SignalError> {
-    let candidates: Vec<SessionState> = record.states().cloned().collect();
     let mut first_error = None;
     let mut duplicate = None;
-    for (i, mut state) in candidates.into_iter().enumerate() {
+    // Clone one state at a time: most messages match the first (current) one.
+    for i in 0..record.states().count() {
+        let Some(mut state) = record.states().nth(i).cloned() else {
+            break;
+        };
         match ratchet::decrypt(&mut state, message, rng) {
             Ok(plaintext) => {
                 record.replace_state(i, state.clone());

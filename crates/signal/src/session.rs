@@ -119,10 +119,13 @@ impl SessionRecord {
 
     /// Replaces the `i`-th state of [`Self::states`].
     pub(crate) fn replace_state(&mut self, i: usize, state: SessionState) {
-        match (self.current.is_some(), i) {
-            (true, 0) => self.current = Some(state),
-            (true, n) => self.previous[n - 1] = state,
-            (false, n) => self.previous[n] = state,
+        let slot = match (self.current.is_some(), i) {
+            (true, 0) => self.current.as_mut(),
+            (true, n) => self.previous.get_mut(n - 1),
+            (false, n) => self.previous.get_mut(n),
+        };
+        if let Some(slot) = slot {
+            *slot = state;
         }
     }
 
@@ -188,6 +191,9 @@ struct StateProto {
     base_key: Vec<u8>,
     #[prost(bool, tag = "12")]
     base_key_ours: bool,
+    /// Stored so loading a record needs no scalar multiplication per state.
+    #[prost(bytes = "vec", tag = "13")]
+    sender_ratchet_public: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -266,6 +272,7 @@ fn state_to_proto(s: &SessionState) -> StateProto {
         }),
         base_key: s.base_key.serialize().to_vec(),
         base_key_ours: s.base_key_ours,
+        sender_ratchet_public: s.sender_ratchet.public.serialize().to_vec(),
     }
 }
 
@@ -324,9 +331,10 @@ fn state_from_proto(p: StateProto) -> Result<SessionState, SignalError> {
         local_identity: public(&p.local_identity)?,
         remote_identity: public(&p.remote_identity)?,
         root_key: bytes32(&p.root_key)?,
-        sender_ratchet: KeyPair::from_private(PrivateKey::from_bytes(bytes32(
-            &p.sender_ratchet_private,
-        )?)),
+        sender_ratchet: KeyPair {
+            public: public(&p.sender_ratchet_public)?,
+            private: PrivateKey::from_bytes(bytes32(&p.sender_ratchet_private)?),
+        },
         sender_chain: p.sender_chain.map(chain_from_proto).transpose()?,
         previous_counter: p.previous_counter,
         their_ratchet_key: public(&p.their_ratchet_key)?,
