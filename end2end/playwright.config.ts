@@ -4,9 +4,12 @@ import { defineConfig } from '@playwright/test';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 const port = Number(process.env.E2E_PORT ?? 3107);
-const root = path.resolve(__dirname, '..');
+const root = path.resolve(here, '..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'rarity-e2e-'));
 
 export default defineConfig({

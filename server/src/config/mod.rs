@@ -1,7 +1,7 @@
 //! Start-up configuration from the environment plus an optional `.env` file.
 //!
 //! Every variable is checked and *all* problems are reported together, one line each, so an operator
-//! fixes a broken deployment in one pass. The table of variables lives in `server/CONFIG.md`.
+//! fixes a broken deployment in one pass. The table of variables lives in the README (keep it true when adding one).
 
 mod key;
 pub mod parse;
