@@ -1,7 +1,7 @@
 // End-to-end tests against the real server binary (built by `cargo leptos build`), its embedded
 // PostgreSQL (no DATABASE_URL: the default path a user gets) and Debian's Chromium.
 import { defineConfig } from '@playwright/test';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const port = Number(process.env.E2E_PORT ?? 3107);
 const root = path.resolve(here, '..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'rarity-e2e-'));
+// When the tests run as root, the embedded cluster runs as the `postgres` user, which must be able
+// to reach its directory inside this one.
+chmodSync(dataDir, 0o755);
 
 export default defineConfig({
   testDir: './tests',
@@ -51,7 +54,7 @@ export default defineConfig({
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,
       LEPTOS_SITE_ROOT: path.join(root, 'target/site'),
-      SESSION_ENCRYPTION_KEY: '0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff',
+      SESSION_ENCRYPTION_KEY: '0f1e2d3c4b5a69788796a5b4c3d2e1f000112233445566778899aabbccddeeff',
       RUST_LOG: 'info',
     },
   },
