@@ -51,6 +51,8 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/rarity.css"/>
         <Link rel="preload" href="/fonts/inter-latin-400-normal.woff2" as_="font" type_="font/woff2" crossorigin="anonymous"/>
         <Meta name="theme-color" content="#0A0A0A"/>
+        // Inline icon (the accent dot): no extra request, allowed by the CSP's `img-src data:`.
+        <Link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='6' fill='%2325D366'/%3E%3C/svg%3E"/>
         <Title text="Rarity Leads"/>
         <Router>
             <Routes fallback=NotFound>

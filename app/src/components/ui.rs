@@ -15,11 +15,21 @@ pub fn EmptyState(
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     view! {
-        <div class="mx-4 my-8 flex flex-col items-center gap-3 rounded-lg border border-dashed border-line px-6 py-12 text-center lg:mx-8">
+        <div class="flex flex-col items-center gap-3 rounded-lg border border-dashed border-line px-6 py-12 text-center" data-testid="empty-state">
             <p class="text-base font-medium">{title}</p>
             <p class="max-w-sm text-sm text-muted">{hint}</p>
             {children.map(|c| c())}
         </div>
+    }
+}
+
+/// Store messages are lower-case fragments ("must start with +…"); shown alone under a field they
+/// read better as a sentence.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -54,7 +64,7 @@ pub fn Field(
             />
             {hint.map(|h| view! { <p class="text-xs text-muted">{h}</p> })}
             <p id=err_id class="text-xs text-danger" data-testid=format!("error-{name}")>
-                {move || error.get()}
+                {move || error.get().map(|e| sentence(&e))}
             </p>
         </div>
     }
@@ -64,8 +74,20 @@ pub fn Field(
 #[component]
 pub fn ErrorNote(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
     view! {
-        <p role="alert" class="text-sm text-danger" data-testid="form-error">
-            {move || message.get()}
+        <p role="alert" class="text-sm text-danger empty:hidden" data-testid="form-error">
+            {move || message.get().map(|m| sentence(&m))}
         </p>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentence;
+
+    #[test]
+    fn sentence_capitalises_only_the_first_letter() {
+        assert_eq!(sentence("must start with +"), "Must start with +");
+        assert_eq!(sentence("été"), "Été");
+        assert_eq!(sentence(""), "");
     }
 }

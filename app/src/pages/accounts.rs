@@ -15,9 +15,15 @@ pub fn AccountsPage() -> impl IntoView {
     view! {
         <Title text="Accounts · Rarity Leads"/>
         <PageHeader title="Accounts" subtitle="WhatsApp numbers linked to your workspace">
-            <button type="button" class=BUTTON_PRIMARY disabled title="Linking by QR code arrives with the session engine" data-testid="add-account">
-                "Add account"
-            </button>
+            // Honestly disabled: linking needs the WhatsApp session engine (next issue); no fake flow.
+            <div class="flex flex-col items-start gap-1 sm:items-end">
+                <button type="button" class=BUTTON_PRIMARY disabled aria-describedby="add-account-note" data-testid="add-account">
+                    "Add account"
+                </button>
+                <p id="add-account-note" class="text-xs text-muted" data-testid="add-account-note">
+                    "Linking by QR code arrives with the session engine."
+                </p>
+            </div>
         </PageHeader>
         <Suspense fallback=|| view! { <p class="px-4 py-6 text-sm text-muted lg:px-8">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -27,10 +33,12 @@ pub fn AccountsPage() -> impl IntoView {
                         <p class="px-4 pt-4 text-xs text-muted lg:px-8" data-testid="account-quota">
                             {format!("0 of {} accounts", view.max_accounts)}
                         </p>
-                        <EmptyState
-                            title="No accounts yet — Add account"
-                            hint="Link a WhatsApp number by scanning a QR code with your phone. Linking arrives with the session engine in the next release; your accounts will appear here with their live status."
-                        />
+                        <div class="px-4 py-6 lg:px-8">
+                            <EmptyState
+                                title="No accounts yet — Add account"
+                                hint="Link a WhatsApp number by scanning a QR code with your phone. Your accounts will appear here with their live status."
+                            />
+                        </div>
                     }.into_any(),
                     Ok(view) => {
                         let count = view.accounts.len();

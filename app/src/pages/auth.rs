@@ -47,7 +47,7 @@ fn AuthCard(
                     </div>
                     <div class="flex flex-col gap-1.5">
                         <label for="password" class="text-xs text-muted">"Password"</label>
-                        <input id="password" name="password" type="password" required minlength="10"
+                        <input id="password" name="password" type="password" required minlength="10" maxlength="1024"
                             autocomplete=password_autocomplete class=INPUT data-testid="auth-password"/>
                     </div>
                     <p role="alert" aria-live="polite" class="min-h-5 text-sm text-danger" data-testid="auth-error">

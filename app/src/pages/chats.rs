@@ -20,12 +20,14 @@ pub fn ChatsPage() -> impl IntoView {
                         match conversations.await {
                             Err(e) => view! { <div class="p-4"><ErrorNote message=Some(e.to_string())/></div> }.into_any(),
                             Ok(list) if list.is_empty() => view! {
-                                <EmptyState
-                                    title="No conversations yet"
-                                    hint="Link a WhatsApp account on the Accounts page; messages from your leads will appear here as they arrive."
-                                >
-                                    <a href="/accounts" class="text-sm text-fg underline underline-offset-4">"Go to Accounts"</a>
-                                </EmptyState>
+                                <div class="p-4 lg:p-6">
+                                    <EmptyState
+                                        title="No conversations yet"
+                                        hint="Link a WhatsApp account on the Accounts page; messages from your leads will appear here as they arrive."
+                                    >
+                                        <a href="/accounts" class="inline-flex min-h-10 items-center text-sm text-fg underline underline-offset-4">"Go to Accounts"</a>
+                                    </EmptyState>
+                                </div>
                             }.into_any(),
                             Ok(list) => view! {
                                 <ul aria-live="polite">

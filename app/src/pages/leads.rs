@@ -8,6 +8,7 @@ use crate::api::{CreateLead, DeleteLead, LeadView, Saved, list_leads};
 use crate::components::layout::PageHeader;
 use crate::components::ui::{
     BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, EmptyState, ErrorNote, Field, INPUT,
+    sentence,
 };
 
 #[component]
@@ -36,6 +37,16 @@ pub fn LeadsPage() -> impl IntoView {
         Some(Err(e)) => Some(e.to_string()),
         _ => None,
     });
+    // After a successful save the form empties for the next lead (a refused form keeps its input so
+    // the user can fix the field the server named).
+    let form_ref = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(Saved::Ok(_))) = outcome.get()
+            && let Some(form) = form_ref.get()
+        {
+            form.reset();
+        }
+    });
     let saved_name = move || match outcome.get() {
         Some(Ok(Saved::Ok(lead))) => Some(format!("Saved {}.", lead.name)),
         _ => None,
@@ -47,7 +58,7 @@ pub fn LeadsPage() -> impl IntoView {
         <div class="grid gap-6 px-4 py-6 lg:grid-cols-[22rem_1fr] lg:px-8">
             <section aria-labelledby="new-lead" class=format!("{CARD} h-fit p-4")>
                 <h2 id="new-lead" class="mb-4 text-sm font-medium">"New lead"</h2>
-                <ActionForm action=create attr:class="flex flex-col gap-3" attr:data-testid="lead-form">
+                <ActionForm action=create node_ref=form_ref attr:class="flex flex-col gap-3" attr:data-testid="lead-form">
                     <Field label="Name" name="name" required=true autocomplete="off" error=field_error("name")/>
                     <Field label="Phone" name="phone" kind="tel" required=true placeholder="+44 20 7946 0958"
                         hint="International format with country code" error=field_error("phone")/>
@@ -114,7 +125,7 @@ fn LeadRow(lead: LeadView, delete: ServerAction<DeleteLead>) -> impl IntoView {
                 </p>
             </div>
             <div class="flex items-center gap-2">
-                <span class="rounded-full border border-line px-2 py-0.5 text-xs text-muted">{lead.status.clone()}</span>
+                <span class="rounded-full border border-line px-2 py-0.5 text-xs text-muted" data-testid="lead-status">{sentence(&lead.status)}</span>
                 <Show when=move || confirming.get()
                     fallback=move || view! {
                         <button type="button" class=BUTTON_QUIET on:click=move |_| confirming.set(true)

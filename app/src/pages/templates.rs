@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use crate::api::{CreateTemplate, DeleteTemplate, Saved, list_templates, template_variables};
 use crate::components::layout::PageHeader;
 use crate::components::ui::{
-    BUTTON_DANGER, BUTTON_PRIMARY, CARD, EmptyState, ErrorNote, Field, INPUT,
+    BUTTON_DANGER, BUTTON_PRIMARY, CARD, EmptyState, ErrorNote, Field, INPUT, sentence,
 };
 
 fn chips(vars: Vec<String>) -> impl IntoView {
@@ -39,6 +39,16 @@ pub fn TemplatesPage() -> impl IntoView {
         _ => None,
     });
     let content_error = field_error("content");
+    // A saved template clears the form (and its variable chips) for the next one.
+    let form_ref = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(Saved::Ok(_))) = outcome.get() {
+            content.set(String::new());
+            if let Some(form) = form_ref.get() {
+                form.reset();
+            }
+        }
+    });
 
     view! {
         <Title text="Templates · Rarity Leads"/>
@@ -46,7 +56,7 @@ pub fn TemplatesPage() -> impl IntoView {
         <div class="grid gap-6 px-4 py-6 lg:grid-cols-[22rem_1fr] lg:px-8">
             <section aria-labelledby="new-template" class=format!("{CARD} h-fit p-4")>
                 <h2 id="new-template" class="mb-4 text-sm font-medium">"New template"</h2>
-                <ActionForm action=create attr:class="flex flex-col gap-3" attr:data-testid="template-form">
+                <ActionForm action=create node_ref=form_ref attr:class="flex flex-col gap-3" attr:data-testid="template-form">
                     <Field label="Name" name="name" required=true error=field_error("name")/>
                     <Field label="Category" name="category" placeholder="general" error=field_error("category")/>
                     <div class="flex flex-col gap-1.5">
@@ -55,10 +65,10 @@ pub fn TemplatesPage() -> impl IntoView {
                             class=format!("{INPUT} py-2") data-testid="input-content"
                             placeholder="Hi {{name}}, thanks for your interest in {{company}}."
                             on:input=move |ev| content.set(event_target_value(&ev))></textarea>
-                        <div class="flex flex-wrap gap-1" aria-label="Detected variables">
+                        <div class="flex flex-wrap gap-1" aria-label="Detected variables" data-testid="template-variables">
                             {move || chips(template_variables(&content.get()))}
                         </div>
-                        <p class="text-xs text-danger">{move || content_error.get()}</p>
+                        <p class="text-xs text-danger" data-testid="error-content">{move || content_error.get().map(|e| sentence(&e))}</p>
                     </div>
                     <ErrorNote message=form_error/>
                     <button type="submit" class=BUTTON_PRIMARY data-testid="template-submit"
@@ -79,7 +89,7 @@ pub fn TemplatesPage() -> impl IntoView {
                                     {list.into_iter().map(|t| view! {
                                         <li class=format!("{CARD} flex flex-col gap-2 p-4") data-testid="template-row">
                                             <div class="flex items-center justify-between gap-2">
-                                                <p class="truncate text-sm font-medium">{t.name}</p>
+                                                <p class="truncate text-sm font-medium" data-testid="template-name">{t.name}</p>
                                                 <span class="text-xs text-muted">{t.category}</span>
                                             </div>
                                             <p class="whitespace-pre-wrap text-sm text-muted">{t.content}</p>
@@ -87,7 +97,7 @@ pub fn TemplatesPage() -> impl IntoView {
                                                 <div class="flex flex-wrap gap-1">{chips(t.variables)}</div>
                                                 <ActionForm action=delete>
                                                     <input type="hidden" name="id" value=t.id/>
-                                                    <button type="submit" class=BUTTON_DANGER>"Delete"</button>
+                                                    <button type="submit" class=BUTTON_DANGER data-testid="template-delete">"Delete"</button>
                                                 </ActionForm>
                                             </div>
                                         </li>
