@@ -1,7 +1,8 @@
 //! The signed-in frame: a sidebar at ≥1024 px, a bottom tab bar below, and the page in between.
 
 use leptos::prelude::*;
-use leptos_router::components::{A, Outlet};
+use leptos_router::components::Outlet;
+use leptos_router::hooks::use_location;
 
 /// (href, label, test id, icon path). Icons are inline SVG paths so nothing loads from elsewhere.
 const NAV: [(&str, &str, &str, &str); 5] = [
@@ -54,9 +55,19 @@ fn icon(path: &'static str) -> impl IntoView {
     }
 }
 
+/// Whether `href` is the page at `path`; `/` is the Accounts page too.
+fn is_current(href: &str, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    path == href || (href == "/accounts" && path.is_empty())
+}
+
 #[component]
 pub fn DashboardLayout() -> impl IntoView {
-    // `A` marks the current page with aria-current="page"; styles key off that attribute.
+    // The current page's links carry aria-current="page"; styles key off that attribute. Plain
+    // anchors: the router still navigates client-side once hydrated.
+    let pathname = use_location().pathname;
+    let current =
+        move |href: &'static str| move || is_current(href, &pathname.read()).then_some("page");
     let link = "flex items-center gap-3 rounded-md px-3 min-h-10 text-sm text-muted transition-colors duration-150 hover:text-fg hover:bg-raised aria-[current=page]:bg-raised aria-[current=page]:text-fg";
     let tab = "flex flex-1 flex-col items-center justify-center gap-1 min-h-14 text-[11px] text-muted transition-colors duration-150 aria-[current=page]:text-fg";
     view! {
@@ -73,10 +84,10 @@ pub fn DashboardLayout() -> impl IntoView {
                     .iter()
                     .map(|(href, label, id, path)| {
                         view! {
-                            <A href=*href attr:class=link attr:data-testid=*id>
+                            <a href=*href class=link data-testid=*id aria-current=current(href)>
                                 {icon(path)}
                                 <span>{*label}</span>
-                            </A>
+                            </a>
                         }
                     })
                     .collect_view()}
@@ -92,10 +103,10 @@ pub fn DashboardLayout() -> impl IntoView {
                     .iter()
                     .map(|(href, label, id, path)| {
                         view! {
-                            <A href=*href attr:class=tab attr:data-testid=format!("tab-{id}")>
+                            <a href=*href class=tab data-testid=format!("tab-{id}") aria-current=current(href)>
                                 {icon(path)}
                                 <span>{*label}</span>
-                            </A>
+                            </a>
                         }
                     })
                     .collect_view()}
@@ -119,5 +130,19 @@ pub fn PageHeader(
             </div>
             <div class="flex items-center gap-2">{children()}</div>
         </header>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_current;
+
+    #[test]
+    fn root_marks_accounts_and_paths_match_exactly() {
+        assert!(is_current("/accounts", "/"));
+        assert!(is_current("/accounts", "/accounts/"));
+        assert!(is_current("/leads", "/leads"));
+        assert!(!is_current("/leads", "/"));
+        assert!(!is_current("/accounts", "/accounts-old"));
     }
 }
