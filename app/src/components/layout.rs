@@ -68,8 +68,8 @@ pub fn DashboardLayout() -> impl IntoView {
     let pathname = use_location().pathname;
     let current =
         move |href: &'static str| move || is_current(href, &pathname.read()).then_some("page");
-    let link = "flex items-center gap-3 rounded-md px-3 min-h-10 text-sm text-muted transition-colors duration-150 hover:text-fg hover:bg-raised aria-[current=page]:bg-raised aria-[current=page]:text-fg";
-    let tab = "flex flex-1 flex-col items-center justify-center gap-1 min-h-14 text-[11px] text-muted transition-colors duration-150 aria-[current=page]:text-fg";
+    let link = "flex items-center gap-3 rounded-md px-3 min-h-10 text-sm text-muted transition-colors duration-150 hover:text-fg hover:bg-raised aria-[current=page]:bg-raised aria-[current=page]:text-fg aria-[current=page]:font-medium";
+    let tab = "flex flex-1 flex-col items-center justify-center gap-1 min-h-14 text-[11px] text-muted transition-colors duration-150 aria-[current=page]:text-fg aria-[current=page]:font-medium";
     view! {
         <div class="min-h-screen lg:flex">
             <nav

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-pub const INPUT: &str = "w-full min-h-10 rounded-md border border-line bg-bg px-3 text-sm text-fg placeholder:text-muted/70 transition-colors duration-150 focus:border-muted focus:outline-none";
+pub const INPUT: &str = "w-full min-h-10 rounded-md border border-line bg-bg px-3 text-sm text-fg placeholder:text-muted/70 transition-colors duration-150 focus-visible:outline-offset-0";
 pub const BUTTON_PRIMARY: &str = "inline-flex min-h-10 items-center justify-center rounded-md bg-accent px-4 text-sm font-medium text-black transition-opacity duration-150 hover:opacity-90 disabled:opacity-50";
 pub const BUTTON_QUIET: &str = "inline-flex min-h-10 items-center justify-center rounded-md border border-line px-4 text-sm text-fg transition-colors duration-150 hover:bg-raised disabled:opacity-50";
 pub const BUTTON_DANGER: &str = "inline-flex min-h-10 items-center justify-center rounded-md border border-danger/50 px-3 text-sm text-danger transition-colors duration-150 hover:bg-danger/10";
