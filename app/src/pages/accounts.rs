@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::list_accounts;
-use crate::components::badge::StatusBadge;
+use crate::components::badge::{StatusBadge, status_info};
 use crate::components::layout::PageHeader;
 use crate::components::ui::{BUTTON_PRIMARY, CARD, EmptyState, ErrorNote};
 
@@ -52,6 +52,11 @@ pub fn AccountsPage() -> impl IntoView {
                                         <div class="min-w-0">
                                             <p class="truncate text-sm font-medium">{a.name}</p>
                                             <p class="truncate text-xs text-muted">{a.phone.unwrap_or_else(|| "Not linked yet".into())}</p>
+                                            // The reason is shown, not left to a hover tooltip (touch screens have none).
+                                            <p class="mt-1 text-xs text-muted" data-testid="account-reason">
+                                                {status_info(&a.status).1}
+                                                {a.last_seen.map(|t| format!(" · last seen {t}"))}
+                                            </p>
                                         </div>
                                         <StatusBadge status=a.status/>
                                     </li>
