@@ -1,1 +1,28 @@
-//! Offline WhatsApp server (issue 4). Placeholder while the first slice is written.
+//! An offline WhatsApp server for tests, demos and benchmarks (issue 4, first slice): the
+//! responder handshake with its own certificate chain, pairing by QR with a scripted phone,
+//! login, and answers to the IQs a client waits on after login.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), fake_whatsapp::FakeError> {
+//! let fake = fake_whatsapp::FakeWhatsApp::start(Default::default()).await?;
+//! println!("{} trusts {}", fake.url(), hex::encode(fake.root_public_key()));
+//! // … the client shows a QR string …
+//! # let qr = "";
+//! fake.phone().scan(qr)?;
+//! # Ok(()) }
+//! ```
+
+mod conn;
+mod error;
+mod iq;
+mod login;
+pub mod pairing;
+mod phone;
+mod server;
+mod stanza;
+mod state;
+
+pub use error::FakeError;
+pub use phone::Phone;
+pub use server::{Config, FakeWhatsApp};
+pub use state::Device;

@@ -1,0 +1,114 @@
+//! What happens right after the handshake: a `ClientPayload` with `devicePairingData` is a
+//! registration (the server hands out QR refs); otherwise it is a login by `username` + `device`,
+//! accepted only if that device was paired with the same noise static key.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand_core::{OsRng, RngCore};
+use whatsapp::proto::ClientPayload;
+use whatsapp_binary::{Jid, Node, Server};
+
+use crate::conn::{Conn, Next};
+use crate::error::FakeError;
+use crate::stanza;
+use crate::state::{Registration, device_key};
+
+/// The real server offers six refs: one 60 s QR then five 20 s ones.
+pub const REF_COUNT: usize = 6;
+
+pub async fn start(
+    conn: &mut Conn,
+    payload: &ClientPayload,
+    client_static: [u8; 32],
+) -> Result<Next, FakeError> {
+    match &payload.device_pairing_data {
+        Some(reg) => register(conn, reg.e_ident.as_deref(), client_static).await,
+        None => log_in(conn, payload, client_static).await,
+    }
+}
+
+fn random_ref() -> String {
+    let mut bytes = [0u8; 24];
+    OsRng.fill_bytes(&mut bytes);
+    format!("2@{}", STANDARD.encode(bytes))
+}
+
+async fn register(
+    conn: &mut Conn,
+    identity: Option<&[u8]>,
+    noise_public: [u8; 32],
+) -> Result<Next, FakeError> {
+    let identity_public = identity
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| FakeError::Protocol("registration without a 32-byte eIdent".into()))?;
+    let refs: Vec<String> = (0..REF_COUNT).map(|_| random_ref()).collect();
+    let id = format!("pair-{}", conn.conn_id);
+    let iq = Node::new("iq")
+        .attr("from", stanza::server_jid())
+        .attr("type", "set")
+        .attr("id", id)
+        .attr("xmlns", "md")
+        .child(
+            Node::new("pair-device").children(
+                refs.iter()
+                    .map(|r| Node::new("ref").bytes(r.as_bytes().to_vec())),
+            ),
+        );
+    let conn_id = conn.conn_id;
+    conn.ctx.state.with(|s| {
+        s.registrations.push(Registration {
+            conn_id,
+            refs,
+            noise_public,
+            identity_public,
+        })
+    });
+    conn.send(&iq).await?;
+    Ok(Next::Continue)
+}
+
+async fn log_in(
+    conn: &mut Conn,
+    payload: &ClientPayload,
+    noise_public: [u8; 32],
+) -> Result<Next, FakeError> {
+    let user = payload.username.map(|u| u.to_string());
+    let device_id = payload.device.and_then(|d| u16::try_from(d).ok());
+    let conn_id = conn.conn_id;
+    let found = match (user, device_id) {
+        (Some(user), Some(device_id)) => conn.ctx.state.with(|s| {
+            let found = s
+                .devices
+                .iter()
+                .find(|d| d.user == user && d.device == device_id && d.noise_public == noise_public)
+                .cloned();
+            if let (Some(d), Some(live)) = (&found, s.conns.get_mut(&conn_id)) {
+                live.device = Some((d.user.clone(), d.device));
+                s.logins += 1;
+            }
+            found
+        }),
+        _ => None,
+    };
+    let Some(device) = found else {
+        // An unknown or unpaired device: the real server answers <failure reason="401">.
+        conn.send(&Node::new("failure").attr("reason", "401"))
+            .await?;
+        return Ok(Next::Drop);
+    };
+    conn.device = Some((device.user.clone(), device.device));
+    let lid = Jid::device(device.lid_user.as_str(), Server::Lid, device.device)?;
+    let success = Node::new("success")
+        .attr("t", stanza::now_unix())
+        .attr("props", "1")
+        .attr("abprops", "1")
+        .attr("location", "fake")
+        .attr("lid", lid)
+        .attr("creation", stanza::now_unix());
+    conn.send(&success).await?;
+    let key = device_key(&device.user, device.device);
+    conn.ctx.state.with(|s| {
+        s.prekeys.entry(key).or_default();
+    });
+    Ok(Next::Continue)
+}
