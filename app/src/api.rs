@@ -1,9 +1,11 @@
 //! Server functions (under `/fn/…`, explicit endpoints so tests and other clients can call them by
 //! URL) and the plain data they exchange with the browser. Thin: check the user, call the store,
-//! map errors. A validation failure is a normal outcome (`Saved::Invalid`), not an error, so forms
+//! map errors. Create forms fail with a [`FormError`] that names the field to blame, so forms
 //! can show it next to the field.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,11 +59,54 @@ pub struct MeView {
     pub idle_timeout_minutes: u64,
 }
 
-/// Result of a create form: saved, or refused with the field to blame.
+/// Why a create form was refused. An error type (not an `Ok` variant) on purpose: without
+/// JavaScript the server function redirects back with the error in the URL (`__path`/`__err`), the
+/// router hands it to the page's `ServerAction`, and the form shows it next to the field just as it
+/// does once hydrated.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Saved<T> {
-    Ok(T),
+pub enum FormError {
+    /// The user can fix this: `field` names the input to blame.
     Invalid { field: String, message: String },
+    /// Anything else, already worded for the user (never internals).
+    Failed(String),
+}
+
+impl FormError {
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            FormError::Invalid { field, .. } => Some(field),
+            FormError::Failed(_) => None,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            FormError::Invalid { message, .. } | FormError::Failed(message) => message,
+        }
+    }
+}
+
+impl std::fmt::Display for FormError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for FormError {}
+
+impl FromServerFnError for FormError {
+    type Encoder = JsonEncoding;
+
+    /// Transport and decoding failures (a missing form field, a dropped connection): one plain
+    /// sentence; the technical detail stays out of the page.
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Request(_) => FormError::Failed(
+                "Could not reach the server. Check the connection and try again.".into(),
+            ),
+            _ => FormError::Failed("That request could not be processed. Please try again.".into()),
+        }
+    }
 }
 
 /// Variables (`{{name}}`) in a template body, in order of first use. Shared by the live preview in
@@ -140,35 +185,92 @@ mod convert {
         }
     }
 
-    /// Client errors become a form outcome; anything else is logged and shown generically.
-    pub fn refusal<T>(err: store::StoreError) -> Result<Saved<T>, ServerFnError> {
+    /// Client errors name their field; anything else is logged and shown generically.
+    pub fn refusal(err: store::StoreError) -> FormError {
         match err {
-            store::StoreError::Invalid { field, message } => Ok(Saved::Invalid {
+            store::StoreError::Invalid { field, message } => FormError::Invalid {
                 field: field.to_string(),
                 message,
-            }),
-            store::StoreError::Conflict { field, message } => Ok(Saved::Invalid {
+            },
+            store::StoreError::Conflict { field, message } => FormError::Invalid {
                 field: field.to_string(),
                 message: message.to_string(),
-            }),
-            other => Err(internal(other)),
+            },
+            store::StoreError::NotFound | store::StoreError::Forbidden => {
+                FormError::Failed("That item no longer exists.".into())
+            }
+            other => {
+                leptos::logging::error!("server function failed: {other} ({:?})", other);
+                failed()
+            }
         }
+    }
+
+    /// For form server functions: the same checks as [`user_tx`], as a [`FormError`].
+    pub async fn form_tx() -> Result<store::UserTx, FormError> {
+        let ctx = crate::ctx::app_context().map_err(|_| failed())?;
+        let Ok(user) = crate::ctx::require_user() else {
+            return Err(FormError::Failed(SIGNED_OUT.into()));
+        };
+        ctx.store.as_user(user.id).await.map_err(refusal)
+    }
+
+    /// The HTTP status for a refused form: 422 (invalid field) or 401 (signed out) for API callers
+    /// and the hydrated page, so nothing a user typed shows up as a 500. Plain form posts (no
+    /// JavaScript) are left alone: they must stay a redirect back to the page, which carries the
+    /// error in its URL.
+    pub fn with_status<T>(result: Result<T, FormError>) -> Result<T, FormError> {
+        if let Err(err) = &result {
+            match err {
+                FormError::Invalid { .. } => set_status(http::StatusCode::UNPROCESSABLE_ENTITY),
+                FormError::Failed(m) if m == SIGNED_OUT => {
+                    set_status(http::StatusCode::UNAUTHORIZED)
+                }
+                FormError::Failed(_) => {}
+            }
+        }
+        result
+    }
+
+    /// Sets the response status, except for plain form posts: those must stay a redirect back to
+    /// the page (leptos_axum turns them into one), which carries any error in its URL.
+    fn set_status(status: http::StatusCode) {
+        let plain_form_post = use_context::<http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        });
+        if !plain_form_post && let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+        }
+    }
+
+    const SIGNED_OUT: &str = "Your session has ended. Sign in again to continue.";
+
+    fn failed() -> FormError {
+        FormError::Failed("Something went wrong; please try again.".into())
     }
 
     pub fn internal(err: store::StoreError) -> ServerFnError {
         match err {
             store::StoreError::NotFound | store::StoreError::Forbidden => {
+                set_status(http::StatusCode::NOT_FOUND);
                 ServerFnError::new("not found")
             }
             other => {
                 leptos::logging::error!("server function failed: {other} ({:?})", other);
-                ServerFnError::new("something went wrong; please try again")
+                ServerFnError::new("Something went wrong; please try again.")
             }
         }
     }
 
     pub fn parse_id(id: &str) -> Result<uuid::Uuid, ServerFnError> {
-        uuid::Uuid::parse_str(id).map_err(|_| ServerFnError::new("not found"))
+        uuid::Uuid::parse_str(id).map_err(|_| {
+            set_status(http::StatusCode::NOT_FOUND);
+            ServerFnError::new("not found")
+        })
     }
 
     /// Blank form fields mean "not given".
@@ -179,7 +281,9 @@ mod convert {
 
     pub async fn user_tx() -> Result<store::UserTx, ServerFnError> {
         let ctx = crate::ctx::app_context()?;
-        let user = crate::ctx::require_user()?;
+        let user = crate::ctx::require_user().inspect_err(|_| {
+            set_status(http::StatusCode::UNAUTHORIZED);
+        })?;
         ctx.store.as_user(user.id).await.map_err(internal)
     }
 }
@@ -194,39 +298,38 @@ pub async fn list_leads() -> Result<Vec<LeadView>, ServerFnError> {
 
 #[server(prefix = "/fn", endpoint = "leads/create")]
 pub async fn create_lead(
-    name: String,
-    phone: String,
+    // Every argument defaults to empty: a missing field then gets the store's "is required"
+    // (422) instead of an argument-decoding failure (500).
+    #[server(default)] name: String,
+    #[server(default)] phone: String,
     #[server(default)] company: String,
     #[server(default)] email: String,
     #[server(default)] status: String,
-) -> Result<Saved<LeadView>, ServerFnError> {
-    let status = match convert::optional(status) {
-        None => None,
-        Some(s) => match store::LeadStatus::parse(&s) {
-            Ok(s) => Some(s),
-            Err(e) => return convert::refusal(e),
-        },
-    };
-    let new = store::NewLead {
-        name,
-        phone,
-        company: convert::optional(company),
-        email: convert::optional(email),
-        status,
-        ..store::NewLead::default()
-    };
-    let mut tx = convert::user_tx().await?;
-    match tx.lead_create(new).await {
-        Ok(lead) => {
-            tx.commit().await.map_err(convert::internal)?;
-            Ok(Saved::Ok(convert::lead(lead)))
-        }
-        Err(e) => convert::refusal(e),
+) -> Result<LeadView, FormError> {
+    let result: Result<LeadView, FormError> = async {
+        let status = match convert::optional(status) {
+            None => None,
+            Some(s) => Some(store::LeadStatus::parse(&s).map_err(convert::refusal)?),
+        };
+        let new = store::NewLead {
+            name,
+            phone,
+            company: convert::optional(company),
+            email: convert::optional(email),
+            status,
+            ..store::NewLead::default()
+        };
+        let mut tx = convert::form_tx().await?;
+        let lead = tx.lead_create(new).await.map_err(convert::refusal)?;
+        tx.commit().await.map_err(convert::refusal)?;
+        Ok(convert::lead(lead))
     }
+    .await;
+    convert::with_status(result)
 }
 
 #[server(prefix = "/fn", endpoint = "leads/delete")]
-pub async fn delete_lead(id: String) -> Result<(), ServerFnError> {
+pub async fn delete_lead(#[server(default)] id: String) -> Result<(), ServerFnError> {
     let id = convert::parse_id(&id)?;
     let mut tx = convert::user_tx().await?;
     tx.lead_delete(id).await.map_err(convert::internal)?;
@@ -243,28 +346,28 @@ pub async fn list_templates() -> Result<Vec<TemplateView>, ServerFnError> {
 
 #[server(prefix = "/fn", endpoint = "templates/create")]
 pub async fn create_template(
-    name: String,
-    content: String,
+    #[server(default)] name: String,
+    #[server(default)] content: String,
     #[server(default)] category: String,
-) -> Result<Saved<TemplateView>, ServerFnError> {
-    let new = store::NewTemplate {
-        name,
-        content,
-        variables: Vec::new(),
-        category: convert::optional(category),
-    };
-    let mut tx = convert::user_tx().await?;
-    match tx.template_create(new).await {
-        Ok(t) => {
-            tx.commit().await.map_err(convert::internal)?;
-            Ok(Saved::Ok(convert::template(t)))
-        }
-        Err(e) => convert::refusal(e),
+) -> Result<TemplateView, FormError> {
+    let result: Result<TemplateView, FormError> = async {
+        let new = store::NewTemplate {
+            name,
+            content,
+            variables: Vec::new(),
+            category: convert::optional(category),
+        };
+        let mut tx = convert::form_tx().await?;
+        let template = tx.template_create(new).await.map_err(convert::refusal)?;
+        tx.commit().await.map_err(convert::refusal)?;
+        Ok(convert::template(template))
     }
+    .await;
+    convert::with_status(result)
 }
 
 #[server(prefix = "/fn", endpoint = "templates/delete")]
-pub async fn delete_template(id: String) -> Result<(), ServerFnError> {
+pub async fn delete_template(#[server(default)] id: String) -> Result<(), ServerFnError> {
     let id = convert::parse_id(&id)?;
     let mut tx = convert::user_tx().await?;
     tx.template_delete(id).await.map_err(convert::internal)?;
@@ -309,7 +412,30 @@ pub async fn me() -> Result<MeView, ServerFnError> {
 
 #[cfg(test)]
 mod tests {
-    use super::template_variables;
+    use super::{FormError, template_variables};
+    use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+    #[test]
+    fn form_errors_survive_the_url_round_trip_and_hide_decoding_details() {
+        // A no-JavaScript post carries the error through the redirect URL as encoded bytes.
+        let invalid = FormError::Invalid {
+            field: "phone".into(),
+            message: "must start with +".into(),
+        };
+        assert_eq!(FormError::de(invalid.ser()), invalid);
+        assert_eq!(invalid.field(), Some("phone"));
+
+        let decoding = FormError::from_server_fn_error(ServerFnErrorErr::Args(
+            "missing field `name` at line 1".into(),
+        ));
+        assert_eq!(decoding.field(), None);
+        assert!(!decoding.message().contains("missing field"));
+        // Garbage in the URL decodes to a generic failure, not a panic.
+        assert!(matches!(
+            FormError::de(b"not json".to_vec().into()),
+            FormError::Failed(_)
+        ));
+    }
 
     #[test]
     fn variables_are_found_once_in_order_and_junk_is_ignored() {

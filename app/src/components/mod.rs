@@ -1,3 +1,4 @@
 pub mod badge;
+pub mod form;
 pub mod layout;
 pub mod ui;

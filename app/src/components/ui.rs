@@ -33,6 +33,18 @@ pub fn sentence(message: &str) -> String {
     }
 }
 
+/// What the user reads when a list or delete server function fails: our own message for server
+/// errors, a plain sentence for everything else (never transport or decoding details).
+pub fn user_message(err: &ServerFnError) -> String {
+    match err {
+        ServerFnError::ServerError(message) => sentence(message),
+        ServerFnError::Request(_) => {
+            "Could not reach the server. Check the connection and try again.".into()
+        }
+        _ => "Something went wrong; please try again.".into(),
+    }
+}
+
 /// A labelled input; `error` shows under it when the server refused this field.
 #[component]
 pub fn Field(

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use crate::api::list_accounts;
 use crate::components::badge::{StatusBadge, status_info};
 use crate::components::layout::PageHeader;
-use crate::components::ui::{BUTTON_PRIMARY, CARD, EmptyState, ErrorNote};
+use crate::components::ui::{BUTTON_PRIMARY, CARD, EmptyState, ErrorNote, user_message};
 
 #[component]
 pub fn AccountsPage() -> impl IntoView {
@@ -28,7 +28,7 @@ pub fn AccountsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="px-4 py-6 text-sm text-muted lg:px-8">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match accounts.await {
-                    Err(e) => view! { <div class="px-4 py-6 lg:px-8"><ErrorNote message=Some(e.to_string())/></div> }.into_any(),
+                    Err(e) => view! { <div class="px-4 py-6 lg:px-8"><ErrorNote message=Some(user_message(&e))/></div> }.into_any(),
                     Ok(view) if view.accounts.is_empty() => view! {
                         <p class="px-4 pt-4 text-xs text-muted lg:px-8" data-testid="account-quota">
                             {format!("0 of {} accounts", view.max_accounts)}

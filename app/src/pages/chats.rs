@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 use crate::api::list_conversations;
 use crate::components::layout::PageHeader;
-use crate::components::ui::{EmptyState, ErrorNote};
+use crate::components::ui::{EmptyState, ErrorNote, user_message};
 
 #[component]
 pub fn ChatsPage() -> impl IntoView {
@@ -18,7 +18,7 @@ pub fn ChatsPage() -> impl IntoView {
                 <Suspense fallback=|| view! { <p class="px-4 py-6 text-sm text-muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match conversations.await {
-                            Err(e) => view! { <div class="p-4"><ErrorNote message=Some(e.to_string())/></div> }.into_any(),
+                            Err(e) => view! { <div class="p-4"><ErrorNote message=Some(user_message(&e))/></div> }.into_any(),
                             Ok(list) if list.is_empty() => view! {
                                 <div class="p-4 lg:p-6">
                                     <EmptyState

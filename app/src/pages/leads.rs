@@ -4,11 +4,12 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{CreateLead, DeleteLead, LeadView, Saved, list_leads};
+use crate::api::{CreateLead, DeleteLead, LeadView, list_leads};
+use crate::components::form::{field_error, form_error};
 use crate::components::layout::PageHeader;
 use crate::components::ui::{
     BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, EmptyState, ErrorNote, Field, INPUT,
-    sentence,
+    sentence, user_message,
 };
 
 #[component]
@@ -22,33 +23,20 @@ pub fn LeadsPage() -> impl IntoView {
 
     // What the last submission said about one field (or about the form as a whole).
     let outcome = create.value();
-    let field_error = move |field: &'static str| {
-        Signal::derive(move || match outcome.get() {
-            Some(Ok(Saved::Invalid { field: f, message })) if f == field => Some(message),
-            _ => None,
-        })
-    };
-    let form_error = Signal::derive(move || match outcome.get() {
-        Some(Ok(Saved::Invalid { field, message }))
-            if !["name", "phone", "company", "email", "status"].contains(&field.as_str()) =>
-        {
-            Some(message)
-        }
-        Some(Err(e)) => Some(e.to_string()),
-        _ => None,
-    });
+    let field_error = move |field: &'static str| field_error(create, field);
+    let form_error = form_error(create, &["name", "phone", "company", "email", "status"]);
     // After a successful save the form empties for the next lead (a refused form keeps its input so
     // the user can fix the field the server named).
     let form_ref = NodeRef::<leptos::html::Form>::new();
     Effect::new(move |_| {
-        if let Some(Ok(Saved::Ok(_))) = outcome.get()
+        if let Some(Ok(_)) = outcome.get()
             && let Some(form) = form_ref.get()
         {
             form.reset();
         }
     });
     let saved_name = move || match outcome.get() {
-        Some(Ok(Saved::Ok(lead))) => Some(format!("Saved {}.", lead.name)),
+        Some(Ok(lead)) => Some(format!("Saved {}.", lead.name)),
         _ => None,
     };
 
@@ -86,7 +74,7 @@ pub fn LeadsPage() -> impl IntoView {
                 <Transition fallback=|| view! { <p class="text-sm text-muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match leads.await {
-                            Err(e) => view! { <ErrorNote message=Some(e.to_string())/> }.into_any(),
+                            Err(e) => view! { <ErrorNote message=Some(user_message(&e))/> }.into_any(),
                             Ok(list) if list.is_empty() => view! {
                                 <EmptyState title="No leads yet"
                                     hint="Add your first lead with the form. Leads are also created automatically when a new number messages one of your accounts."/>

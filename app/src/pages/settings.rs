@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 use crate::api::me;
 use crate::components::layout::PageHeader;
-use crate::components::ui::{BUTTON_DANGER, BUTTON_QUIET, CARD, ErrorNote};
+use crate::components::ui::{BUTTON_DANGER, BUTTON_QUIET, CARD, ErrorNote, user_message};
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
@@ -17,7 +17,7 @@ pub fn SettingsPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="text-sm text-muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match me.await {
-                        Err(e) => view! { <ErrorNote message=Some(e.to_string())/> }.into_any(),
+                        Err(e) => view! { <ErrorNote message=Some(user_message(&e))/> }.into_any(),
                         Ok(me) => view! {
                             <section class=format!("{CARD} p-4")>
                                 <h2 class="text-sm font-medium">"Account"</h2>

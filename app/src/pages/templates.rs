@@ -3,10 +3,12 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{CreateTemplate, DeleteTemplate, Saved, list_templates, template_variables};
+use crate::api::{CreateTemplate, DeleteTemplate, list_templates, template_variables};
+use crate::components::form::{field_error, form_error};
 use crate::components::layout::PageHeader;
 use crate::components::ui::{
     BUTTON_DANGER, BUTTON_PRIMARY, CARD, EmptyState, ErrorNote, Field, INPUT, sentence,
+    user_message,
 };
 
 fn chips(vars: Vec<String>) -> impl IntoView {
@@ -25,24 +27,13 @@ pub fn TemplatesPage() -> impl IntoView {
     );
     let content = RwSignal::new(String::new());
     let outcome = create.value();
-    let field_error = move |field: &'static str| {
-        Signal::derive(move || match outcome.get() {
-            Some(Ok(Saved::Invalid { field: f, message })) if f == field => Some(message),
-            _ => None,
-        })
-    };
-    let form_error = Signal::derive(move || match outcome.get() {
-        Some(Ok(Saved::Invalid { field, message })) if field != "name" && field != "content" => {
-            Some(message)
-        }
-        Some(Err(e)) => Some(e.to_string()),
-        _ => None,
-    });
+    let field_error = move |field: &'static str| field_error(create, field);
+    let form_error = form_error(create, &["name", "category", "content"]);
     let content_error = field_error("content");
     // A saved template clears the form (and its variable chips) for the next one.
     let form_ref = NodeRef::<leptos::html::Form>::new();
     Effect::new(move |_| {
-        if let Some(Ok(Saved::Ok(_))) = outcome.get() {
+        if let Some(Ok(_)) = outcome.get() {
             content.set(String::new());
             if let Some(form) = form_ref.get() {
                 form.reset();
@@ -79,7 +70,7 @@ pub fn TemplatesPage() -> impl IntoView {
                 <Transition fallback=|| view! { <p class="text-sm text-muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match templates.await {
-                            Err(e) => view! { <ErrorNote message=Some(e.to_string())/> }.into_any(),
+                            Err(e) => view! { <ErrorNote message=Some(user_message(&e))/> }.into_any(),
                             Ok(list) if list.is_empty() => view! {
                                 <EmptyState title="No templates yet"
                                     hint="Write a message once and reuse it: {{name}} and {{company}} are filled in from the lead."/>
