@@ -1,6 +1,7 @@
 //! Fidelity: the unmodified Baileys client (`@whiskeysockets/baileys@7.0.0-rc14`, from the
 //! workspace's node_modules) pairs by QR through the fake, reconnects from saved creds without
-//! a QR, and reports a 401 stream error as `loggedOut`. Needs `node` and the workspace's npm
+//! a QR, and reports 440 as `connectionReplaced`, a dropped socket as `connectionClosed` and 401
+//! as `loggedOut`. Needs `node` and the workspace's npm
 //! packages (`npm ci` at the workspace root); fails loudly without them.
 
 use std::path::PathBuf;
@@ -130,20 +131,44 @@ async fn baileys_pairs_reconnects_and_is_logged_out() {
     // 3. A new process reconnects from the saved creds, without any QR.
     let mut second = Baileys::spawn(&fake, auth.path(), false);
     second.expect("OPEN", step).await;
-    assert!(
-        !second.seen.iter().any(|l| l.starts_with("QR ")),
-        "a paired client must not see a QR: {:?}",
-        second.seen
-    );
     assert_eq!(fake.logins(), 2);
 
-    // 4. The phone unlinks it: 401 is Baileys' loggedOut.
+    // 4. Another session replaces it: 440 is Baileys' connectionReplaced (the script then exits 1
+    //    since it does not reconnect on purpose).
+    fake.wait_until("the logged-in connection", step, |f| f.connections() == 1)
+        .await
+        .unwrap();
+    assert_eq!(fake.kick(440), 1);
+    second.expect("CLOSE 440", step).await;
+    assert_eq!(second.exit_code().await, Some(1));
+
+    // 5. A socket dropped without a goodbye is Baileys' connectionClosed (428).
+    let mut third = Baileys::spawn(&fake, auth.path(), false);
+    third.expect("OPEN", step).await;
+    fake.wait_until("the logged-in connection", step, |f| f.connections() == 1)
+        .await
+        .unwrap();
+    assert_eq!(fake.drop_sockets(), 1);
+    third.expect("CLOSE 428", step).await;
+    assert_eq!(third.exit_code().await, Some(1));
+
+    // 6. The phone unlinks it: 401 is Baileys' loggedOut.
+    let mut fourth = Baileys::spawn(&fake, auth.path(), false);
+    fourth.expect("OPEN", step).await;
+    assert_eq!(fake.logins(), 4);
     fake.wait_until("the logged-in connection", step, |f| f.connections() == 1)
         .await
         .unwrap();
     assert_eq!(fake.kick(401), 1);
-    second.expect("CLOSE 401", step).await;
-    second.expect("LOGGED_OUT", step).await;
-    assert_eq!(second.exit_code().await, Some(0));
+    fourth.expect("CLOSE 401", step).await;
+    fourth.expect("LOGGED_OUT", step).await;
+    assert_eq!(fourth.exit_code().await, Some(0));
     assert!(fake.devices().is_empty(), "401 unlinks the device");
+    for run in [&second, &third, &fourth] {
+        assert!(
+            !run.seen.iter().any(|l| l.starts_with("QR ")),
+            "a paired client must not see a QR: {:?}",
+            run.seen
+        );
+    }
 }

@@ -21,6 +21,12 @@ const { state, saveCreds } = await useMultiFileAuthState(dir)
 const logger = pino({ level: process.env.FAKE_WA_LOG || 'silent' }, pino.destination(2))
 
 const say = line => process.stdout.write(line + '\n')
+// Exiting while useMultiFileAuthState is still writing creds.json would leave it truncated and
+// the next run would start unpaired; so write once more and give pending writes a moment.
+const quit = async code => {
+  await saveCreds()
+  setTimeout(() => process.exit(code), 300)
+}
 
 function connect () {
   const sock = makeWASocket({
@@ -36,11 +42,7 @@ function connect () {
     if (update.qr) say('QR ' + update.qr)
     if (update.connection === 'open') {
       say('OPEN')
-      if (exitOnOpen) {
-        await saveCreds()
-        // Let the post-login IQs and creds writes settle before the process goes away.
-        setTimeout(() => process.exit(0), 500)
-      }
+      if (exitOnOpen) await quit(0)
     }
     if (update.connection === 'close') {
       const code = update.lastDisconnect?.error?.output?.statusCode
@@ -49,9 +51,9 @@ function connect () {
         connect()
       } else if (code === DisconnectReason.loggedOut) {
         say('LOGGED_OUT')
-        process.exit(0)
+        await quit(0)
       } else {
-        process.exit(1)
+        await quit(1)
       }
     }
   })

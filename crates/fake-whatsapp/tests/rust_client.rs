@@ -1,0 +1,374 @@
+//! The fake driven by a minimal client built from our own protocol crates: the whole
+//! pairing → 515 → login → post-login IQ sequence, checked stanza by stanza, plus bad input
+//! that must close only the offending connection.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use fake_whatsapp::{Config, FakeWhatsApp};
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use whatsapp::frame::{FrameDecoder, FrameEncoder, INTRO, SecureChannel};
+use whatsapp::handshake::{ClientHandshake, KeyPair};
+use whatsapp::proto::client_payload::DevicePairingRegistrationData;
+use whatsapp::proto::{AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac, ClientPayload};
+use whatsapp_binary::{Jid, Node, Server};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+const STEP: Duration = Duration::from_secs(5);
+
+struct Client {
+    ws: Ws,
+    channel: SecureChannel,
+    pending: Vec<Node>,
+}
+
+impl Client {
+    /// Handshake with `payload`, trusting `fake`'s root key.
+    async fn connect(fake: &FakeWhatsApp, noise: &KeyPair, payload: &ClientPayload) -> Client {
+        let (mut ws, _) = connect_async(fake.url()).await.unwrap();
+        let mut encoder = FrameEncoder::client();
+        let mut decoder = FrameDecoder::new();
+        let (hs, hello) = ClientHandshake::start();
+        ws.send(Message::binary(encoder.encode(&hello).unwrap()))
+            .await
+            .unwrap();
+        let server_hello = loop {
+            if let Some(f) = decoder.next_frame().unwrap() {
+                break f;
+            }
+            match timeout(STEP, ws.next()).await.unwrap() {
+                Some(Ok(Message::Binary(b))) => decoder.push(&b),
+                other => panic!("expected server hello, got {other:?}"),
+            }
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let accepted = hs
+            .read_server_hello(&server_hello, &fake.root_public_key(), now)
+            .expect("the fake's chain verifies against its root key");
+        let (finish, keys) = accepted.finish(noise, &payload.encode_to_vec()).unwrap();
+        ws.send(Message::binary(encoder.encode(&finish).unwrap()))
+            .await
+            .unwrap();
+        Client {
+            ws,
+            channel: SecureChannel::new(encoder, decoder, &keys, 1 << 24),
+            pending: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, node: &Node) {
+        let bytes = whatsapp_binary::encode(node).unwrap();
+        let frame = self.channel.seal(&bytes, false).unwrap();
+        self.ws.send(Message::binary(frame)).await.unwrap();
+    }
+
+    /// The next stanza, or None when the server closed.
+    async fn recv(&mut self) -> Option<Node> {
+        loop {
+            if !self.pending.is_empty() {
+                return Some(self.pending.remove(0));
+            }
+            match timeout(STEP, self.ws.next()).await.expect("server silent") {
+                Some(Ok(Message::Binary(b))) => {
+                    for n in self.channel.open(&b).unwrap() {
+                        self.pending.push(whatsapp_binary::decode(&n).unwrap());
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    async fn query(&mut self, iq: Node) -> Node {
+        let id = iq.attr_str("id").unwrap().to_owned();
+        self.send(&iq).await;
+        let reply = self.recv().await.expect("iq reply");
+        assert_eq!(reply.attr_str("id"), Some(id.as_str()), "{reply}");
+        reply
+    }
+}
+
+fn iq(id: &str, kind: &str, xmlns: &str, child: Option<Node>) -> Node {
+    let node = Node::new("iq")
+        .attr("id", id)
+        .attr("to", Jid::server_only(Server::Pn))
+        .attr("type", kind)
+        .attr("xmlns", xmlns);
+    match child {
+        Some(c) => node.child(c),
+        None => node,
+    }
+}
+
+fn registration(identity: &KeyPair) -> ClientPayload {
+    ClientPayload {
+        passive: Some(false),
+        device_pairing_data: Some(DevicePairingRegistrationData {
+            e_regid: Some(vec![0, 0, 0, 1]),
+            e_keytype: Some(vec![5]),
+            e_ident: Some(identity.public().to_vec()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Pairs a client with our own code and returns (noise key, device id).
+async fn pair(fake: &FakeWhatsApp) -> (KeyPair, u32) {
+    let noise = KeyPair::generate();
+    let identity = KeyPair::generate();
+    let adv = [7u8; 32];
+    let mut client = Client::connect(fake, &noise, &registration(&identity)).await;
+    let pair_device = client.recv().await.unwrap();
+    assert_eq!(pair_device.attr_str("xmlns"), Some("md"));
+    let refs: Vec<String> = pair_device
+        .child_by_tag("pair-device")
+        .unwrap()
+        .children_by_tag("ref")
+        .map(|r| String::from_utf8(r.content_bytes().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(refs.len(), 6);
+    assert_eq!(fake.pair_refs(), vec![refs.clone()]);
+
+    // A QR naming another noise key is refused.
+    let forged = format!(
+        "{},{},{},{},1",
+        refs[0],
+        STANDARD.encode(KeyPair::generate().public()),
+        STANDARD.encode(identity.public()),
+        STANDARD.encode(adv)
+    );
+    assert!(fake.phone().scan(&forged).is_err());
+
+    let qr = format!(
+        "https://wa.me/settings/linked_devices#{},{},{},{},1",
+        refs[1],
+        STANDARD.encode(noise.public()),
+        STANDARD.encode(identity.public()),
+        STANDARD.encode(adv)
+    );
+    let jid = fake.phone().scan(&qr).unwrap();
+    let success = client.recv().await.unwrap();
+    let ps = success.child_by_tag("pair-success").expect("pair-success");
+    assert_eq!(
+        ps.child_by_tag("device")
+            .unwrap()
+            .get_attr("jid")
+            .map(|v| v.to_string()),
+        Some(jid.to_string())
+    );
+    let outer = AdvSignedDeviceIdentityHmac::decode(
+        ps.child_by_tag("device-identity")
+            .unwrap()
+            .content_bytes()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut signed = AdvSignedDeviceIdentity::decode(outer.details.unwrap().as_slice()).unwrap();
+    let details = signed.details.clone().unwrap();
+    let account = signed.account_signature_key.take().unwrap();
+    let mut msg = vec![6, 1];
+    msg.extend_from_slice(&details);
+    msg.extend_from_slice(identity.public());
+    msg.extend_from_slice(&account);
+    signed.device_signature =
+        Some(signal::xeddsa::sign(identity.private(), &msg, &[1; 64]).to_vec());
+    let reply = Node::new("iq")
+        .attr("to", Jid::server_only(Server::Pn))
+        .attr("type", "result")
+        .attr("id", success.attr_str("id").unwrap())
+        .child(
+            Node::new("pair-device-sign").child(
+                Node::new("device-identity")
+                    .attr("key-index", "1")
+                    .bytes(signed.encode_to_vec()),
+            ),
+        );
+    client.send(&reply).await;
+    let restart = client.recv().await.unwrap();
+    assert_eq!(restart.tag, "stream:error");
+    assert_eq!(restart.attr_str("code"), Some("515"));
+    assert!(client.recv().await.is_none(), "closed after 515");
+    assert_eq!(fake.devices().len(), 1);
+    (noise, u32::from(jid.device_id()))
+}
+
+fn login(device: u32) -> ClientPayload {
+    ClientPayload {
+        username: Some(15550001111),
+        device: Some(device),
+        passive: Some(true),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn pairing_login_and_post_login_iqs() {
+    let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
+    let (noise, device) = pair(&fake).await;
+
+    // A stranger's noise key for the same device is refused with <failure reason="401">.
+    let mut impostor = Client::connect(&fake, &KeyPair::generate(), &login(device)).await;
+    let failure = impostor.recv().await.unwrap();
+    assert_eq!(failure.tag, "failure");
+    assert_eq!(failure.attr_str("reason"), Some("401"));
+
+    let mut c = Client::connect(&fake, &noise, &login(device)).await;
+    let success = c.recv().await.unwrap();
+    assert_eq!(success.tag, "success", "{success}");
+    assert_eq!(
+        success.get_attr("lid").map(|v| v.to_string()).as_deref(),
+        Some("100000000000001:1@lid")
+    );
+
+    let count = c
+        .query(iq("1", "get", "encrypt", Some(Node::new("count"))))
+        .await;
+    assert_eq!(
+        count.child_by_tag("count").unwrap().attr_str("value"),
+        Some("0")
+    );
+    let keys = Node::new("list").children((1u32..=3).map(|id| {
+        Node::new("key")
+            .child(Node::new("id").bytes(id.to_be_bytes()[1..].to_vec()))
+            .child(Node::new("value").bytes(vec![0; 32]))
+    }));
+    let upload = c.query(iq("2", "set", "encrypt", None).child(keys)).await;
+    assert_eq!(upload.attr_str("type"), Some("result"));
+    let count = c
+        .query(iq("3", "get", "encrypt", Some(Node::new("count"))))
+        .await;
+    assert_eq!(
+        count.child_by_tag("count").unwrap().attr_str("value"),
+        Some("3")
+    );
+
+    let active = c
+        .query(iq("4", "set", "passive", Some(Node::new("active"))))
+        .await;
+    assert_eq!(active.attr_str("type"), Some("result"));
+    let offline = c.recv().await.unwrap();
+    assert_eq!(offline.tag, "ib");
+    assert_eq!(
+        offline.child_by_tag("offline").unwrap().attr_str("count"),
+        Some("0")
+    );
+
+    let digest = c
+        .query(iq("5", "get", "encrypt", Some(Node::new("digest"))))
+        .await;
+    assert!(digest.child_by_tag("digest").is_some());
+    let props = c
+        .query(iq("6", "get", "abt", Some(Node::new("props"))))
+        .await;
+    assert!(props.child_by_tag("props").is_some());
+    let privacy = c
+        .query(iq("7", "get", "privacy", Some(Node::new("privacy"))))
+        .await;
+    assert!(privacy.child_by_path(&["privacy", "category"]).is_some());
+    let blocklist = c.query(iq("8", "get", "blocklist", None)).await;
+    assert!(blocklist.child_by_tag("list").is_some());
+    let ping = c
+        .query(iq("9", "get", "w:p", Some(Node::new("ping"))))
+        .await;
+    assert_eq!(ping.attr_str("type"), Some("result"));
+    let unknown = c.query(iq("10", "get", "no-such-ns", None)).await;
+    assert_eq!(unknown.attr_str("type"), Some("error"));
+
+    let receipt = Node::new("receipt")
+        .attr("id", "R1")
+        .attr("to", Jid::pn("15550002222").unwrap())
+        .attr("type", "read");
+    c.send(&receipt).await;
+    let ack = c.recv().await.unwrap();
+    assert_eq!(ack.tag, "ack");
+    assert_eq!(ack.attr_str("class"), Some("receipt"));
+    assert_eq!(ack.attr_str("id"), Some("R1"));
+    assert_eq!(ack.attr_str("type"), Some("read"));
+
+    // Control: 440 goes to the logged-in connection only.
+    assert_eq!(fake.kick(440), 1);
+    let err = c.recv().await.unwrap();
+    assert_eq!(err.tag, "stream:error");
+    assert_eq!(err.attr_str("code"), Some("440"));
+    assert!(c.recv().await.is_none());
+    assert_eq!(fake.devices().len(), 1, "440 keeps the device linked");
+}
+
+/// Sends raw bytes on a fresh socket and reports whether the server closed it.
+async fn closed_after(fake: &FakeWhatsApp, bytes: Vec<u8>) -> bool {
+    let (mut ws, _) = connect_async(fake.url()).await.unwrap();
+    ws.send(Message::binary(bytes)).await.unwrap();
+    loop {
+        match timeout(STEP, ws.next()).await {
+            Err(_) => return false,
+            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_input_closes_only_that_connection() {
+    let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
+    let (noise, device) = pair(&fake).await;
+    let mut good = Client::connect(&fake, &noise, &login(device)).await;
+    assert_eq!(good.recv().await.unwrap().tag, "success");
+
+    // Wrong intro.
+    assert!(closed_after(&fake, b"GET / HTTP/1.1\r\n".to_vec()).await);
+    // Right intro, garbage handshake message.
+    let mut garbage = INTRO.to_vec();
+    garbage.extend_from_slice(&[0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    assert!(closed_after(&fake, garbage).await);
+    // A frame header claiming 1 MiB during the handshake: closed without waiting for the bytes.
+    let mut oversized = INTRO.to_vec();
+    oversized.extend_from_slice(&[0x10, 0, 0]);
+    assert!(closed_after(&fake, oversized).await);
+    // Text instead of binary.
+    let (mut ws, _) = connect_async(fake.url()).await.unwrap();
+    ws.send(Message::text("hello")).await.unwrap();
+    assert!(matches!(
+        timeout(STEP, ws.next()).await.unwrap(),
+        None | Some(Err(_)) | Some(Ok(Message::Close(_)))
+    ));
+    // Wrong path: no upgrade.
+    let wrong = fake.url().replace("/ws/chat", "/elsewhere");
+    assert!(connect_async(wrong).await.is_err());
+
+    // After the handshake: a frame that fails authentication closes that connection.
+    let mut tampered = Client::connect(&fake, &noise, &login(device)).await;
+    assert_eq!(tampered.recv().await.unwrap().tag, "success");
+    tampered
+        .ws
+        .send(Message::binary(vec![
+            0, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+        ]))
+        .await
+        .unwrap();
+    assert!(tampered.recv().await.is_none());
+
+    // The first connection is still served.
+    let ping = good
+        .query(iq("p", "get", "w:p", Some(Node::new("ping"))))
+        .await;
+    assert_eq!(ping.attr_str("type"), Some("result"));
+    // And new clients still connect.
+    let mut again = Client::connect(&fake, &noise, &login(device)).await;
+    assert_eq!(again.recv().await.unwrap().tag, "success");
+
+    // drop_sockets closes without a stream error.
+    assert_eq!(fake.drop_sockets(), 2);
+    assert!(good.recv().await.is_none());
+    assert!(again.recv().await.is_none());
+}
