@@ -35,6 +35,10 @@ pub fn LeadsPage() -> impl IntoView {
             form.reset();
         }
     });
+    let delete_error = Signal::derive(move || match delete.value().get() {
+        Some(Err(e)) => Some(user_message(&e)),
+        _ => None,
+    });
     let saved_name = move || match outcome.get() {
         Some(Ok(lead)) => Some(format!("Saved {}.", lead.name)),
         _ => None,
@@ -70,7 +74,8 @@ pub fn LeadsPage() -> impl IntoView {
                     </button>
                 </ActionForm>
             </section>
-            <section aria-label="Lead list">
+            <section aria-label="Lead list" class="flex flex-col gap-3">
+                <ErrorNote message=delete_error/>
                 <Transition fallback=|| view! { <p class="text-sm text-muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match leads.await {
