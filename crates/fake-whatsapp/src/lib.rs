@@ -13,6 +13,7 @@
 //! ```
 
 mod conn;
+pub mod control;
 mod error;
 mod iq;
 mod login;

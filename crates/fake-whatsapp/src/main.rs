@@ -1,20 +1,26 @@
-//! `cargo run -p fake-whatsapp -- --port N`: runs the fake on loopback and prints its root public
-//! key (hex) for clients to trust, then QR-scan lines typed on stdin (`scan <qr>`).
+//! `cargo run -p fake-whatsapp -- --port N [--control-port M]`: runs the fake on loopback and
+//! prints `url …`, `root <hex>` (the key clients must trust) and, with `--control-port`,
+//! `control http://…` (see [`fake_whatsapp::control`]). Stdin takes `scan <qr>`, `kick <code>`
+//! and `drop`; the fake keeps running when stdin closes, until it is killed.
 
 use std::net::SocketAddr;
 
-use fake_whatsapp::{Config, FakeWhatsApp};
+use std::sync::Arc;
+
+use fake_whatsapp::{Config, FakeWhatsApp, control};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let mut port: u16 = 0;
+    let mut control_port: Option<u16> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next().map(|v| v.parse::<u16>())) {
             ("--port", Some(Ok(p))) => port = p,
+            ("--control-port", Some(Ok(p))) => control_port = Some(p),
             _ => {
-                eprintln!("usage: fake-whatsapp [--port N]");
+                eprintln!("usage: fake-whatsapp [--port N] [--control-port M]");
                 return std::process::ExitCode::from(2);
             }
         }
@@ -24,7 +30,7 @@ async fn main() -> std::process::ExitCode {
         ..Config::default()
     };
     let fake = match FakeWhatsApp::start(config).await {
-        Ok(f) => f,
+        Ok(f) => Arc::new(f),
         Err(e) => {
             eprintln!("fake-whatsapp: cannot start: {e}");
             return std::process::ExitCode::FAILURE;
@@ -32,6 +38,21 @@ async fn main() -> std::process::ExitCode {
     };
     println!("url {}", fake.url());
     println!("root {}", hex::encode(fake.root_public_key()));
+    let _control = match control_port {
+        Some(p) => {
+            match control::serve(fake.clone(), SocketAddr::from(([127, 0, 0, 1], p))).await {
+                Ok((addr, task)) => {
+                    println!("control http://{addr}");
+                    Some(task)
+                }
+                Err(e) => {
+                    eprintln!("fake-whatsapp: cannot start the control API: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let line = line.trim();
@@ -49,5 +70,7 @@ async fn main() -> std::process::ExitCode {
             Err(e) => println!("error {e}"),
         }
     }
+    // Stdin closed (e.g. started in the background): keep serving until killed.
+    std::future::pending::<()>().await;
     std::process::ExitCode::SUCCESS
 }

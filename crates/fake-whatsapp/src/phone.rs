@@ -63,8 +63,11 @@ impl Phone {
         let iq_id = format!("pair-success-{}", registration.conn_id);
         let node = Node::new("iq")
             .attr("from", stanza::server_jid())
-            .attr("type", "result")
+            // A server-initiated request like `pair-device`: the companion answers it with
+            // `<iq type="result" id=…><pair-device-sign>`.
+            .attr("type", "set")
             .attr("id", iq_id.as_str())
+            .attr("xmlns", "md")
             .attr("t", stanza::now_unix())
             .child(
                 Node::new("pair-success").children([
