@@ -15,15 +15,18 @@ pub fn now_unix() -> u64 {
         .unwrap_or(0)
 }
 
-/// `<stream:error code=…>`; clients read the `code` attribute first (515 restart, 401 logged
-/// out, 440 replaced). 440 also carries `<conflict type="replaced"/>` and 401
-/// `<conflict type="device_removed"/>`, as the real server does.
+/// A stream error as the real server words it (facts from whatsmeow's and Baileys' handlers):
+/// 515 restart is `code="515"`; logged out is `code="401"` with `<conflict type="device_removed"/>`;
+/// replaced (440) is a bare `<conflict type="replaced"/>`, which clients map to 440 themselves.
+/// Any other code is sent as `code=…`.
 pub fn stream_error(code: u16) -> Node {
-    let node = Node::new("stream:error").attr("code", code);
+    let node = Node::new("stream:error");
     match code {
-        401 => node.child(Node::new("conflict").attr("type", "device_removed")),
+        401 => node
+            .attr("code", code)
+            .child(Node::new("conflict").attr("type", "device_removed")),
         440 => node.child(Node::new("conflict").attr("type", "replaced")),
-        _ => node,
+        _ => node.attr("code", code),
     }
 }
 

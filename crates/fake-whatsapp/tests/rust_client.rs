@@ -300,7 +300,12 @@ async fn pairing_login_and_post_login_iqs() {
     assert_eq!(fake.kick(440), 1);
     let err = c.recv().await.unwrap();
     assert_eq!(err.tag, "stream:error");
-    assert_eq!(err.attr_str("code"), Some("440"));
+    assert_eq!(err.attr_str("code"), None, "440 is implied by the conflict");
+    assert_eq!(
+        err.child_by_tag("conflict")
+            .and_then(|c| c.attr_str("type")),
+        Some("replaced")
+    );
     assert!(c.recv().await.is_none());
     assert_eq!(fake.devices().len(), 1, "440 keeps the device linked");
 }
