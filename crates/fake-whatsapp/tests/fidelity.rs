@@ -164,7 +164,13 @@ async fn baileys_pairs_reconnects_and_is_logged_out() {
     fourth.expect("LOGGED_OUT", step).await;
     assert_eq!(fourth.exit_code().await, Some(0));
     assert!(fake.devices().is_empty(), "401 unlinks the device");
-    for run in [&second, &third, &fourth] {
+
+    // 7. The unlinked creds are refused at login (<failure reason="401">): loggedOut again.
+    let mut fifth = Baileys::spawn(&fake, auth.path(), false);
+    fifth.expect("CLOSE 401", step).await;
+    fifth.expect("LOGGED_OUT", step).await;
+    assert_eq!(fake.logins(), 4, "no login for an unlinked device");
+    for run in [&second, &third, &fourth, &fifth] {
         assert!(
             !run.seen.iter().any(|l| l.starts_with("QR ")),
             "a paired client must not see a QR: {:?}",
