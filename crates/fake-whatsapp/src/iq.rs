@@ -1,7 +1,9 @@
 //! Answers to the IQs a client sends after login, plus the companion's `pair-device-sign` reply.
 //! Shapes follow what Baileys reads from each response (`Socket/socket.js`, `Socket/chats.js`).
 
-use whatsapp_binary::Node;
+use whatsapp_binary::{AttrValue, Node, Server};
+
+use crate::prekeys::Bundle;
 
 use crate::conn::{Conn, Next};
 use crate::error::FakeError;
@@ -24,14 +26,14 @@ pub async fn handle(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
     let mut after: Option<Node> = None;
     let reply = match (xmlns, kind, first) {
         ("encrypt", "get", Some("count")) => {
-            let count = own_prekeys(conn).map(|v| v.len()).unwrap_or(0);
+            let count = own_bundle(conn, |b| b.one_time.len()).unwrap_or(0);
             iq_result(&id).child(Node::new("count").attr("value", count))
         }
-        ("encrypt", "set", _) if node.child_by_tag("list").is_some() => {
-            store_prekeys(conn, node);
+        ("encrypt", "set", _) => {
+            own_bundle(conn, |b| b.apply_upload(node));
             iq_result(&id)
         }
-        ("encrypt", "set", Some("rotate")) => iq_result(&id),
+        ("encrypt", "get", Some("key")) => fetch_bundles(conn, &id, node),
         ("encrypt", "get", Some("digest")) => iq_result(&id).child(Node::new("digest")),
         ("passive", "set", Some(tag)) => {
             if tag == "active" {
@@ -75,30 +77,50 @@ pub async fn handle(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
     Ok(Next::Continue)
 }
 
-fn own_prekeys(conn: &Conn) -> Option<Vec<u32>> {
+/// Runs `f` on the logged-in device's own bundle (created on first use).
+fn own_bundle<R>(conn: &Conn, f: impl FnOnce(&mut Bundle) -> R) -> Option<R> {
     let (user, device) = conn.device.as_ref()?;
     let key = device_key(user, *device);
-    conn.ctx.state.with(|s| s.prekeys.get(&key).cloned())
+    Some(
+        conn.ctx
+            .state
+            .with(|s| f(s.bundles.entry(key).or_default())),
+    )
 }
 
-/// Keeps the ids of uploaded one-time pre-keys (`<list><key><id>3-byte BE</id>…`).
-fn store_prekeys(conn: &Conn, node: &Node) {
-    let Some((user, device)) = conn.device.as_ref() else {
-        return;
-    };
-    let ids: Vec<u32> = node
-        .child_by_tag("list")
-        .map(|list| {
-            list.children_by_tag("key")
-                .filter_map(|k| k.child_by_tag("id")?.content_bytes())
-                .map(|b| b.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let key = device_key(user, *device);
-    conn.ctx
-        .state
-        .with(|s| s.prekeys.entry(key).or_default().extend(ids));
+/// `<key><user jid=…/>…</key>` → `<list><user jid=…>bundle</user>…</list>`; a device with no
+/// bundle gets `<user jid=…><error code="404" text="item-not-found"/></user>`.
+fn fetch_bundles(conn: &Conn, id: &str, node: &Node) -> Node {
+    let users: Vec<Node> = conn.ctx.state.with(|s| {
+        node.child_by_tag("key")
+            .map(|k| k.children_by_tag("user").collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|u| {
+                let jid = u.attr_jid("jid").ok().flatten()?;
+                let user = match jid.server() {
+                    Server::Lid => s
+                        .devices
+                        .iter()
+                        .find(|d| d.lid_user == jid.user())
+                        .map(|d| d.user.clone())?,
+                    _ => jid.user().to_owned(),
+                };
+                let attr = AttrValue::Jid(jid.clone());
+                Some(
+                    match s.bundles.get_mut(&device_key(&user, jid.device_id())) {
+                        Some(bundle) if !bundle.identity.is_empty() => bundle.take_for_fetch(attr),
+                        _ => Node::new("user").attr("jid", attr).child(
+                            Node::new("error")
+                                .attr("code", "404")
+                                .attr("text", "item-not-found"),
+                        ),
+                    },
+                )
+            })
+            .collect()
+    });
+    iq_result(id).child(Node::new("list").children(users))
 }
 
 async fn pair_device_sign(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {

@@ -19,6 +19,7 @@ mod iq;
 mod login;
 pub mod pairing;
 mod phone;
+pub mod prekeys;
 mod server;
 mod stanza;
 mod state;

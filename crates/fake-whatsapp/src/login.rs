@@ -11,7 +11,7 @@ use whatsapp_binary::{Jid, Node, Server};
 use crate::conn::{Conn, Next};
 use crate::error::FakeError;
 use crate::stanza;
-use crate::state::{Registration, device_key};
+use crate::state::Registration;
 
 /// The real server offers six refs: one 60 s QR then five 20 s ones.
 pub const REF_COUNT: usize = 6;
@@ -106,9 +106,5 @@ async fn log_in(
         .attr("lid", lid)
         .attr("creation", stanza::now_unix());
     conn.send(&success).await?;
-    let key = device_key(&device.user, device.device);
-    conn.ctx.state.with(|s| {
-        s.prekeys.entry(key).or_default();
-    });
     Ok(Next::Continue)
 }

@@ -119,6 +119,13 @@ impl FakeWhatsApp {
         self.state.with(|s| s.logins)
     }
 
+    /// One-time pre-keys the device `user:device` has on the server.
+    pub fn prekey_count(&self, user: &str, device: u16) -> usize {
+        let key = crate::state::device_key(user, device);
+        self.state
+            .with(|s| s.bundles.get(&key).map_or(0, |b| b.one_time.len()))
+    }
+
     /// Live connections.
     pub fn connections(&self) -> usize {
         self.state.with(|s| s.conns.len())

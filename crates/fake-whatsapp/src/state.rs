@@ -64,8 +64,8 @@ pub struct Inner {
     pub registrations: Vec<Registration>,
     pub pending: HashMap<u64, PendingPair>,
     pub conns: HashMap<u64, LiveConn>,
-    /// Pre-key ids uploaded per device (`user:device`).
-    pub prekeys: HashMap<String, Vec<u32>>,
+    /// Pre-key bundles per device (`user:device`, phone-number user).
+    pub bundles: HashMap<String, crate::prekeys::Bundle>,
     pub logins: u64,
 }
 

@@ -127,11 +127,18 @@ async fn baileys_pairs_reconnects_and_is_logged_out() {
     assert_eq!(first.exit_code().await, Some(0), "saw {:?}", first.seen);
     assert_eq!(fake.devices().len(), 1);
     assert_eq!(fake.logins(), 1);
+    // Baileys saw 0 keys on the server and uploaded its INITIAL_PREKEY_COUNT (812) in one IQ.
+    assert_eq!(fake.prekey_count("15550001111", 1), 812);
 
     // 3. A new process reconnects from the saved creds, without any QR.
     let mut second = Baileys::spawn(&fake, auth.path(), false);
     second.expect("OPEN", step).await;
     assert_eq!(fake.logins(), 2);
+    assert_eq!(
+        fake.prekey_count("15550001111", 1),
+        812,
+        "enough keys: no re-upload"
+    );
 
     // 4. Another session replaces it: 440 is Baileys' connectionReplaced (the script then exits 1
     //    since it does not reconnect on purpose).

@@ -243,7 +243,17 @@ async fn pairing_login_and_post_login_iqs() {
             .child(Node::new("id").bytes(id.to_be_bytes()[1..].to_vec()))
             .child(Node::new("value").bytes(vec![0; 32]))
     }));
-    let upload = c.query(iq("2", "set", "encrypt", None).child(keys)).await;
+    let skey = Node::new("skey")
+        .child(Node::new("id").bytes(vec![0, 0, 1]))
+        .child(Node::new("value").bytes(vec![4; 32]))
+        .child(Node::new("signature").bytes(vec![5; 64]));
+    let upload = iq("2", "set", "encrypt", None)
+        .child(Node::new("registration").bytes(vec![0, 0, 0, 42]))
+        .child(Node::new("type").bytes(vec![5]))
+        .child(Node::new("identity").bytes(vec![6; 32]))
+        .child(keys)
+        .child(skey);
+    let upload = c.query(upload).await;
     assert_eq!(upload.attr_str("type"), Some("result"));
     let count = c
         .query(iq("3", "get", "encrypt", Some(Node::new("count"))))
@@ -251,6 +261,63 @@ async fn pairing_login_and_post_login_iqs() {
     assert_eq!(
         count.child_by_tag("count").unwrap().attr_str("value"),
         Some("3")
+    );
+
+    // Bundle fetch by PN and by LID hands out one-time keys in order; an unknown device is 404.
+    let fetch = |id: &str, jid: Jid| {
+        iq(id, "get", "encrypt", None)
+            .child(Node::new("key").child(Node::new("user").attr("jid", jid)))
+    };
+    let by_pn = c
+        .query(fetch(
+            "3a",
+            Jid::device("15550001111", Server::Pn, 1).unwrap(),
+        ))
+        .await;
+    let user = by_pn.child_by_path(&["list", "user"]).unwrap();
+    assert_eq!(
+        user.child_by_tag("registration").unwrap().content_bytes(),
+        Some(&[0u8, 0, 0, 42][..])
+    );
+    assert_eq!(
+        user.child_by_path(&["key", "id"]).unwrap().content_bytes(),
+        Some(&[0u8, 0, 1][..])
+    );
+    assert_eq!(
+        user.child_by_path(&["skey", "signature"])
+            .unwrap()
+            .content_bytes(),
+        Some(&[5u8; 64][..])
+    );
+    let by_lid = c
+        .query(fetch(
+            "3b",
+            Jid::device("100000000000001", Server::Lid, 1).unwrap(),
+        ))
+        .await;
+    let user = by_lid.child_by_path(&["list", "user"]).unwrap();
+    assert_eq!(
+        user.child_by_path(&["key", "id"]).unwrap().content_bytes(),
+        Some(&[0u8, 0, 2][..])
+    );
+    let unknown = c
+        .query(fetch(
+            "3c",
+            Jid::device("15550001111", Server::Pn, 9).unwrap(),
+        ))
+        .await;
+    assert_eq!(
+        unknown
+            .child_by_path(&["list", "user", "error"])
+            .and_then(|e| e.attr_str("code")),
+        Some("404")
+    );
+    let count = c
+        .query(iq("3d", "get", "encrypt", Some(Node::new("count"))))
+        .await;
+    assert_eq!(
+        count.child_by_tag("count").unwrap().attr_str("value"),
+        Some("1")
     );
 
     let active = c
