@@ -103,6 +103,13 @@ impl Baileys {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_pairs_reconnects_and_is_logged_out() {
     require_node();
+    // The whole scenario is bounded so CI fails instead of hanging (it takes ~5 s here).
+    timeout(Duration::from_secs(60), scenario())
+        .await
+        .expect("the Baileys fidelity scenario took more than 60 s");
+}
+
+async fn scenario() {
     let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
     let auth = tempfile::tempdir().unwrap();
     let step = Duration::from_secs(20);
