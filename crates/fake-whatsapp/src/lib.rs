@@ -1,6 +1,13 @@
 //! An offline WhatsApp server for tests, demos and benchmarks (issue 4, first slice): the
 //! responder handshake with its own certificate chain, pairing by QR with a scripted phone,
-//! login, and answers to the IQs a client waits on after login.
+//! login, answers to the IQs a client waits on after login, a pre-key directory, stream errors
+//! and dropped sockets on demand. The unmodified Baileys client pairs, logs in and is logged out
+//! through it (`tests/fidelity.rs`).
+//!
+//! Modules: `server` (listener + [`FakeWhatsApp`] handle), `conn` (one socket: upgrade,
+//! handshake, stanza loop), `login` (registration vs login), [`pairing`] (QR, ADV identity),
+//! `phone` (the scripted phone), `iq` (IQ answers), [`prekeys`] (bundles), `stanza` (builders),
+//! `state` (shared state), [`control`] (HTTP control API), `error`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), fake_whatsapp::FakeError> {

@@ -153,6 +153,37 @@ impl FakeWhatsApp {
         })
     }
 
+    /// Sends `<stream:error>` for `code` to the connections logged in as `user:device` only.
+    pub fn kick_device(&self, user: &str, device: u16, code: u16) -> usize {
+        let target = (user.to_owned(), device);
+        self.state.with(|s| {
+            let n = s
+                .conns
+                .values()
+                .filter(|c| c.device.as_ref() == Some(&target))
+                .filter(|c| c.commands.send(ConnCommand::Kick(code)).is_ok())
+                .count();
+            if code == 401 {
+                s.devices
+                    .retain(|d| !(d.user == user && d.device == device));
+            }
+            n
+        })
+    }
+
+    /// Sends an arbitrary stanza to the connections logged in as `user:device` (for faults the
+    /// API has no verb for yet, e.g. `<failure>` or a duplicate). Returns how many got it.
+    pub fn send_to_device(&self, user: &str, device: u16, node: &whatsapp_binary::Node) -> usize {
+        let target = (user.to_owned(), device);
+        self.state.with(|s| {
+            s.conns
+                .values()
+                .filter(|c| c.device.as_ref() == Some(&target))
+                .filter(|c| c.commands.send(ConnCommand::Send(node.clone())).is_ok())
+                .count()
+        })
+    }
+
     /// Drops every connection's socket without a goodbye. Returns how many.
     pub fn drop_sockets(&self) -> usize {
         self.state.with(|s| {

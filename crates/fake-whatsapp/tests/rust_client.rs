@@ -363,8 +363,14 @@ async fn pairing_login_and_post_login_iqs() {
     assert_eq!(ack.attr_str("id"), Some("R1"));
     assert_eq!(ack.attr_str("type"), Some("read"));
 
-    // Control: 440 goes to the logged-in connection only.
-    assert_eq!(fake.kick(440), 1);
+    // Control: a scripted stanza reaches only the named device.
+    let custom = Node::new("ib").child(Node::new("dirty").attr("type", "groups"));
+    assert_eq!(fake.send_to_device("15550001111", 9, &custom), 0);
+    assert_eq!(fake.send_to_device("15550001111", 1, &custom), 1);
+    assert_eq!(c.recv().await.unwrap(), custom);
+    // 440 goes to the logged-in connection only.
+    assert_eq!(fake.kick_device("15550001111", 9, 440), 0);
+    assert_eq!(fake.kick_device("15550001111", 1, 440), 1);
     let err = c.recv().await.unwrap();
     assert_eq!(err.tag, "stream:error");
     assert_eq!(err.attr_str("code"), None, "440 is implied by the conflict");
