@@ -10,6 +10,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CARGO_LEPTOS_VERSION="0.3.10" # 0.3.11 needs rustc 1.96; see ARCHITECTURE.md
 export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+# Leptos' type-erased views build much faster in debug; set for every cargo command (tests, clippy,
+# cargo-leptos) so they all share one set of compiled dependencies. See Cargo.toml's leptos metadata.
+case " ${RUSTFLAGS:-} " in *" --cfg erase_components "*) ;; *) export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg erase_components" ;; esac
 
 say() { printf '\033[36m[setup]\033[0m %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
