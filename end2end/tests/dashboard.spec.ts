@@ -138,3 +138,9 @@ test('screenshots at 360 px and 1280 px', async ({ page }) => {
     }
   }
 });
+
+test('an unknown page shows the dashboard’s not-found view with status 404', async ({ page }) => {
+  const response = await page.goto('/no/such/page');
+  expect(response?.status()).toBe(404);
+  await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
+});

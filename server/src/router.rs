@@ -36,7 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
         .nest_service("/fonts", ServeDir::new(site_root.join("fonts")))
-        .fallback(not_found)
+        .fallback(fallback)
         // Layers run outside-in from the last one added: trace → headers → body limit → CSRF →
         // session → page protection → handler.
         .layer(from_fn(auth::session::protect_pages))
@@ -88,6 +88,28 @@ fn provide_request_context(state: &AppState) {
     }
 }
 
-async fn not_found() -> Response {
+/// Unknown page URLs get the dashboard's own "Page not found" view (status 404, rendered by the
+/// Leptos router's fallback); anything else that no route claims gets a plain 404.
+async fn fallback(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+) -> Response {
+    if request.method() != http::Method::GET {
+        return not_found();
+    }
+    let context = {
+        let state = state.clone();
+        move || provide_request_context(&state)
+    };
+    let shell = {
+        let options = state.leptos_options.clone();
+        move || app::shell(options.clone())
+    };
+    leptos_axum::render_app_to_stream_with_context(context, shell)(request)
+        .await
+        .into_response()
+}
+
+fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found").into_response()
 }

@@ -49,10 +49,9 @@ async fn every_response_carries_security_headers() {
 #[tokio::test]
 async fn unknown_paths_are_404() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.get("/no/such/page", None).await.status,
-        StatusCode::NOT_FOUND
-    );
+    let page = app.get("/no/such/page", None).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("Page not found"), "{}", page.body);
     let api = app.get("/api/nothing-here", None).await;
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert_eq!(api.error_code(), "not_found");
