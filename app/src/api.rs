@@ -109,26 +109,8 @@ impl FromServerFnError for FormError {
     }
 }
 
-/// Variables (`{{name}}`) in a template body, in order of first use. Shared by the live preview in
-/// the browser and shown for saved templates.
-pub fn template_variables(content: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut rest = content;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        let name = after[..end].trim();
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-        if valid && !out.iter().any(|v| v == name) {
-            out.push(name.to_string());
-        }
-        rest = &after[end + 2..];
-    }
-    out
-}
+/// Shared with the store, so the live preview shows exactly what will be saved.
+pub use templating::template_variables;
 
 #[cfg(feature = "ssr")]
 mod convert {
@@ -412,7 +394,7 @@ pub async fn me() -> Result<MeView, ServerFnError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{FormError, template_variables};
+    use super::FormError;
     use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 
     #[test]
@@ -435,14 +417,5 @@ mod tests {
             FormError::de(b"not json".to_vec().into()),
             FormError::Failed(_)
         ));
-    }
-
-    #[test]
-    fn variables_are_found_once_in_order_and_junk_is_ignored() {
-        assert_eq!(
-            template_variables("Hi {{ name }}, {{company}} and {{name}} {{}} {{bad name}} {{x"),
-            vec!["name".to_string(), "company".to_string()]
-        );
-        assert!(template_variables("no variables").is_empty());
     }
 }

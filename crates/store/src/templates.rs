@@ -11,21 +11,7 @@ const CATEGORY_MAX: usize = 50;
 const VARIABLE_MAX: usize = 50;
 const VARIABLES_MAX: usize = 50;
 
-/// The distinct `{{name}}` placeholders of a template, in order of first use.
-pub fn template_variables(content: &str) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
-    let mut rest = content;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        let name = after[..end].trim();
-        if !name.is_empty() && !found.iter().any(|f| f == name) {
-            found.push(name.to_owned());
-        }
-        rest = &after[end + 2..];
-    }
-    found
-}
+pub use templating::template_variables;
 
 impl NewTemplate {
     fn validate(&self) -> Result<(String, String, Vec<String>, String), StoreError> {
@@ -85,18 +71,5 @@ impl UserTx {
             return Err(StoreError::NotFound);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::template_variables;
-
-    #[test]
-    fn variables_are_found_once_in_order() {
-        assert_eq!(
-            template_variables("Hi {{name}}, {{ company }} and {{name}} {{}} {{open"),
-            vec!["name".to_owned(), "company".to_owned()]
-        );
     }
 }
