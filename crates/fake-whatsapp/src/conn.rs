@@ -21,7 +21,7 @@ use whatsapp_binary::Node;
 use crate::error::FakeError;
 use crate::server::Ctx;
 use crate::state::{ConnCommand, LiveConn};
-use crate::{iq, login, stanza};
+use crate::{iq, login, routing, stanza};
 
 /// Handshake messages are a few hundred bytes; anything near this is hostile.
 const HANDSHAKE_MAX_FRAME: usize = 64 * 1024;
@@ -80,6 +80,7 @@ pub async fn serve(stream: TcpStream, ctx: Arc<Ctx>) -> Result<(), FakeError> {
             LiveConn {
                 commands: tx,
                 device: None,
+                subscriptions: Vec::new(),
             },
         );
         id
@@ -136,12 +137,30 @@ impl Conn {
         if self.finish(next).await? {
             return Ok(());
         }
+        let idle = self.ctx.idle_timeout;
+        let mut deadline = tokio::time::Instant::now() + idle;
         loop {
             let next = tokio::select! {
-                msg = self.ws.next() => self.on_ws(msg).await?,
+                msg = self.ws.next() => {
+                    deadline = tokio::time::Instant::now() + idle;
+                    self.on_ws(msg).await?
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    // Silent for too long: the server hangs up (a WebSocket close, no stanza).
+                    let _ = self.ws.close(None).await;
+                    return Ok(());
+                }
                 cmd = commands.recv() => match cmd {
                     Some(ConnCommand::Send(node)) => { self.send(&node).await?; Next::Continue }
+                    Some(ConnCommand::Deliver { class, id }) => {
+                        self.flush(Some((class.as_str(), id.as_str())), false).await?;
+                        Next::Continue
+                    }
                     Some(ConnCommand::Kick(code)) => Next::StreamError(code),
+                    Some(ConnCommand::Failure(reason)) => {
+                        self.send(&Node::new("failure").attr("reason", reason)).await?;
+                        Next::Drop
+                    }
                     Some(ConnCommand::Drop) | None => Next::Drop,
                 },
             };
@@ -157,8 +176,15 @@ impl Conn {
             Next::Continue => Ok(false),
             Next::StreamError(code) => {
                 self.send(&stanza::stream_error(code)).await?;
-                // The real server closes right after a stream error; a failed close is moot.
+                // The real server closes right after a stream error. Dropping the socket at
+                // once would reset the connection if the client is still sending, and it could
+                // lose the stream error; so close, then read until the client closes too
+                // (bounded). A failed close is moot.
                 let _ = self.ws.close(None).await;
+                let _ = timeout(Duration::from_secs(2), async {
+                    while let Some(Ok(_)) = self.ws.next().await {}
+                })
+                .await;
                 Ok(true)
             }
             Next::Drop => Ok(true),
@@ -189,18 +215,78 @@ impl Conn {
     async fn on_node(&mut self, node: Node) -> Result<Next, FakeError> {
         match node.tag.as_str() {
             "iq" => iq::handle(self, &node).await,
-            "receipt" | "notification" | "message" | "call" => {
+            "message" => routing::on_message(self, &node).await,
+            "receipt" | "notification" | "call" => {
+                if node.tag == "receipt" {
+                    routing::on_receipt(self, &node);
+                }
                 if let Some(ack) = stanza::ack_for(&node) {
+                    self.pause().await;
                     self.send(&ack).await?;
                 }
                 Ok(Next::Continue)
             }
+            "ack" => {
+                routing::on_ack(self, &node);
+                Ok(Next::Continue)
+            }
+            "chatstate" => {
+                routing::on_chatstate(self, &node);
+                Ok(Next::Continue)
+            }
+            "presence" => routing::on_presence(self, &node).await,
             // Presence, unified_session telemetry and the like need no answer.
             _ => Ok(Next::Continue),
         }
     }
 
+    /// Waits out the "delayed responses" fault, if set.
+    pub async fn pause(&self) {
+        let delay = self.ctx.state.with(|s| s.faults.delay);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Sends this device's queued stanzas not yet sent on this connection: one (`only`), or
+    /// all of them at login (`offline`: marked `offline="1"`, as the real server marks what
+    /// it kept while the device was away). Returns how many went out.
+    pub async fn flush(
+        &mut self,
+        only: Option<(&str, &str)>,
+        offline: bool,
+    ) -> Result<usize, FakeError> {
+        let Some((user, device)) = self.device.clone() else {
+            return Ok(0);
+        };
+        let conn_id = self.conn_id;
+        let nodes: Vec<Node> = self.ctx.state.with(|s| {
+            let Some(queue) = s.outbox.get_mut(&crate::state::device_key(&user, device)) else {
+                return Vec::new();
+            };
+            queue
+                .iter_mut()
+                .filter(|q| only.is_none_or(|(class, id)| q.class == class && q.id == id))
+                .filter(|q| !q.sent_on.contains(&conn_id))
+                .map(|q| {
+                    q.sent_on.push(conn_id);
+                    q.node.clone()
+                })
+                .collect()
+        });
+        for mut node in nodes.iter().cloned() {
+            if offline {
+                node.set_attr("offline", "1");
+            }
+            self.send(&node).await?;
+        }
+        Ok(nodes.len())
+    }
+
     pub async fn send(&mut self, node: &Node) -> Result<(), FakeError> {
+        if crate::server::debug() {
+            eprintln!("fake-whatsapp: conn {} sends {node}", self.conn_id);
+        }
         let bytes = whatsapp_binary::encode(node)?;
         let frame = self.channel.seal(&bytes, false)?;
         self.ws.send(Message::binary(frame)).await?;

@@ -1,26 +1,44 @@
 //! The HTTP control API on loopback, for driving a standalone fake from another process (a Node
-//! test, a demo). Plain text or JSON; every route maps to a [`FakeWhatsApp`] method.
+//! test, a soak, a demo). Plain text or JSON; every route maps to a [`FakeWhatsApp`] or
+//! [`Phone`](crate::Phone) method. Errors are `4xx` with `{"error": "…"}`.
 //!
 //! - `GET /root-key` → hex root public key
 //! - `GET /refs` → `[[ref, …], …]` per registering connection
-//! - `POST /scan` (body: the QR string) → the new device JID, or 400 with the reason
+//! - `POST /scan[?account=<number>]` (body: the QR string) → the new device JID (default account)
+//! - `POST /pair-code` `{"code"}` → the phone enters a companion's 8-character pairing code
 //! - `POST /kick/{code}` → `{"kicked": n}` (stream error to every logged-in connection)
 //! - `POST /drop` → `{"dropped": n}`
 //! - `GET /devices` → `[{"user", "device", "lid"}]`
-//! - `GET /stats` → `{"connections", "logins"}`
+//! - `GET /stats` → `{"connections", "logins", "messages_in", "deliveries", "decrypted", …}`
+//! - `GET /accounts` · `POST /accounts` `{"user", "lid", "name"}` → 201 (409 if taken)
+//! - `POST /accounts/{number}/send` `{"to", "text"}` → `{"id"}` (really encrypted)
+//! - `POST /accounts/{number}/receipt` `{"to", "ids", "type"?}` (`read`, `played`; none = delivered)
+//! - `POST /accounts/{number}/typing` `{"to", "state"}` (`composing`, `paused`, `recording`)
+//! - `POST /accounts/{number}/presence` `{"available"}`
+//! - `POST /accounts/{number}/undecryptable` `{"to"}` → `{"id"}`
+//! - `GET /accounts/{number}/received` → what that phone received (`from`, `id`, `text`, …)
+//! - `GET /seen` → receipts, chat states and presences clients sent
+//! - `GET /faults` · `PUT /faults` `{"withhold_acks", "withhold_receipts", "delay_ms",
+//!   "duplicate_deliveries"}` (missing fields keep their value)
+//! - `GET /queued/{number}/{device}` → `{"queued": n}` stanzas in that device's offline queue
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::error::FakeError;
+use crate::phone::Phone;
 use crate::server::FakeWhatsApp;
 
 type Fake = State<Arc<FakeWhatsApp>>;
@@ -30,10 +48,21 @@ pub fn router(fake: Arc<FakeWhatsApp>) -> Router {
         .route("/root-key", get(root_key))
         .route("/refs", get(refs))
         .route("/scan", post(scan))
+        .route("/pair-code", post(pair_code))
         .route("/kick/{code}", post(kick))
         .route("/drop", post(drop_sockets))
         .route("/devices", get(devices))
         .route("/stats", get(stats))
+        .route("/accounts", get(accounts).post(add_account))
+        .route("/accounts/{user}/send", post(send))
+        .route("/accounts/{user}/receipt", post(receipt))
+        .route("/accounts/{user}/typing", post(typing))
+        .route("/accounts/{user}/presence", post(presence))
+        .route("/accounts/{user}/undecryptable", post(undecryptable))
+        .route("/accounts/{user}/received", get(received))
+        .route("/seen", get(seen))
+        .route("/faults", get(faults).put(set_faults))
+        .route("/queued/{user}/{device}", get(queued))
         .with_state(fake)
 }
 
@@ -52,38 +81,239 @@ pub async fn serve(
     Ok((addr, task))
 }
 
+/// A control error: 404 for an unknown account, 409 for a taken one, 400 otherwise.
+struct ApiError(FakeError);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            FakeError::UnknownAccount(_) => StatusCode::NOT_FOUND,
+            FakeError::AccountExists(_) => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        (status, Json(json!({ "error": self.0.to_string() }))).into_response()
+    }
+}
+
+impl From<FakeError> for ApiError {
+    fn from(e: FakeError) -> Self {
+        Self(e)
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+fn phone(fake: &FakeWhatsApp, user: &str) -> Result<Phone, ApiError> {
+    fake.account(user)
+        .ok_or_else(|| ApiError(FakeError::UnknownAccount(user.to_owned())))
+}
+
+fn field<'a>(body: &'a Value, name: &'static str) -> Result<&'a str, ApiError> {
+    body.get(name).and_then(Value::as_str).ok_or_else(|| {
+        ApiError(FakeError::Protocol(format!(
+            "missing string field {name:?}"
+        )))
+    })
+}
+
 async fn root_key(State(fake): Fake) -> String {
     hex::encode(fake.root_public_key())
 }
 
-async fn refs(State(fake): Fake) -> axum::Json<Value> {
-    axum::Json(json!(fake.pair_refs()))
+async fn refs(State(fake): Fake) -> Json<Value> {
+    Json(json!(fake.pair_refs()))
 }
 
-async fn scan(State(fake): Fake, body: String) -> (StatusCode, String) {
-    match fake.phone().scan(&body) {
-        Ok(jid) => (StatusCode::OK, jid.to_string()),
-        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()),
-    }
+async fn scan(
+    State(fake): Fake,
+    Query(query): Query<HashMap<String, String>>,
+    body: String,
+) -> Result<String, ApiError> {
+    let phone = match query.get("account") {
+        Some(user) => phone(&fake, user)?,
+        None => fake.phone().clone(),
+    };
+    Ok(phone.scan(&body)?.to_string())
 }
 
-async fn kick(State(fake): Fake, Path(code): Path<u16>) -> axum::Json<Value> {
-    axum::Json(json!({ "kicked": fake.kick(code) }))
+async fn pair_code(State(fake): Fake, Json(body): Json<Value>) -> ApiResult {
+    fake.enter_pairing_code(field(&body, "code")?)?;
+    Ok(Json(json!({ "ok": true })))
 }
 
-async fn drop_sockets(State(fake): Fake) -> axum::Json<Value> {
-    axum::Json(json!({ "dropped": fake.drop_sockets() }))
+async fn kick(State(fake): Fake, Path(code): Path<u16>) -> Json<Value> {
+    Json(json!({ "kicked": fake.kick(code) }))
 }
 
-async fn devices(State(fake): Fake) -> axum::Json<Value> {
+async fn drop_sockets(State(fake): Fake) -> Json<Value> {
+    Json(json!({ "dropped": fake.drop_sockets() }))
+}
+
+async fn devices(State(fake): Fake) -> Json<Value> {
     let list: Vec<Value> = fake
         .devices()
         .iter()
         .map(|d| json!({ "user": d.user, "device": d.device, "lid": d.lid_user }))
         .collect();
-    axum::Json(Value::Array(list))
+    Json(Value::Array(list))
 }
 
-async fn stats(State(fake): Fake) -> axum::Json<Value> {
-    axum::Json(json!({ "connections": fake.connections(), "logins": fake.logins() }))
+async fn stats(State(fake): Fake) -> Json<Value> {
+    let s = fake.stats();
+    Json(json!({
+        "connections": fake.connections(),
+        "logins": s.logins,
+        "messages_in": s.messages_in,
+        "deliveries": s.deliveries,
+        "decrypted": s.decrypted,
+        "decrypt_failures": s.decrypt_failures,
+        "nacks": s.nacks,
+    }))
+}
+
+async fn accounts(State(fake): Fake) -> Json<Value> {
+    let list: Vec<Value> = fake
+        .accounts()
+        .iter()
+        .filter_map(|u| fake.account(u))
+        .map(|p| json!({ "user": p.user(), "lid": p.lid_user() }))
+        .collect();
+    Json(Value::Array(list))
+}
+
+async fn add_account(
+    State(fake): Fake,
+    Json(body): Json<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let user = field(&body, "user")?;
+    let lid = field(&body, "lid")?;
+    let name = body.get("name").and_then(Value::as_str).unwrap_or(user);
+    let phone = fake.add_account(user, lid, name)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "user": phone.user(), "lid": phone.lid_user(), "name": name })),
+    ))
+}
+
+async fn send(State(fake): Fake, Path(user): Path<String>, Json(body): Json<Value>) -> ApiResult {
+    let phone = phone(&fake, &user)?;
+    let id = phone
+        .send_text(field(&body, "to")?, field(&body, "text")?)
+        .await?;
+    Ok(Json(json!({ "id": id })))
+}
+
+async fn receipt(
+    State(fake): Fake,
+    Path(user): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult {
+    let phone = phone(&fake, &user)?;
+    let ids: Vec<String> = body
+        .get("ids")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let kind = body.get("type").and_then(Value::as_str);
+    phone.send_receipt(field(&body, "to")?, &ids, kind)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn typing(State(fake): Fake, Path(user): Path<String>, Json(body): Json<Value>) -> ApiResult {
+    let phone = phone(&fake, &user)?;
+    let n = phone.set_typing(field(&body, "to")?, field(&body, "state")?)?;
+    Ok(Json(json!({ "sent": n })))
+}
+
+async fn presence(
+    State(fake): Fake,
+    Path(user): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult {
+    let phone = phone(&fake, &user)?;
+    let available = body
+        .get("available")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| {
+            ApiError(FakeError::Protocol(
+                "missing boolean field \"available\"".into(),
+            ))
+        })?;
+    Ok(Json(json!({ "sent": phone.set_presence(available)? })))
+}
+
+async fn undecryptable(
+    State(fake): Fake,
+    Path(user): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult {
+    let phone = phone(&fake, &user)?;
+    Ok(Json(
+        json!({ "id": phone.send_undecryptable(field(&body, "to")?)? }),
+    ))
+}
+
+async fn received(State(fake): Fake, Path(user): Path<String>) -> ApiResult {
+    let phone = phone(&fake, &user)?;
+    let list: Vec<Value> = phone
+        .received()
+        .into_iter()
+        .map(|r| {
+            json!({
+                "from": r.from, "id": r.id, "kind": r.kind, "text": r.text,
+                "sent_to": r.sent_to, "error": r.error,
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+async fn seen(State(fake): Fake) -> Json<Value> {
+    let list: Vec<Value> = fake
+        .seen()
+        .into_iter()
+        .map(|s| json!({ "from": s.from, "to": s.to, "kind": s.kind, "ids": s.ids }))
+        .collect();
+    Json(Value::Array(list))
+}
+
+fn faults_json(fake: &FakeWhatsApp) -> Value {
+    let f = fake.faults();
+    json!({
+        "withhold_acks": f.withhold_acks,
+        "withhold_receipts": f.withhold_receipts,
+        "delay_ms": u64::try_from(f.delay.as_millis()).unwrap_or(u64::MAX),
+        "duplicate_deliveries": f.duplicate_deliveries,
+    })
+}
+
+async fn faults(State(fake): Fake) -> Json<Value> {
+    Json(faults_json(&fake))
+}
+
+async fn set_faults(State(fake): Fake, Json(body): Json<Value>) -> ApiResult {
+    let mut f = fake.faults();
+    let flag =
+        |name: &str, current: bool| body.get(name).and_then(Value::as_bool).unwrap_or(current);
+    f.withhold_acks = flag("withhold_acks", f.withhold_acks);
+    f.withhold_receipts = flag("withhold_receipts", f.withhold_receipts);
+    f.duplicate_deliveries = flag("duplicate_deliveries", f.duplicate_deliveries);
+    if let Some(ms) = body.get("delay_ms") {
+        let ms = ms
+            .as_u64()
+            .filter(|ms| *ms <= 60_000)
+            .ok_or_else(|| ApiError(FakeError::Protocol("delay_ms must be 0..=60000".into())))?;
+        f.delay = Duration::from_millis(ms);
+    }
+    fake.set_faults(f);
+    Ok(Json(faults_json(&fake)))
+}
+
+async fn queued(State(fake): Fake, Path((user, device)): Path<(String, u16)>) -> Json<Value> {
+    Json(json!({ "queued": fake.queued(&user, device) }))
 }

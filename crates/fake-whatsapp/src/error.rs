@@ -34,4 +34,10 @@ pub enum FakeError {
     UnknownRef(String),
     #[error("pairing rejected: {0}")]
     Pairing(&'static str),
+    #[error("no account with phone number {0:?}")]
+    UnknownAccount(String),
+    #[error("an account with phone number or LID {0:?} already exists")]
+    AccountExists(String),
+    #[error("signal: {0}")]
+    Signal(String),
 }

@@ -1,7 +1,7 @@
 //! Answers to the IQs a client sends after login, plus the companion's `pair-device-sign` reply.
 //! Shapes follow what Baileys reads from each response (`Socket/socket.js`, `Socket/chats.js`).
 
-use whatsapp_binary::{AttrValue, Node, Server};
+use whatsapp_binary::{AttrValue, Node};
 
 use crate::prekeys::Bundle;
 
@@ -23,25 +23,53 @@ pub async fn handle(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
     }
     let xmlns = node.attr_str("xmlns").unwrap_or_default();
     let first = node.get_children().first().map(|c| c.tag.as_str());
-    let mut after: Option<Node> = None;
     let reply = match (xmlns, kind, first) {
         ("encrypt", "get", Some("count")) => {
             let count = own_bundle(conn, |b| b.one_time.len()).unwrap_or(0);
             iq_result(&id).child(Node::new("count").attr("value", count))
         }
         ("encrypt", "set", _) => {
-            own_bundle(conn, |b| b.apply_upload(node));
+            let first = own_bundle(conn, |b| {
+                let first = b.identity.is_empty();
+                b.apply_upload(node);
+                first && !b.identity.is_empty()
+            });
+            if first == Some(true) && conn.ctx.history_sync {
+                start_history_sync(conn);
+            }
             iq_result(&id)
         }
         ("encrypt", "get", Some("key")) => fetch_bundles(conn, &id, node),
         ("encrypt", "get", Some("digest")) => iq_result(&id).child(Node::new("digest")),
         ("passive", "set", Some(tag)) => {
             if tag == "active" {
-                // The real server finishes offline delivery once the client is active.
-                after = Some(stanza::offline_done(0));
+                // Once the client is active the real server delivers what it kept while the
+                // device was away, then marks the end of offline delivery.
+                conn.pause().await;
+                conn.send(&iq_result(&id)).await?;
+                let n = conn.flush(None, true).await?;
+                conn.send(&stanza::offline_done(n)).await?;
+                return Ok(Next::Continue);
             }
             iq_result(&id)
         }
+        ("usync", "get", Some("usync")) => crate::usync::answer(conn, &id, node),
+        ("md", "set", Some("link_code_companion_reg")) => crate::link_code::answer(conn, &id, node),
+        // App state: the account has none yet, so every collection is empty at version 0.
+        ("w:sync:app:state", "set", Some("sync")) => iq_result(&id).child(
+            Node::new("sync").children(
+                node.child_by_tag("sync")
+                    .map(|s| s.children_by_tag("collection").collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|c| c.attr_str("name"))
+                    .map(|name| {
+                        Node::new("collection")
+                            .attr("name", name)
+                            .attr("version", "0")
+                    }),
+            ),
+        ),
         ("abt", "get", _) => iq_result(&id).child(
             Node::new("props")
                 .attr("protocol", "1")
@@ -70,11 +98,31 @@ pub async fn handle(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
         ("w:p", _, _) => iq_result(&id),
         _ => iq_error(&id, 501, "feature-not-implemented"),
     };
+    conn.pause().await;
     conn.send(&reply).await?;
-    if let Some(after) = after {
-        conn.send(&after).await?;
-    }
     Ok(Next::Continue)
+}
+
+/// A companion's first key upload: its phone sends the initial history sync (in the background;
+/// it needs the keys just stored to encrypt).
+fn start_history_sync(conn: &Conn) {
+    let Some((user, device)) = conn.device.clone() else {
+        return;
+    };
+    let phone = conn.ctx.state.with(|s| {
+        s.accounts.get(&user).map(|a| crate::Phone {
+            state: conn.ctx.state.clone(),
+            user: a.user.clone(),
+            lid_user: a.lid_user.clone(),
+        })
+    });
+    if let Some(phone) = phone {
+        tokio::spawn(async move {
+            if let Err(e) = phone.send_history_sync(device).await {
+                eprintln!("fake-whatsapp: history sync to {user}:{device} failed: {e}");
+            }
+        });
+    }
 }
 
 /// Runs `f` on the logged-in device's own bundle (created on first use).
@@ -88,8 +136,9 @@ fn own_bundle<R>(conn: &Conn, f: impl FnOnce(&mut Bundle) -> R) -> Option<R> {
     )
 }
 
-/// `<key><user jid=…/>…</key>` → `<list><user jid=…>bundle</user>…</list>`; a device with no
-/// bundle gets `<user jid=…><error code="404" text="item-not-found"/></user>`.
+/// `<key><user jid=…/>…</key>` → `<list><user jid=…>bundle</user>…</list>`, by phone-number or
+/// LID JID: device 0 is an account's scripted phone, other devices serve what the companion
+/// uploaded; a device with no bundle gets `<user jid=…><error code="404" text="item-not-found"/></user>`.
 fn fetch_bundles(conn: &Conn, id: &str, node: &Node) -> Node {
     let users: Vec<Node> = conn.ctx.state.with(|s| {
         node.child_by_tag("key")
@@ -98,25 +147,25 @@ fn fetch_bundles(conn: &Conn, id: &str, node: &Node) -> Node {
             .into_iter()
             .filter_map(|u| {
                 let jid = u.attr_jid("jid").ok().flatten()?;
-                let user = match jid.server() {
-                    Server::Lid => s
-                        .devices
-                        .iter()
-                        .find(|d| d.lid_user == jid.user())
-                        .map(|d| d.user.clone())?,
-                    _ => jid.user().to_owned(),
-                };
                 let attr = AttrValue::Jid(jid.clone());
-                Some(
-                    match s.bundles.get_mut(&device_key(&user, jid.device_id())) {
-                        Some(bundle) if !bundle.identity.is_empty() => bundle.take_for_fetch(attr),
-                        _ => Node::new("user").attr("jid", attr).child(
-                            Node::new("error")
-                                .attr("code", "404")
-                                .attr("text", "item-not-found"),
-                        ),
-                    },
-                )
+                let not_found = || {
+                    Node::new("user").attr("jid", attr.clone()).child(
+                        Node::new("error")
+                            .attr("code", "404")
+                            .attr("text", "item-not-found"),
+                    )
+                };
+                let Some(account) = s.account_for(&jid) else {
+                    return Some(not_found());
+                };
+                if jid.device_id() == 0 {
+                    return Some(account.primary.bundle_node(attr));
+                }
+                let key = device_key(&account.user.clone(), jid.device_id());
+                Some(match s.bundles.get_mut(&key) {
+                    Some(bundle) if !bundle.identity.is_empty() => bundle.take_for_fetch(attr),
+                    _ => not_found(),
+                })
             })
             .collect()
     });

@@ -1,13 +1,19 @@
-//! An offline WhatsApp server for tests, demos and benchmarks (issue 4, first slice): the
-//! responder handshake with its own certificate chain, pairing by QR with a scripted phone,
-//! login, answers to the IQs a client waits on after login, a pre-key directory, stream errors
-//! and dropped sockets on demand. The unmodified Baileys client pairs, logs in and is logged out
-//! through it (`tests/fidelity.rs`).
+//! An offline WhatsApp server for tests, demos, benchmarks and soaks. It speaks the real
+//! multi-device protocol: the responder handshake with its own certificate chain; accounts whose
+//! scripted phones link companions (QR or pairing code) and talk to them as real Signal parties;
+//! login and the IQs a client waits on (pre-keys, usync device lists with LIDs and signed
+//! key-index lists, app state, privacy, ping); routing of messages, receipts, chat states and
+//! presence between clients and phones, with an offline queue; the initial history sync; and
+//! faults on demand (stream errors, `<failure>`, dropped sockets, delays, withheld acks and
+//! receipts, duplicates, undecryptable messages, idle hang-ups). The unmodified Baileys client is
+//! driven through all of it by `tests/fidelity.rs` with the client-agnostic `tests/scenarios`.
 //!
 //! Modules: `server` (listener + [`FakeWhatsApp`] handle), `conn` (one socket: upgrade,
-//! handshake, stanza loop), `login` (registration vs login), [`pairing`] (QR, ADV identity),
-//! `phone` (the scripted phone), `iq` (IQ answers), [`prekeys`] (bundles), `stanza` (builders),
-//! `state` (shared state), [`control`] (HTTP control API), `error`.
+//! handshake, stanza loop, offline queue), `login` (registration vs login), [`pairing`] (QR, ADV
+//! identity), [`link_code`] (pairing by code), `phone` (the scripted phones), [`party`] (their
+//! Signal side), `routing` (messages, receipts, chat states, presence), `iq` (IQ answers),
+//! `usync` (device lists), [`prekeys`] (bundles), `stanza` (builders), `state` (shared state),
+//! [`control`] (HTTP control API), `error`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), fake_whatsapp::FakeError> {
@@ -23,15 +29,19 @@ mod conn;
 pub mod control;
 mod error;
 mod iq;
+pub mod link_code;
 mod login;
 pub mod pairing;
+pub mod party;
 mod phone;
 pub mod prekeys;
+mod routing;
 mod server;
 mod stanza;
 mod state;
+mod usync;
 
 pub use error::FakeError;
-pub use phone::Phone;
+pub use phone::{Phone, new_message_id};
 pub use server::{Config, FakeWhatsApp};
-pub use state::Device;
+pub use state::{Device, Faults, Received, Seen, Stats};

@@ -22,8 +22,41 @@ pub async fn start(
     client_static: [u8; 32],
 ) -> Result<Next, FakeError> {
     match &payload.device_pairing_data {
-        Some(reg) => register(conn, reg.e_ident.as_deref(), client_static).await,
+        Some(reg) => {
+            check_signed_pre_key(reg)?;
+            register(conn, reg.e_ident.as_deref(), client_static).await
+        }
         None => log_in(conn, payload, client_static).await,
+    }
+}
+
+/// The registration's signed pre-key must be signed by its identity key (XEdDSA over the
+/// `0x05`-prefixed key, as in every Signal bundle); the real server refuses it otherwise.
+fn check_signed_pre_key(
+    reg: &whatsapp::proto::client_payload::DevicePairingRegistrationData,
+) -> Result<(), FakeError> {
+    let bad = |why: &str| FakeError::Protocol(format!("registration: {why}"));
+    let identity: [u8; 32] = reg
+        .e_ident
+        .as_deref()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("eIdent is not 32 bytes"))?;
+    let value = reg
+        .e_skey_val
+        .as_deref()
+        .filter(|v| v.len() == 32)
+        .ok_or_else(|| bad("eSkeyVal is not 32 bytes"))?;
+    let signature: [u8; 64] = reg
+        .e_skey_sig
+        .as_deref()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("eSkeySig is not 64 bytes"))?;
+    let mut signed = vec![crate::party::KEY_TYPE];
+    signed.extend_from_slice(value);
+    if signal::xeddsa::verify(&identity, &signed, &signature) {
+        Ok(())
+    } else {
+        Err(bad("eSkeySig does not verify with eIdent"))
     }
 }
 
@@ -84,7 +117,7 @@ async fn log_in(
                 .cloned();
             if let (Some(d), Some(live)) = (&found, s.conns.get_mut(&conn_id)) {
                 live.device = Some((d.user.clone(), d.device));
-                s.logins += 1;
+                s.stats.logins += 1;
             }
             found
         }),

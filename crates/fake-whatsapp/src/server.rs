@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU16;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -11,19 +10,29 @@ use tokio::task::JoinHandle;
 use whatsapp::handshake::{CertificateAuthority, KeyPair};
 
 use crate::error::FakeError;
+use crate::party::Party;
 use crate::phone::Phone;
 use crate::stanza::now_unix;
-use crate::state::{ConnCommand, Device, State};
+use crate::state::{Account, ConnCommand, Device, Faults, Received, Seen, State, Stats};
 
 /// How to start a fake server.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where to listen; port 0 picks a free one. Loopback by default.
     pub bind: SocketAddr,
-    /// The scripted phone's number.
+    /// The default account's phone number (its scripted phone is [`FakeWhatsApp::phone`]).
     pub phone_number: String,
-    /// The account's LID user.
+    /// The default account's LID user.
     pub lid_user: String,
+    /// The default account's push name.
+    pub name: String,
+    /// Connections that send nothing (not even a keepalive ping) for this long are closed, as
+    /// the real server does; clients ping every 20-30 s.
+    pub idle_timeout: Duration,
+    /// Whether a phone sends a newly linked companion the initial history sync once it has
+    /// uploaded its keys (the real phone does; tests of the pre-key directory turn it off
+    /// because it takes one of the companion's one-time keys).
+    pub history_sync: bool,
 }
 
 impl Default for Config {
@@ -32,6 +41,9 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             phone_number: "15550001111".into(),
             lid_user: "100000000000001".into(),
+            name: "Fake Phone".into(),
+            idle_timeout: Duration::from_secs(90),
+            history_sync: true,
         }
     }
 }
@@ -42,6 +54,9 @@ pub struct Ctx {
     pub static_key: KeyPair,
     pub cert_chain: Vec<u8>,
     pub state: Arc<State>,
+    /// A logged-in connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    pub history_sync: bool,
 }
 
 /// A running fake WhatsApp. Dropping it stops accepting new connections.
@@ -67,22 +82,111 @@ impl FakeWhatsApp {
             cert_chain: ca.issue(1, static_key.public()),
             static_key,
             state: state.clone(),
+            idle_timeout: config.idle_timeout,
+            history_sync: config.history_sync,
         });
         let accept = tokio::spawn(accept_loop(listener, ctx));
-        let phone = Phone {
-            state: state.clone(),
-            account: KeyPair::generate(),
-            user: config.phone_number,
-            lid_user: config.lid_user,
-            next_device: AtomicU16::new(1),
-        };
-        Ok(Self {
+        let mut fake = Self {
             addr,
             root_public: *ca.root_public(),
+            phone: Phone {
+                state: state.clone(),
+                user: String::new(),
+                lid_user: String::new(),
+            },
             state,
-            phone,
             accept,
+        };
+        fake.phone = fake.add_account(&config.phone_number, &config.lid_user, &config.name)?;
+        Ok(fake)
+    }
+
+    /// Creates another account (a WhatsApp user) with its own scripted phone: its number
+    /// (digits), LID user and push name. Companions link to it with its phone's
+    /// [`Phone::scan`]; other accounts' companions can message it.
+    pub fn add_account(&self, user: &str, lid_user: &str, name: &str) -> Result<Phone, FakeError> {
+        let valid =
+            |s: &str| !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit());
+        if !valid(user) || !valid(lid_user) {
+            return Err(FakeError::Protocol(format!(
+                "account numbers must be 1-20 digits: {user:?} / {lid_user:?}"
+            )));
+        }
+        let key = KeyPair::generate();
+        let primary = Arc::new(Party::new(*key.private()));
+        self.state.with(|s| {
+            if s.accounts.contains_key(user) || s.accounts.values().any(|a| a.lid_user == lid_user)
+            {
+                return Err(FakeError::AccountExists(user.to_owned()));
+            }
+            s.accounts.insert(
+                user.to_owned(),
+                Account {
+                    user: user.to_owned(),
+                    lid_user: lid_user.to_owned(),
+                    name: name.to_owned(),
+                    key,
+                    raw_id: rand_core::RngCore::next_u32(&mut rand_core::OsRng),
+                    primary,
+                    next_device: 1,
+                    available: false,
+                    last_seen: now_unix(),
+                },
+            );
+            Ok(())
+        })?;
+        Ok(Phone {
+            state: self.state.clone(),
+            user: user.to_owned(),
+            lid_user: lid_user.to_owned(),
         })
+    }
+
+    /// The scripted phone of the account with this phone number.
+    pub fn account(&self, user: &str) -> Option<Phone> {
+        self.state.with(|s| {
+            s.accounts.get(user).map(|a| Phone {
+                state: self.state.clone(),
+                user: a.user.clone(),
+                lid_user: a.lid_user.clone(),
+            })
+        })
+    }
+
+    /// Phone numbers of all accounts.
+    pub fn accounts(&self) -> Vec<String> {
+        self.state.with(|s| s.accounts.keys().cloned().collect())
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        self.state.with(|s| s.faults.clone())
+    }
+
+    /// Replaces the faults in force (they apply from the next stanza on).
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.with(|s| s.faults = faults);
+    }
+
+    /// Receipts, chat states, presences and nacks clients sent, oldest first.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.with(|s| s.seen.iter().cloned().collect())
+    }
+
+    /// Messages every scripted phone received, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.with(|s| s.received.iter().cloned().collect())
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        self.state.with(|s| s.stats.clone())
+    }
+
+    /// Stanzas waiting in the offline queue of `user:device`.
+    pub fn queued(&self, user: &str, device: u16) -> usize {
+        let key = crate::state::device_key(user, device);
+        self.state.with(|s| s.outbox.get(&key).map_or(0, Vec::len))
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -99,6 +203,7 @@ impl FakeWhatsApp {
         self.root_public
     }
 
+    /// The default account's scripted phone.
     pub fn phone(&self) -> &Phone {
         &self.phone
     }
@@ -116,7 +221,7 @@ impl FakeWhatsApp {
 
     /// Successful logins so far.
     pub fn logins(&self) -> u64 {
-        self.state.with(|s| s.logins)
+        self.state.with(|s| s.stats.logins)
     }
 
     /// One-time pre-keys the device `user:device` has on the server.
@@ -184,6 +289,19 @@ impl FakeWhatsApp {
         })
     }
 
+    /// Sends `<failure reason=…>` to the connections logged in as `user:device` and closes
+    /// them. Returns how many.
+    pub fn fail_device(&self, user: &str, device: u16, reason: u16) -> usize {
+        let target = (user.to_owned(), device);
+        self.state.with(|s| {
+            s.conns
+                .values()
+                .filter(|c| c.device.as_ref() == Some(&target))
+                .filter(|c| c.commands.send(ConnCommand::Failure(reason)).is_ok())
+                .count()
+        })
+    }
+
     /// Drops every connection's socket without a goodbye. Returns how many.
     pub fn drop_sockets(&self) -> usize {
         self.state.with(|s| {
@@ -229,10 +347,16 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
         tokio::spawn(async move {
             // A failing connection ends alone; the reason is only of interest when debugging.
             if let Err(e) = crate::conn::serve(stream, ctx).await
-                && std::env::var_os("FAKE_WHATSAPP_DEBUG").is_some()
+                && debug()
             {
                 eprintln!("fake-whatsapp: connection closed: {e}");
             }
         });
     }
+}
+
+/// `FAKE_WHATSAPP_DEBUG=1`: print every stanza the server sends and why connections end.
+pub fn debug() -> bool {
+    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DEBUG.get_or_init(|| std::env::var_os("FAKE_WHATSAPP_DEBUG").is_some())
 }

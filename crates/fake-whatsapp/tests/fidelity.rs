@@ -4,91 +4,136 @@
 //! as `loggedOut`. Needs `node` and the workspace's npm
 //! packages (`npm ci` at the workspace root); fails loudly without them.
 
-use std::path::PathBuf;
+mod common;
+mod scenarios;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::{fidelity_dir, require_node};
 use fake_whatsapp::{Config, FakeWhatsApp};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use scenarios::{Driver, Incoming, STEP};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::time::timeout;
-
-fn fidelity_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fidelity")
-}
-
-fn require_node() {
-    let node = std::process::Command::new("node").arg("--version").output();
-    assert!(
-        matches!(&node, Ok(o) if o.status.success()),
-        "the Baileys fidelity test needs `node` (>= 20) on PATH: {node:?}"
-    );
-    let baileys = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../node_modules/@whiskeysockets/baileys/package.json");
-    let manifest = std::fs::read_to_string(&baileys).unwrap_or_else(|e| {
-        panic!(
-            "the Baileys fidelity test needs the workspace's npm packages (run `npm ci` in the \
-             workspace root): {} unreadable: {e}",
-            baileys.display()
-        )
-    });
-    assert!(
-        manifest.contains("\"version\": \"7.0.0-rc14\""),
-        "expected @whiskeysockets/baileys 7.0.0-rc14 in {}",
-        baileys.display()
-    );
-}
 
 struct Baileys {
     child: Child,
+    stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
+    /// Every line read so far (for failure messages).
     seen: Vec<String>,
+    /// Lines read but not yet consumed by an `expect`.
+    backlog: VecDeque<String>,
+    url: String,
+    root: String,
+    auth: PathBuf,
 }
 
 impl Baileys {
-    fn spawn(fake: &FakeWhatsApp, auth_dir: &std::path::Path, exit_on_open: bool) -> Self {
+    fn spawn(fake: &FakeWhatsApp, auth_dir: &Path, exit_on_open: bool) -> Self {
+        Self::spawn_with(
+            fake.url(),
+            hex::encode(fake.root_public_key()),
+            auth_dir.to_path_buf(),
+            exit_on_open,
+        )
+    }
+
+    fn spawn_with(url: String, root: String, auth: PathBuf, exit_on_open: bool) -> Self {
         let mut cmd = Command::new("node");
         cmd.current_dir(fidelity_dir())
             .arg("--import")
             .arg("./patch-root.mjs")
             .arg("baileys-client.mjs")
-            .env("FAKE_WA_ROOT_KEY", hex::encode(fake.root_public_key()))
-            .env("FAKE_WA_URL", fake.url())
-            .env("FAKE_WA_AUTH_DIR", auth_dir)
+            .env("FAKE_WA_ROOT_KEY", &root)
+            .env("FAKE_WA_URL", &url)
+            .env("FAKE_WA_AUTH_DIR", &auth)
             .env("FAKE_WA_EXIT_ON_OPEN", if exit_on_open { "1" } else { "0" })
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn node");
         let stdout = child.stdout.take().expect("piped stdout");
+        let stdin = child.stdin.take().expect("piped stdin");
         Self {
             child,
+            stdin,
             lines: BufReader::new(stdout).lines(),
             seen: Vec::new(),
+            backlog: VecDeque::new(),
+            url,
+            root,
+            auth,
         }
     }
 
-    /// Reads lines until one starts with `prefix`; returns it.
-    async fn expect(&mut self, prefix: &str, limit: Duration) -> String {
+    /// Consumes the first line (backlog first, then new ones) for which `want` holds; returns it.
+    async fn expect_line(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        want: impl Fn(&str) -> bool,
+    ) -> String {
+        if let Some(i) = self.backlog.iter().position(|l| want(l)) {
+            return self.backlog.remove(i).unwrap_or_default();
+        }
         let found = timeout(limit, async {
             while let Some(line) = self.lines.next_line().await.expect("read node stdout") {
                 self.seen.push(line.clone());
-                if line.starts_with(prefix) {
+                assert!(
+                    !line.starts_with("ERROR "),
+                    "Baileys command failed: {line}"
+                );
+                if want(&line) {
                     return Some(line);
                 }
+                self.backlog.push_back(line);
             }
             None
         })
         .await;
         match found {
             Ok(Some(line)) => line,
-            Ok(None) => panic!("Baileys exited before {prefix:?}; saw {:?}", self.seen),
+            Ok(None) => panic!("Baileys exited before {what}; saw {:?}", self.seen),
             Err(_) => panic!(
-                "no {prefix:?} from Baileys within {limit:?}; saw {:?}",
+                "no {what} from Baileys within {limit:?}; saw {:?}",
                 self.seen
             ),
         }
+    }
+
+    /// Consumes the first line starting with `prefix`.
+    async fn expect(&mut self, prefix: &str, limit: Duration) -> String {
+        self.expect_line(prefix, limit, |l| l.starts_with(prefix))
+            .await
+    }
+
+    /// Consumes the first `KIND {json}` event for which `want` holds; returns the JSON.
+    async fn event(&mut self, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let prefix = format!("{kind} ");
+        let line = self
+            .expect_line(kind, STEP, |l| {
+                l.strip_prefix(&prefix)
+                    .and_then(|j| serde_json::from_str::<Value>(j).ok())
+                    .is_some_and(|v| want(&v))
+            })
+            .await;
+        serde_json::from_str(&line[prefix.len()..]).expect("event JSON")
+    }
+
+    async fn command(&mut self, command: Value) {
+        let mut line = command.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("write to Baileys");
+        self.stdin.flush().await.expect("flush to Baileys");
     }
 
     async fn exit_code(&mut self) -> Option<i32> {
@@ -97,6 +142,69 @@ impl Baileys {
             .expect("Baileys did not exit")
             .expect("wait for node")
             .code()
+    }
+}
+
+impl Driver for Baileys {
+    async fn send_text(&mut self, chat: &str, text: &str) -> String {
+        self.command(json!({"cmd": "send", "to": chat, "text": text}))
+            .await;
+        let sent = self.event("SENT", |_| true).await;
+        sent["id"].as_str().expect("SENT id").to_owned()
+    }
+
+    async fn message(&mut self, want: impl Fn(&Incoming) -> bool) -> Incoming {
+        let to_incoming = |v: &Value| Incoming {
+            chat: v["chat"].as_str().unwrap_or_default().to_owned(),
+            chat_alt: v["chatAlt"].as_str().map(str::to_owned),
+            id: v["id"].as_str().unwrap_or_default().to_owned(),
+            from_me: v["fromMe"].as_bool().unwrap_or(false),
+            text: v["text"].as_str().map(str::to_owned),
+            undecryptable: !v["stub"].is_null(),
+        };
+        let v = self.event("MSG", |v| want(&to_incoming(v))).await;
+        to_incoming(&v)
+    }
+
+    async fn status(&mut self, id: &str, status: &str) {
+        self.event("STATUS", |v| v["id"] == id && v["status"] == status)
+            .await;
+    }
+
+    async fn mark_read(&mut self, chat: &str, ids: &[String]) {
+        self.command(json!({"cmd": "read", "chat": chat, "ids": ids}))
+            .await;
+    }
+
+    async fn typing(&mut self, chat: &str, state: &str) {
+        self.command(json!({"cmd": "typing", "chat": chat, "state": state}))
+            .await;
+    }
+
+    async fn subscribe(&mut self, chat: &str) {
+        self.command(json!({"cmd": "subscribe", "chat": chat}))
+            .await;
+    }
+
+    async fn presence(&mut self, chat: &str, state: &str) {
+        self.event("PRESENCE", |v| v["chat"] == chat && v["state"] == state)
+            .await;
+    }
+
+    async fn go_offline(&mut self) {
+        self.command(json!({"cmd": "quit"})).await;
+        assert_eq!(self.exit_code().await, Some(0), "saw {:?}", self.seen);
+    }
+
+    async fn come_back(&mut self) {
+        let next = Self::spawn_with(
+            self.url.clone(),
+            self.root.clone(),
+            self.auth.clone(),
+            false,
+        );
+        *self = next;
+        self.expect("OPEN", STEP).await;
     }
 }
 
@@ -117,6 +225,7 @@ async fn scenario() {
     // 1. Registration: Baileys shows a QR made of one of the fake's refs; the phone scans it.
     let mut first = Baileys::spawn(&fake, auth.path(), true);
     let qr_line = first.expect("QR ", step).await;
+    let qr_line = qr_line.as_str();
     let qr = qr_line.trim_start_matches("QR ");
     let offered = fake.pair_refs();
     assert_eq!(offered.len(), 1, "one registering connection");
@@ -134,8 +243,9 @@ async fn scenario() {
     assert_eq!(first.exit_code().await, Some(0), "saw {:?}", first.seen);
     assert_eq!(fake.devices().len(), 1);
     assert_eq!(fake.logins(), 1);
-    // Baileys saw 0 keys on the server and uploaded its INITIAL_PREKEY_COUNT (812) in one IQ.
-    assert_eq!(fake.prekey_count("15550001111", 1), 812);
+    // Baileys saw 0 keys on the server and uploaded its INITIAL_PREKEY_COUNT (812) in one IQ;
+    // the phone then took one to start the session for the initial history sync.
+    assert_eq!(fake.prekey_count("15550001111", 1), 811);
 
     // 3. A new process reconnects from the saved creds, without any QR.
     let mut second = Baileys::spawn(&fake, auth.path(), false);
@@ -143,7 +253,7 @@ async fn scenario() {
     assert_eq!(fake.logins(), 2);
     assert_eq!(
         fake.prekey_count("15550001111", 1),
-        812,
+        811,
         "enough keys: no re-upload"
     );
 
@@ -191,4 +301,57 @@ async fn scenario() {
             run.seen
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baileys_messages_a_contact_through_the_fake() {
+    require_node();
+    timeout(Duration::from_secs(180), messaging())
+        .await
+        .expect("the Baileys messaging scenarios took more than 180 s");
+}
+
+async fn messaging() {
+    let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
+    let contact = fake
+        .add_account("15550002222", "100000000000002", "Carol")
+        .unwrap();
+    let me = fake.phone().clone();
+    let auth = tempfile::tempdir().unwrap();
+
+    // Pair, then restart from the saved creds: the scenarios run on a restored session.
+    let mut first = Baileys::spawn(&fake, auth.path(), true);
+    let qr = first.expect("QR ", STEP).await;
+    me.scan(qr.trim_start_matches("QR ")).unwrap();
+    first.expect("OPEN", STEP).await;
+    assert_eq!(first.exit_code().await, Some(0), "saw {:?}", first.seen);
+    let mut client = Baileys::spawn(&fake, auth.path(), false);
+    client.expect("OPEN", STEP).await;
+    let device = fake.devices()[0].device;
+
+    scenarios::text_to_contact(&fake, &mut client, &me, &contact).await;
+    scenarios::text_from_contact(&fake, &mut client, &me, &contact).await;
+    scenarios::typing_and_presence(&fake, &mut client, &me, &contact).await;
+    scenarios::offline_queue(&fake, &mut client, &me, device, &contact).await;
+    scenarios::undecryptable_then_recovers(&fake, &mut client, &me, &contact).await;
+    scenarios::duplicate_shown_once(&fake, &mut client, &me, &contact).await;
+    scenarios::slow_and_silent_server(&fake, &mut client, &me, &contact).await;
+
+    // A second account with its own linked Baileys: client to client.
+    let other = fake
+        .add_account("15550003333", "100000000000003", "Dana")
+        .unwrap();
+    let other_auth = tempfile::tempdir().unwrap();
+    let mut second = Baileys::spawn(&fake, other_auth.path(), false);
+    let qr = second.expect("QR ", STEP).await;
+    other.scan(qr.trim_start_matches("QR ")).unwrap();
+    second.expect("OPEN", STEP).await;
+    scenarios::client_to_client(&fake, &mut client, &me, &mut second, &other).await;
+    assert!(
+        !client.seen.iter().any(|l| l.starts_with("QR ")),
+        "a restored session must not show a QR: {:?}",
+        client.seen
+    );
+    let stats = fake.stats();
+    assert_eq!(stats.decrypt_failures, 0, "{stats:?}");
 }

@@ -110,13 +110,21 @@ fn iq(id: &str, kind: &str, xmlns: &str, child: Option<Node>) -> Node {
     }
 }
 
+/// A registration payload whose signed pre-key is signed by `identity` (XEdDSA over `05 ‖ key`).
 fn registration(identity: &KeyPair) -> ClientPayload {
+    let signed_pre_key = KeyPair::generate();
+    let mut signed = vec![5u8];
+    signed.extend_from_slice(signed_pre_key.public());
+    let signature = signal::xeddsa::sign(identity.private(), &signed, &[3; 64]);
     ClientPayload {
         passive: Some(false),
         device_pairing_data: Some(DevicePairingRegistrationData {
             e_regid: Some(vec![0, 0, 0, 1]),
             e_keytype: Some(vec![5]),
             e_ident: Some(identity.public().to_vec()),
+            e_skey_id: Some(vec![0, 0, 1]),
+            e_skey_val: Some(signed_pre_key.public().to_vec()),
+            e_skey_sig: Some(signature.to_vec()),
             ..Default::default()
         }),
         ..Default::default()
@@ -214,7 +222,13 @@ fn login(device: u32) -> ClientPayload {
 
 #[tokio::test]
 async fn pairing_login_and_post_login_iqs() {
-    let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
+    // No history sync: it would take one of the one-time keys this test counts.
+    let fake = FakeWhatsApp::start(Config {
+        history_sync: false,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
     let (noise, device) = pair(&fake).await;
 
     // A stranger's noise key for the same device is refused with <failure reason="401">.
@@ -320,6 +334,101 @@ async fn pairing_login_and_post_login_iqs() {
         Some("1")
     );
 
+    // usync: device lists with key indexes, LIDs, and who is on WhatsApp. The key-index list is
+    // signed (XEdDSA, prefix 06 02) by the primary's identity key, which its bundle publishes.
+    fake.add_account("15550002222", "100000000000002", "Carol")
+        .unwrap();
+    let usync = iq("u1", "get", "usync", None).child(
+        Node::new("usync")
+            .attr("sid", "u1")
+            .attr("context", "message")
+            .attr("mode", "query")
+            .children([
+                Node::new("query").children([
+                    Node::new("devices").attr("version", "2"),
+                    Node::new("lid"),
+                    Node::new("contact"),
+                ]),
+                Node::new("list").children([
+                    Node::new("user").attr("jid", Jid::pn("15550001111").unwrap()),
+                    Node::new("user")
+                        .child(Node::new("contact").bytes(b"+1 555 000 2222".to_vec())),
+                    Node::new("user").attr("jid", Jid::pn("19998887777").unwrap()),
+                ]),
+            ]),
+    );
+    let answer = c.query(usync).await;
+    let users: Vec<&Node> = answer
+        .child_by_path(&["usync", "list"])
+        .unwrap()
+        .children_by_tag("user")
+        .collect();
+    assert_eq!(users.len(), 3);
+    let me = users[0];
+    let ids: Vec<(Option<&str>, Option<&str>)> = me
+        .child_by_path(&["devices", "device-list"])
+        .unwrap()
+        .children_by_tag("device")
+        .map(|d| (d.attr_str("id"), d.attr_str("key-index")))
+        .collect();
+    assert_eq!(ids, [(Some("0"), None), (Some("1"), Some("1"))]);
+    assert_eq!(
+        me.child_by_tag("lid")
+            .and_then(|l| l.get_attr("val"))
+            .map(ToString::to_string),
+        Some("100000000000001@lid".to_owned())
+    );
+    let signed = whatsapp::proto::AdvSignedKeyIndexList::decode(
+        me.child_by_path(&["devices", "key-index-list"])
+            .unwrap()
+            .content_bytes()
+            .unwrap(),
+    )
+    .unwrap();
+    let details = signed.details.unwrap();
+    let list = whatsapp::proto::AdvKeyIndexList::decode(details.as_slice()).unwrap();
+    assert_eq!(list.valid_indexes, [1]);
+    let primary = c.query(fetch("u2", Jid::pn("15550001111").unwrap())).await;
+    let primary_identity: [u8; 32] = primary
+        .child_by_path(&["list", "user", "identity"])
+        .unwrap()
+        .content_bytes()
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let mut message = vec![6, 2];
+    message.extend_from_slice(&details);
+    let signature: [u8; 64] = signed.account_signature.unwrap().try_into().unwrap();
+    assert!(signal::xeddsa::verify(
+        &primary_identity,
+        &message,
+        &signature
+    ));
+    message[2] ^= 1;
+    assert!(!signal::xeddsa::verify(
+        &primary_identity,
+        &message,
+        &signature
+    ));
+    assert_eq!(
+        users[1].get_attr("jid").map(ToString::to_string),
+        Some("15550002222@s.whatsapp.net".to_owned())
+    );
+    assert_eq!(
+        users[1]
+            .child_by_tag("contact")
+            .and_then(|c| c.attr_str("type")),
+        Some("in")
+    );
+    assert_eq!(
+        users[2]
+            .child_by_tag("contact")
+            .and_then(|c| c.attr_str("type")),
+        Some("out"),
+        "not on WhatsApp"
+    );
+    assert!(users[2].child_by_tag("lid").is_none());
+
     let active = c
         .query(iq("4", "set", "passive", Some(Node::new("active"))))
         .await;
@@ -420,6 +529,17 @@ async fn bad_input_closes_only_that_connection() {
         timeout(STEP, ws.next()).await.unwrap(),
         None | Some(Err(_)) | Some(Ok(Message::Close(_)))
     ));
+    // A registration whose signed pre-key is not signed by its identity key.
+    let identity = KeyPair::generate();
+    let mut forged = registration(&identity);
+    if let Some(reg) = forged.device_pairing_data.as_mut() {
+        reg.e_skey_sig = Some(vec![9; 64]);
+    }
+    let mut refused = Client::connect(&fake, &KeyPair::generate(), &forged).await;
+    assert!(
+        refused.recv().await.is_none(),
+        "no pair-device for a forged eSkeySig"
+    );
     // Wrong path: no upgrade.
     let wrong = fake.url().replace("/ws/chat", "/elsewhere");
     assert!(connect_async(wrong).await.is_err());
@@ -449,4 +569,35 @@ async fn bad_input_closes_only_that_connection() {
     assert_eq!(fake.drop_sockets(), 2);
     assert!(good.recv().await.is_none());
     assert!(again.recv().await.is_none());
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_active_ones_kept() {
+    let fake = FakeWhatsApp::start(Config {
+        idle_timeout: Duration::from_millis(400),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let (noise, device) = pair(&fake).await;
+    let mut active = Client::connect(&fake, &noise, &login(device)).await;
+    assert_eq!(active.recv().await.unwrap().tag, "success");
+    let mut silent = Client::connect(&fake, &noise, &login(device)).await;
+    assert_eq!(silent.recv().await.unwrap().tag, "success");
+    // The active client pings every 100 ms for well over the timeout and is answered each time.
+    for i in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let pong = active
+            .query(iq(
+                &format!("ping{i}"),
+                "get",
+                "w:p",
+                Some(Node::new("ping")),
+            ))
+            .await;
+        assert_eq!(pong.attr_str("type"), Some("result"));
+    }
+    // By now the silent one was hung up on.
+    assert!(silent.recv().await.is_none());
+    assert_eq!(fake.connections(), 1);
 }

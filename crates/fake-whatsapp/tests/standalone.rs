@@ -10,8 +10,13 @@ use tokio::time::timeout;
 
 async fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
+    let content_type = if body.starts_with('{') {
+        "Content-Type: application/json\r\n"
+    } else {
+        ""
+    };
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{content_type}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -65,10 +70,101 @@ async fn binary_prints_root_key_and_serves_control_api() {
         http(&control, "POST", "/kick/440", "").await,
         (200, r#"{"kicked":0}"#.to_owned())
     );
+    let (status, stats) = http(&control, "GET", "/stats", "").await;
+    assert_eq!(status, 200);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["connections"], 0);
+    assert_eq!(stats["logins"], 0);
+    assert_eq!(stats["decrypt_failures"], 0);
+
+    // Accounts: created once, then 409; bad numbers and missing fields are 400.
+    let carol = r#"{"user":"15550002222","lid":"100000000000002","name":"Carol"}"#;
+    let (status, body) = http(&control, "POST", "/accounts", carol).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(http(&control, "POST", "/accounts", carol).await.0, 409);
+    let bad = r#"{"user":"+1 555","lid":"1"}"#;
+    assert_eq!(http(&control, "POST", "/accounts", bad).await.0, 400);
     assert_eq!(
-        http(&control, "GET", "/stats", "").await,
-        (200, r#"{"connections":0,"logins":0}"#.to_owned())
+        http(&control, "POST", "/accounts", r#"{"user":"1"}"#)
+            .await
+            .0,
+        400
     );
+    assert_eq!(
+        http(&control, "POST", "/accounts", "{not json").await.0,
+        400
+    );
+    let (status, list) = http(&control, "GET", "/accounts", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        list.contains("15550002222") && list.contains("15550001111"),
+        "{list}"
+    );
+
+    // Sending: to a known account without companions is fine (nobody to deliver to yet);
+    // an unknown sender or recipient is 404.
+    let send = r#"{"to":"15550002222","text":"hi"}"#;
+    let (status, body) = http(&control, "POST", "/accounts/15550001111/send", send).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"id\":\"3EB0"), "{body}");
+    assert_eq!(
+        http(&control, "POST", "/accounts/19999999999/send", send)
+            .await
+            .0,
+        404
+    );
+    let to_nobody = r#"{"to":"19999999999","text":"hi"}"#;
+    assert_eq!(
+        http(&control, "POST", "/accounts/15550001111/send", to_nobody)
+            .await
+            .0,
+        404
+    );
+    let typing = r#"{"to":"15550002222","state":"dancing"}"#;
+    assert_eq!(
+        http(&control, "POST", "/accounts/15550001111/typing", typing)
+            .await
+            .0,
+        400
+    );
+    let receipt = r#"{"to":"15550002222","ids":[]}"#;
+    assert_eq!(
+        http(&control, "POST", "/accounts/15550001111/receipt", receipt)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        http(&control, "GET", "/accounts/15550002222/received", "").await,
+        (200, "[]".to_owned())
+    );
+
+    // Faults: partial updates keep the other fields; out-of-range delays are refused.
+    let (status, faults) = http(
+        &control,
+        "PUT",
+        "/faults",
+        r#"{"withhold_acks":true,"delay_ms":5}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        faults,
+        r#"{"delay_ms":5,"duplicate_deliveries":false,"withhold_acks":true,"withhold_receipts":false}"#
+    );
+    assert_eq!(
+        http(&control, "PUT", "/faults", r#"{"delay_ms":-1}"#)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(http(&control, "GET", "/faults", "").await.1, faults);
+    assert_eq!(
+        http(&control, "GET", "/queued/15550001111/1", "").await,
+        (200, r#"{"queued":0}"#.to_owned())
+    );
+    let (status, body) = http(&control, "POST", "/pair-code", r#"{"code":"ABCD1234"}"#).await;
+    assert_eq!(status, 400, "no companion is waiting for a code: {body}");
 
     // Stdin commands answer on stdout.
     let stdin = child.stdin.as_mut().unwrap();
