@@ -13,7 +13,7 @@
 //! identity), [`link_code`] (pairing by code), `phone` (the scripted phones), [`party`] (their
 //! Signal side), `routing` (messages, receipts, chat states, presence), `iq` (IQ answers),
 //! `usync` (device lists), [`prekeys`] (bundles), `stanza` (builders), `state` (shared state),
-//! [`control`] (HTTP control API), `error`.
+//! [`control`] (HTTP control API), [`scenarios`] (client-agnostic checks), `error`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), fake_whatsapp::FakeError> {
@@ -36,6 +36,7 @@ pub mod party;
 mod phone;
 pub mod prekeys;
 mod routing;
+pub mod scenarios;
 mod server;
 mod stanza;
 mod state;

@@ -5,7 +5,6 @@
 //! packages (`npm ci` at the workspace root); fails loudly without them.
 
 mod common;
-mod scenarios;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -13,8 +12,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{fidelity_dir, require_node};
+use fake_whatsapp::scenarios::{self, Driver, Incoming, STEP};
 use fake_whatsapp::{Config, FakeWhatsApp};
-use scenarios::{Driver, Incoming, STEP};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};

@@ -1,13 +1,14 @@
 //! Messaging scenarios written against a [`Driver`]: anything that can act as a linked
 //! WhatsApp client. `tests/fidelity.rs` drives the unmodified Baileys client through them; our
-//! own engine gets a `Driver` too, and the same scenarios then prove it against the same fake.
+//! own engine's tests implement `Driver` for it and run the same scenarios against the same fake
+//! (this module is public for that reason; its checks panic, as test helpers do).
 //!
 //! Every scenario checks both ends: what the client reports, and what the fake's scripted
 //! phones saw (the exact plaintext they decrypted, the receipts and chat states they got).
 
 use std::time::Duration;
 
-use fake_whatsapp::{FakeWhatsApp, Phone};
+use crate::{FakeWhatsApp, Phone};
 
 /// How long any one expected event may take.
 pub const STEP: Duration = Duration::from_secs(20);
@@ -259,7 +260,7 @@ pub async fn slow_and_silent_server<D: Driver>(
     contact: &Phone,
 ) {
     let normal = fake.faults();
-    fake.set_faults(fake_whatsapp::Faults {
+    fake.set_faults(crate::Faults {
         delay: Duration::from_millis(300),
         ..normal.clone()
     });
@@ -272,7 +273,7 @@ pub async fn slow_and_silent_server<D: Driver>(
     .await;
     client.status(&slow, "DELIVERY_ACK").await;
 
-    fake.set_faults(fake_whatsapp::Faults {
+    fake.set_faults(crate::Faults {
         withhold_acks: true,
         withhold_receipts: true,
         ..normal.clone()
