@@ -6,7 +6,7 @@
 //! presence between clients and phones, with an offline queue; the initial history sync; and
 //! faults on demand (stream errors, `<failure>`, dropped sockets, delays, withheld acks and
 //! receipts, duplicates, undecryptable messages, idle hang-ups). The unmodified Baileys client is
-//! driven through all of it by `tests/fidelity.rs` with the client-agnostic `tests/scenarios`.
+//! driven through all of it by `tests/fidelity.rs` with the client-agnostic [`scenarios`].
 //!
 //! Modules: `server` (listener + [`FakeWhatsApp`] handle), `conn` (one socket: upgrade,
 //! handshake, stanza loop, offline queue), `login` (registration vs login), [`pairing`] (QR, ADV
