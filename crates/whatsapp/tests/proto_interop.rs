@@ -377,6 +377,11 @@ fn baileys_reads_and_writes_our_messages_identically() {
         valid_indexes: vec![0, 3, 5],
         account_type: Some(AdvEncryptionType::E2ee as i32),
     };
+    let signed_key_index = AdvSignedKeyIndexList {
+        details: Some(key_index.encode_to_vec()),
+        account_signature: Some(vec![5; 64]),
+        account_signature_key: Some(vec![6; 32]),
+    };
     let history = HistorySync {
         sync_type: Some(history_sync::HistorySyncType::Recent as i32),
         conversations: vec![Conversation {
@@ -428,6 +433,7 @@ fn baileys_reads_and_writes_our_messages_identically() {
         ("Message", every_message_kind().encode_to_vec()),
         ("WebMessageInfo", web_message_info().encode_to_vec()),
         ("HistorySync", history.encode_to_vec()),
+        ("ADVSignedKeyIndexList", signed_key_index.encode_to_vec()),
     ];
     let back = through_baileys(&cases);
 
@@ -468,6 +474,10 @@ fn baileys_reads_and_writes_our_messages_identically() {
         web_message_info()
     );
     assert_eq!(HistorySync::decode(back[11].as_slice()).unwrap(), history);
+    assert_eq!(
+        AdvSignedKeyIndexList::decode(back[12].as_slice()).unwrap(),
+        signed_key_index
+    );
 
     // The nested DeviceProps bytes must survive as well.
     let props_bytes = reg.device_pairing_data.unwrap().device_props.unwrap();
