@@ -6,143 +6,13 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{fidelity_dir, require_node};
+use common::{Baileys, require_node};
 use fake_whatsapp::scenarios::{self, Driver, Incoming, STEP};
 use fake_whatsapp::{Config, FakeWhatsApp};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::time::timeout;
-
-struct Baileys {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-    /// Every line read so far (for failure messages).
-    seen: Vec<String>,
-    /// Lines read but not yet consumed by an `expect`.
-    backlog: VecDeque<String>,
-    url: String,
-    root: String,
-    auth: PathBuf,
-}
-
-impl Baileys {
-    fn spawn(fake: &FakeWhatsApp, auth_dir: &Path, exit_on_open: bool) -> Self {
-        Self::spawn_with(
-            fake.url(),
-            hex::encode(fake.root_public_key()),
-            auth_dir.to_path_buf(),
-            exit_on_open,
-        )
-    }
-
-    fn spawn_with(url: String, root: String, auth: PathBuf, exit_on_open: bool) -> Self {
-        let mut cmd = Command::new("node");
-        cmd.current_dir(fidelity_dir())
-            .arg("--import")
-            .arg("./patch-root.mjs")
-            .arg("baileys-client.mjs")
-            .env("FAKE_WA_ROOT_KEY", &root)
-            .env("FAKE_WA_URL", &url)
-            .env("FAKE_WA_AUTH_DIR", &auth)
-            .env("FAKE_WA_EXIT_ON_OPEN", if exit_on_open { "1" } else { "0" })
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn node");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stdin = child.stdin.take().expect("piped stdin");
-        Self {
-            child,
-            stdin,
-            lines: BufReader::new(stdout).lines(),
-            seen: Vec::new(),
-            backlog: VecDeque::new(),
-            url,
-            root,
-            auth,
-        }
-    }
-
-    /// Consumes the first line (backlog first, then new ones) for which `want` holds; returns it.
-    async fn expect_line(
-        &mut self,
-        what: &str,
-        limit: Duration,
-        want: impl Fn(&str) -> bool,
-    ) -> String {
-        if let Some(i) = self.backlog.iter().position(|l| want(l)) {
-            return self.backlog.remove(i).unwrap_or_default();
-        }
-        let found = timeout(limit, async {
-            while let Some(line) = self.lines.next_line().await.expect("read node stdout") {
-                self.seen.push(line.clone());
-                assert!(
-                    !line.starts_with("ERROR "),
-                    "Baileys command failed: {line}"
-                );
-                if want(&line) {
-                    return Some(line);
-                }
-                self.backlog.push_back(line);
-            }
-            None
-        })
-        .await;
-        match found {
-            Ok(Some(line)) => line,
-            Ok(None) => panic!("Baileys exited before {what}; saw {:?}", self.seen),
-            Err(_) => panic!(
-                "no {what} from Baileys within {limit:?}; saw {:?}",
-                self.seen
-            ),
-        }
-    }
-
-    /// Consumes the first line starting with `prefix`.
-    async fn expect(&mut self, prefix: &str, limit: Duration) -> String {
-        self.expect_line(prefix, limit, |l| l.starts_with(prefix))
-            .await
-    }
-
-    /// Consumes the first `KIND {json}` event for which `want` holds; returns the JSON.
-    async fn event(&mut self, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
-        let prefix = format!("{kind} ");
-        let line = self
-            .expect_line(kind, STEP, |l| {
-                l.strip_prefix(&prefix)
-                    .and_then(|j| serde_json::from_str::<Value>(j).ok())
-                    .is_some_and(|v| want(&v))
-            })
-            .await;
-        serde_json::from_str(&line[prefix.len()..]).expect("event JSON")
-    }
-
-    async fn command(&mut self, command: Value) {
-        let mut line = command.to_string();
-        line.push('\n');
-        self.stdin
-            .write_all(line.as_bytes())
-            .await
-            .expect("write to Baileys");
-        self.stdin.flush().await.expect("flush to Baileys");
-    }
-
-    async fn exit_code(&mut self) -> Option<i32> {
-        timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("Baileys did not exit")
-            .expect("wait for node")
-            .code()
-    }
-}
 
 impl Driver for Baileys {
     async fn send_text(&mut self, chat: &str, text: &str) -> String {
@@ -196,13 +66,7 @@ impl Driver for Baileys {
     }
 
     async fn come_back(&mut self) {
-        let next = Self::spawn_with(
-            self.url.clone(),
-            self.root.clone(),
-            self.auth.clone(),
-            false,
-        );
-        *self = next;
+        *self = self.restart(false);
         self.expect("OPEN", STEP).await;
     }
 }

@@ -6,71 +6,20 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{fidelity_dir, require_node};
+use common::{Baileys, require_node};
+use fake_whatsapp::scenarios::STEP;
 use fake_whatsapp::{Config, FakeError, FakeWhatsApp};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 use tokio::time::timeout;
 
-const STEP: Duration = Duration::from_secs(20);
-
-struct Baileys {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    seen: Vec<String>,
-}
-
-impl Baileys {
-    fn spawn(fake: &FakeWhatsApp, auth: &Path, phone: &str) -> Self {
-        let mut child = Command::new("node")
-            .current_dir(fidelity_dir())
-            .arg("--import")
-            .arg("./patch-root.mjs")
-            .arg("baileys-pair-code.mjs")
-            .env("FAKE_WA_ROOT_KEY", hex::encode(fake.root_public_key()))
-            .env("FAKE_WA_URL", fake.url())
-            .env("FAKE_WA_AUTH_DIR", auth)
-            .env("FAKE_WA_PHONE", phone)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn node");
-        let stdout = child.stdout.take().expect("piped stdout");
-        Self {
-            child,
-            lines: BufReader::new(stdout).lines(),
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads lines until one starts with `prefix`; panics on EOF or after `limit`.
-    async fn expect(&mut self, prefix: &str, limit: Duration) -> String {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("no {prefix:?} within {limit:?}; saw {:?}", self.seen))
-                .expect("read Baileys stdout")
-                .unwrap_or_else(|| panic!("Baileys exited before {prefix:?}; saw {:?}", self.seen));
-            self.seen.push(line.clone());
-            if line.starts_with(prefix) {
-                return line;
-            }
-        }
-    }
-
-    async fn exit_code(&mut self) -> Option<i32> {
-        timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("Baileys did not exit")
-            .expect("wait for node")
-            .code()
-    }
+fn spawn(fake: &FakeWhatsApp, auth: &Path, phone: &str) -> Baileys {
+    Baileys::script(
+        fake,
+        "baileys-pair-code.mjs",
+        auth,
+        &[("FAKE_WA_PHONE", phone)],
+    )
 }
 
 /// `code` with its first character changed to another Crockford character.
@@ -101,7 +50,7 @@ async fn pairs_by_code() {
         "nobody is waiting for a code yet"
     );
     let auth = tempfile::tempdir().unwrap();
-    let mut baileys = Baileys::spawn(&fake, auth.path(), &number);
+    let mut baileys = spawn(&fake, auth.path(), &number);
     let line = baileys.expect("CODE ", STEP).await;
     let code = line.trim_start_matches("CODE ").to_owned();
     assert_eq!(code.len(), 8, "{code}");
@@ -160,7 +109,7 @@ async fn a_code_for_an_unknown_number_is_refused() {
 async fn unknown_number() {
     let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
     let auth = tempfile::tempdir().unwrap();
-    let mut baileys = Baileys::spawn(&fake, auth.path(), "15559999999");
+    let mut baileys = spawn(&fake, auth.path(), "15559999999");
     let line = baileys.expect("CODE ", STEP).await;
     let code = line.trim_start_matches("CODE ");
     // The server answers companion_hello with an iq error (Baileys does not wait for it).
