@@ -21,12 +21,19 @@ use crate::prekeys::Bundle;
 /// `KEY_BUNDLE_TYPE`: the one key type WhatsApp uses (Curve25519, `0x05`).
 pub const KEY_TYPE: u8 = 5;
 
+/// One-time pre-keys handed out and not yet used that a party keeps at most; beyond that its
+/// bundles carry only the signed pre-key, as a real phone's do once its stock on the server is
+/// gone. Keeps a client that fetches bundles in a loop from growing the fake without bound.
+pub const MAX_OUTSTANDING_PRE_KEYS: usize = 1000;
+
 pub struct Party {
     identity: KeyPair,
     registration_id: u32,
     store: InMemoryStore,
     signed: SignedPreKeyRecord,
     next_pre_key: AtomicU32,
+    /// Ids of one-time pre-keys handed out in bundles, oldest first.
+    outstanding: std::sync::Mutex<std::collections::VecDeque<u32>>,
     /// Signal operations on one party run one at a time (load → ratchet → store).
     ops: Mutex<()>,
 }
@@ -115,6 +122,7 @@ impl Party {
             store,
             signed,
             next_pre_key: AtomicU32::new(1),
+            outstanding: std::sync::Mutex::default(),
             ops: Mutex::new(()),
         }
     }
@@ -124,17 +132,11 @@ impl Party {
     }
 
     /// `<user jid=…>` with this party's bundle and a one-time pre-key minted for this fetch
-    /// (a real phone keeps a stock on the server; minting on demand is indistinguishable).
+    /// (a real phone keeps a stock on the server; minting on demand is indistinguishable), while
+    /// fewer than [`MAX_OUTSTANDING_PRE_KEYS`] handed-out keys are still unused.
     pub fn bundle_node(&self, jid: AttrValue) -> Node {
-        let id = self.next_pre_key.fetch_add(1, Ordering::Relaxed) % 0x00ff_ffff + 1;
-        let one = PreKeyRecord {
-            id,
-            key_pair: KeyPair::generate(&mut OsRng),
-        };
-        let one_public = *one.key_pair.public.as_bytes();
-        self.store.add_pre_key(one);
         let id3 = |id: u32| id.to_be_bytes()[1..].to_vec();
-        Node::new("user").attr("jid", jid).children([
+        let mut children = vec![
             Node::new("registration").bytes(self.registration_id.to_be_bytes().to_vec()),
             Node::new("type").bytes(vec![KEY_TYPE]),
             Node::new("identity").bytes(self.identity_public().to_vec()),
@@ -143,11 +145,27 @@ impl Party {
                 Node::new("value").bytes(self.signed.key_pair.public.as_bytes().to_vec()),
                 Node::new("signature").bytes(self.signed.signature.to_vec()),
             ]),
-            Node::new("key").children([
+        ];
+        let mut outstanding = self
+            .outstanding
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        outstanding.retain(|id| self.store.has_pre_key(*id));
+        if outstanding.len() < MAX_OUTSTANDING_PRE_KEYS {
+            let id = self.next_pre_key.fetch_add(1, Ordering::Relaxed) % 0x00ff_ffff + 1;
+            let one = PreKeyRecord {
+                id,
+                key_pair: KeyPair::generate(&mut OsRng),
+            };
+            let one_public = *one.key_pair.public.as_bytes();
+            self.store.add_pre_key(one);
+            outstanding.push_back(id);
+            children.push(Node::new("key").children([
                 Node::new("id").bytes(id3(id)),
                 Node::new("value").bytes(one_public.to_vec()),
-            ]),
-        ])
+            ]));
+        }
+        Node::new("user").attr("jid", jid).children(children)
     }
 
     /// Decrypts a `pkmsg` or `msg` from `from` and strips the padding.
@@ -257,5 +275,24 @@ mod tests {
         );
         assert!(bob.decrypt(&alice_addr, "msg", &[3; 40]).await.is_err());
         assert!(bob.decrypt(&alice_addr, "other", &[3; 40]).await.is_err());
+    }
+
+    #[test]
+    fn bundle_fetches_in_a_loop_stop_minting_one_time_keys() {
+        let party = Party::new([7; 32]);
+        for _ in 0..MAX_OUTSTANDING_PRE_KEYS {
+            assert!(
+                party
+                    .bundle_node("7@s.whatsapp.net".into())
+                    .child_by_tag("key")
+                    .is_some()
+            );
+        }
+        let dry = party.bundle_node("7@s.whatsapp.net".into());
+        assert!(dry.child_by_tag("key").is_none(), "stock exhausted");
+        assert!(
+            dry.child_by_tag("skey").is_some(),
+            "the signed pre-key is always there"
+        );
     }
 }

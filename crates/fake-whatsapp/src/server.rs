@@ -253,6 +253,12 @@ impl FakeWhatsApp {
             if code == 401 {
                 s.devices
                     .retain(|d| !removed.contains(&(d.user.clone(), d.device)));
+                // An unlinked device's queue and keys are gone with it.
+                for (user, device) in &removed {
+                    let key = crate::state::device_key(user, *device);
+                    s.outbox.remove(&key);
+                    s.bundles.remove(&key);
+                }
             }
             n
         })
@@ -271,6 +277,9 @@ impl FakeWhatsApp {
             if code == 401 {
                 s.devices
                     .retain(|d| !(d.user == user && d.device == device));
+                let key = crate::state::device_key(user, device);
+                s.outbox.remove(&key);
+                s.bundles.remove(&key);
             }
             n
         })
