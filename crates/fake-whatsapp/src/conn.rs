@@ -29,6 +29,8 @@ const HANDSHAKE_MAX_FRAME: usize = 64 * 1024;
 const MAX_FRAME: usize = 4 * 1024 * 1024;
 const MAX_INFLATED: usize = 8 * 1024 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the six QR refs of a registration last in all (one 60 s, five 20 s) plus slack.
+const REGISTRATION_WINDOW: Duration = Duration::from_secs(180);
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -139,6 +141,9 @@ impl Conn {
         }
         let idle = self.ctx.idle_timeout;
         let mut deadline = tokio::time::Instant::now() + idle;
+        // A registering connection may wait quietly for its QR to be scanned for as long as its
+        // refs last (60 s + 5 × 20 s), so it is exempt from the idle timeout until then.
+        let registration_ends = tokio::time::Instant::now() + idle.max(REGISTRATION_WINDOW);
         loop {
             let next = tokio::select! {
                 msg = self.ws.next() => {
@@ -146,9 +151,14 @@ impl Conn {
                     self.on_ws(msg).await?
                 }
                 () = tokio::time::sleep_until(deadline) => {
-                    // Silent for too long: the server hangs up (a WebSocket close, no stanza).
-                    let _ = self.ws.close(None).await;
-                    return Ok(());
+                    if self.device.is_none() && tokio::time::Instant::now() < registration_ends {
+                        deadline = registration_ends;
+                        Next::Continue
+                    } else {
+                        // Silent for too long: the server hangs up (a WebSocket close, no stanza).
+                        let _ = self.ws.close(None).await;
+                        return Ok(());
+                    }
                 }
                 cmd = commands.recv() => match cmd {
                     Some(ConnCommand::Send(node)) => { self.send(&node).await?; Next::Continue }
@@ -235,7 +245,7 @@ impl Conn {
                 Ok(Next::Continue)
             }
             "presence" => routing::on_presence(self, &node).await,
-            // Presence, unified_session telemetry and the like need no answer.
+            // unified_session telemetry and the like need no answer.
             _ => Ok(Next::Continue),
         }
     }

@@ -26,8 +26,9 @@ pub struct Config {
     pub lid_user: String,
     /// The default account's push name.
     pub name: String,
-    /// Connections that send nothing (not even a keepalive ping) for this long are closed, as
-    /// the real server does; clients ping every 20-30 s.
+    /// Logged-in connections that send nothing (not even a keepalive ping) for this long are
+    /// closed, as the real server does; clients ping every 20-30 s. Registering connections
+    /// waiting for a QR scan are kept for as long as their refs last (3 minutes).
     pub idle_timeout: Duration,
     /// Whether a phone sends a newly linked companion the initial history sync once it has
     /// uploaded its keys (the real phone does; tests of the pre-key directory turn it off

@@ -600,4 +600,24 @@ async fn silent_connections_are_closed_active_ones_kept() {
     // By now the silent one was hung up on.
     assert!(silent.recv().await.is_none());
     assert_eq!(fake.connections(), 1);
+
+    // A registering connection waits quietly for its QR scan longer than the idle timeout.
+    let (noise, identity) = (KeyPair::generate(), KeyPair::generate());
+    let mut registering = Client::connect(&fake, &noise, &registration(&identity)).await;
+    let pair_device = registering.recv().await.unwrap();
+    let first_ref = pair_device
+        .child_by_path(&["pair-device", "ref"])
+        .and_then(Node::content_bytes)
+        .map(|r| String::from_utf8(r.to_vec()).unwrap())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let qr = format!(
+        "{first_ref},{},{},{},1",
+        STANDARD.encode(noise.public()),
+        STANDARD.encode(identity.public()),
+        STANDARD.encode([7u8; 32])
+    );
+    fake.phone().scan(&qr).unwrap();
+    let success = registering.recv().await.unwrap();
+    assert!(success.child_by_tag("pair-success").is_some(), "{success}");
 }
