@@ -109,13 +109,8 @@ fn start_history_sync(conn: &Conn) {
     let Some((user, device)) = conn.device.clone() else {
         return;
     };
-    let phone = conn.ctx.state.with(|s| {
-        s.accounts.get(&user).map(|a| crate::Phone {
-            state: conn.ctx.state.clone(),
-            user: a.user.clone(),
-            lid_user: a.lid_user.clone(),
-        })
-    });
+    let state = &conn.ctx.state;
+    let phone = state.with(|s| s.accounts.get(&user).map(|a| crate::Phone::of(state, a)));
     if let Some(phone) = phone {
         tokio::spawn(async move {
             if let Err(e) = phone.send_history_sync(device).await {

@@ -18,7 +18,7 @@ use crate::error::FakeError;
 use crate::pairing::{self, parse_qr};
 use crate::party::{self, Party};
 use crate::stanza;
-use crate::state::{ConnCommand, Device, PendingPair, Received, State, device_key};
+use crate::state::{Account, ConnCommand, Device, PendingPair, Received, State, device_key};
 
 /// A handle on one account's scripted phone. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -43,6 +43,15 @@ fn text_message(text: &str) -> Message {
 }
 
 impl Phone {
+    /// The handle on `account`'s phone.
+    pub(crate) fn of(state: &Arc<State>, account: &Account) -> Self {
+        Self {
+            state: state.clone(),
+            user: account.user.clone(),
+            lid_user: account.lid_user.clone(),
+        }
+    }
+
     /// The account's phone number (JID user part).
     pub fn user(&self) -> &str {
         &self.user
@@ -353,28 +362,25 @@ impl Phone {
         let mut body = [0u8; 48];
         OsRng.fill_bytes(&mut body);
         garbage.extend_from_slice(&body);
-        let from = Jid::pn(self.user.as_str())?;
+        let node = Node::new("message")
+            .attr("from", Jid::pn(self.user.as_str())?)
+            .attr("id", id.as_str())
+            .attr("t", stanza::now_unix())
+            .attr("type", "text")
+            .child(
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "msg")
+                    .bytes(garbage),
+            );
         self.state.with(|s| {
             if !s.accounts.contains_key(to) {
                 return Err(FakeError::UnknownAccount(to.to_owned()));
             }
-            let devices: Vec<u16> = s.companions_of(to).iter().map(|d| d.device).collect();
-            for device in devices {
-                let node = Node::new("message")
-                    .attr("from", from.clone())
-                    .attr("id", id.as_str())
-                    .attr("t", stanza::now_unix())
-                    .attr("type", "text")
-                    .child(
-                        Node::new("enc")
-                            .attr("v", "2")
-                            .attr("type", "msg")
-                            .bytes(garbage.clone()),
-                    );
-                s.deliver(to, device, node);
-            }
-            Ok(id.clone())
-        })
+            s.deliver_to_companions(to, &node);
+            Ok(())
+        })?;
+        Ok(id)
     }
 
     /// Sends a receipt of `kind` (`read`, `played`; `None` = delivered) for messages the
@@ -407,10 +413,7 @@ impl Phone {
             if !s.accounts.contains_key(to) {
                 return Err(FakeError::UnknownAccount(to.to_owned()));
             }
-            let devices: Vec<u16> = s.companions_of(to).iter().map(|d| d.device).collect();
-            for device in devices {
-                s.deliver(to, device, node.clone());
-            }
+            s.deliver_to_companions(to, &node);
             Ok(())
         })
     }
@@ -426,13 +429,7 @@ impl Phone {
         let node = Node::new("chatstate")
             .attr("from", Jid::pn(self.user.as_str())?)
             .child(child);
-        Ok(self.state.with(|s| {
-            let devices: Vec<u16> = s.companions_of(to).iter().map(|d| d.device).collect();
-            devices
-                .into_iter()
-                .map(|device| s.send_live(to, device, &node))
-                .sum()
-        }))
+        Ok(self.state.with(|s| s.send_live_to_companions(to, &node)))
     }
 
     /// Sets this phone's presence and tells every connection subscribed to it.

@@ -137,11 +137,7 @@ pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError>
                         .attr("from", phone)
                         .attr("id", id.as_str())
                         .attr("t", stanza::now_unix());
-                    let devices: Vec<u16> =
-                        s.companions_of(&user).iter().map(|d| d.device).collect();
-                    for d in devices {
-                        s.deliver(&user, d, receipt.clone());
-                    }
+                    s.deliver_to_companions(&user, &receipt);
                 }
             });
         } else {
@@ -207,10 +203,7 @@ pub fn on_receipt(conn: &Conn, node: &Node) {
         if let Some(list) = node.child_by_tag("list") {
             out = out.child(list.clone());
         }
-        let devices: Vec<u16> = s.companions_of(&target).iter().map(|d| d.device).collect();
-        for d in devices {
-            s.deliver(&target, d, out.clone());
-        }
+        s.deliver_to_companions(&target, &out);
     });
 }
 
@@ -266,10 +259,7 @@ pub fn on_chatstate(conn: &Conn, node: &Node) {
             return;
         };
         let out = Node::new("chatstate").attr("from", me).child(state.clone());
-        let devices: Vec<u16> = s.companions_of(&target).iter().map(|d| d.device).collect();
-        for d in devices {
-            s.send_live(&target, d, &out);
-        }
+        s.send_live_to_companions(&target, &out);
     });
 }
 

@@ -145,13 +145,8 @@ impl FakeWhatsApp {
 
     /// The scripted phone of the account with this phone number.
     pub fn account(&self, user: &str) -> Option<Phone> {
-        self.state.with(|s| {
-            s.accounts.get(user).map(|a| Phone {
-                state: self.state.clone(),
-                user: a.user.clone(),
-                lid_user: a.lid_user.clone(),
-            })
-        })
+        self.state
+            .with(|s| s.accounts.get(user).map(|a| Phone::of(&self.state, a)))
     }
 
     /// Phone numbers of all accounts.

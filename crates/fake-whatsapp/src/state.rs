@@ -235,6 +235,26 @@ impl Inner {
         list
     }
 
+    /// Queues `node` for every companion of `user` (see [`Inner::deliver`]).
+    pub fn deliver_to_companions(&mut self, user: &str, node: &Node) {
+        for device in self.companion_ids(user) {
+            self.deliver(user, device, node.clone());
+        }
+    }
+
+    /// Sends `node` live to every connected companion of `user` (see [`Inner::send_live`]);
+    /// returns how many connections got it.
+    pub fn send_live_to_companions(&mut self, user: &str, node: &Node) -> usize {
+        self.companion_ids(user)
+            .into_iter()
+            .map(|device| self.send_live(user, device, node))
+            .sum()
+    }
+
+    fn companion_ids(&self, user: &str) -> Vec<u16> {
+        self.companions_of(user).iter().map(|d| d.device).collect()
+    }
+
     pub fn record_received(&mut self, item: Received) {
         push_capped(&mut self.received, item);
     }
