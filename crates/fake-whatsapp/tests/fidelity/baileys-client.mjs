@@ -19,45 +19,20 @@
 //   {"cmd":"typing","chat":"<jid>","state":"composing"|"paused"}  sock.sendPresenceUpdate
 //   {"cmd":"subscribe","chat":"<jid>"}                  sock.presenceSubscribe
 //   {"cmd":"quit"}                                      save creds and exit 0
-// Env: FAKE_WA_URL (ws://…/ws/chat), FAKE_WA_AUTH_DIR (useMultiFileAuthState folder),
-//      FAKE_WA_EXIT_ON_OPEN=1 to exit 0 once open and creds are saved.
+// Env: as in driver.mjs, plus FAKE_WA_EXIT_ON_OPEN=1 to exit 0 once open and creds are saved.
 // Exits 0 after OPEN (with FAKE_WA_EXIT_ON_OPEN), LOGGED_OUT or quit; 1 on any other close.
 import readline from 'node:readline'
-import makeWASocket, { DisconnectReason, proto, useMultiFileAuthState } from '@whiskeysockets/baileys'
-import pino from 'pino'
+import { DisconnectReason, proto } from '@whiskeysockets/baileys'
+import { driver } from './driver.mjs'
 
-const url = process.env.FAKE_WA_URL
-const dir = process.env.FAKE_WA_AUTH_DIR
-if (!url || !dir) {
-  console.error('baileys-client: FAKE_WA_URL and FAKE_WA_AUTH_DIR are required')
-  process.exit(2)
-}
+const { say, quit, socket } = await driver('baileys-client')
 const exitOnOpen = process.env.FAKE_WA_EXIT_ON_OPEN === '1'
-const { state, saveCreds } = await useMultiFileAuthState(dir)
-const logger = pino({ level: process.env.FAKE_WA_LOG || 'silent' }, pino.destination(2))
-
-const say = (kind, payload) =>
-  process.stdout.write(kind + (payload === undefined ? '' : ' ' + (typeof payload === 'string' ? payload : JSON.stringify(payload))) + '\n')
-// Exiting while useMultiFileAuthState is still writing creds.json would leave it truncated and
-// the next run would start unpaired; so write once more and give pending writes a moment.
-const quit = async code => {
-  await saveCreds()
-  setTimeout(() => process.exit(code), 300)
-}
 const statusName = s => proto.WebMessageInfo.Status[s] ?? String(s)
 const textOf = m => m?.conversation ?? m?.extendedTextMessage?.text ?? null
 
 let sock
 function connect () {
-  sock = makeWASocket({
-    auth: state,
-    waWebSocketUrl: url,
-    logger,
-    printQRInTerminal: false,
-    markOnlineOnConnect: false,
-    syncFullHistory: false
-  })
-  sock.ev.on('creds.update', saveCreds)
+  sock = socket()
   sock.ev.on('connection.update', async update => {
     if (update.qr) say('QR', update.qr)
     if (update.connection === 'open') {

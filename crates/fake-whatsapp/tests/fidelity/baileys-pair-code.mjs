@@ -4,39 +4,17 @@
 //   OPEN               connection: 'open' (then saves creds and exits 0)
 //   CLOSE <code>       connection: 'close' with lastDisconnect's status code (515 reconnects)
 //   ERROR <message>    requestPairingCode failed
-// Env: FAKE_WA_URL (ws://…/ws/chat), FAKE_WA_AUTH_DIR (useMultiFileAuthState folder),
-//      FAKE_WA_PHONE (the phone number to pair with, digits only).
+// Env: as in driver.mjs, plus FAKE_WA_PHONE (the phone number to pair with, digits only).
 // Run with `node --import ./patch-root.mjs` (FAKE_WA_ROOT_KEY) like baileys-client.mjs.
-import makeWASocket, { DisconnectReason, useMultiFileAuthState } from '@whiskeysockets/baileys'
-import pino from 'pino'
+import { DisconnectReason } from '@whiskeysockets/baileys'
+import { driver } from './driver.mjs'
 
-const url = process.env.FAKE_WA_URL
-const dir = process.env.FAKE_WA_AUTH_DIR
+const { say, quit, socket } = await driver('baileys-pair-code', ['FAKE_WA_PHONE'])
 const phone = process.env.FAKE_WA_PHONE
-if (!url || !dir || !phone) {
-  console.error('baileys-pair-code: FAKE_WA_URL, FAKE_WA_AUTH_DIR and FAKE_WA_PHONE are required')
-  process.exit(2)
-}
-const { state, saveCreds } = await useMultiFileAuthState(dir)
-const logger = pino({ level: process.env.FAKE_WA_LOG || 'silent' }, pino.destination(2))
-const say = (kind, payload) => process.stdout.write(kind + (payload === undefined ? '' : ' ' + payload) + '\n')
-// Let useMultiFileAuthState finish writing creds.json before exiting.
-const quit = async code => {
-  await saveCreds()
-  setTimeout(() => process.exit(code), 300)
-}
 
 let requested = false
 function connect () {
-  const sock = makeWASocket({
-    auth: state,
-    waWebSocketUrl: url,
-    logger,
-    printQRInTerminal: false,
-    markOnlineOnConnect: false,
-    syncFullHistory: false
-  })
-  sock.ev.on('creds.update', saveCreds)
+  const sock = socket()
   sock.ev.on('connection.update', async update => {
     // As Baileys' README says: ask for a code once the socket is up and not yet registered
     // (the first QR means the server has offered registration).
