@@ -15,6 +15,25 @@ pub struct StoreConfig {
     pub app_password: Option<String>,
 }
 
+/// `WHATSAPP_MAX_SESSIONS_PER_USER` when none is configured.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: u32 = 5;
+
+/// Settings [`crate::Store::connect_with`] writes into the database (`app_private.settings`), where
+/// triggers enforce them whoever writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// How many WhatsApp accounts one user may have (default
+    /// [`DEFAULT_MAX_SESSIONS_PER_USER`]); 1 to 10,000.
+    pub max_sessions_per_user: Option<u32>,
+}
+
+impl StoreSettings {
+    pub fn max_sessions_per_user(&self) -> u32 {
+        self.max_sessions_per_user
+            .unwrap_or(DEFAULT_MAX_SESSIONS_PER_USER)
+    }
+}
+
 impl StoreConfig {
     pub fn new(database_url: impl Into<String>) -> Self {
         StoreConfig {

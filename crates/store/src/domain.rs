@@ -226,6 +226,130 @@ impl fmt::Display for LeadStatus {
     }
 }
 
+/// Where an outgoing message is (and, for inbound ones, whether the user has read it). The order is
+/// the order of progress: a status only ever moves forward (`queued < sent < delivered < read`),
+/// and `failed` is reachable only from `queued`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 5] = [
+        MessageStatus::Queued,
+        MessageStatus::Sent,
+        MessageStatus::Delivered,
+        MessageStatus::Read,
+        MessageStatus::Failed,
+    ];
+
+    /// The spelling in `whatsapp_messages.status` (its CHECK lists exactly these).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Read => "read",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, StoreError> {
+        MessageStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == input)
+            .ok_or_else(|| {
+                StoreError::invalid(
+                    "status",
+                    "must be one of queued, sent, delivered, read, failed",
+                )
+            })
+    }
+}
+
+impl TryFrom<String> for MessageStatus {
+    type Error = StoreError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        MessageStatus::parse(&value)
+    }
+}
+
+impl fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A linked account's connection state (`whatsapp_sessions.status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Active,
+    Inactive,
+    Connecting,
+    Expired,
+    Error,
+}
+
+impl SessionStatus {
+    pub const ALL: [SessionStatus; 5] = [
+        SessionStatus::Active,
+        SessionStatus::Inactive,
+        SessionStatus::Connecting,
+        SessionStatus::Expired,
+        SessionStatus::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Active => "active",
+            SessionStatus::Inactive => "inactive",
+            SessionStatus::Connecting => "connecting",
+            SessionStatus::Expired => "expired",
+            SessionStatus::Error => "error",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self, StoreError> {
+        SessionStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == input)
+            .ok_or_else(|| {
+                StoreError::invalid(
+                    "status",
+                    "must be one of active, inactive, connecting, expired, error",
+                )
+            })
+    }
+}
+
+impl From<SessionStatus> for String {
+    fn from(value: SessionStatus) -> Self {
+        value.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that arrives from WhatsApp (a push name): control characters dropped, trimmed, cut to
+/// `max` characters. `None` when nothing is left. Such names are whatever a contact typed, so they
+/// are cleaned rather than refused: refusing would refuse the message carrying them.
+pub(crate) fn display_name(input: Option<&str>, max: usize) -> Option<String> {
+    let cleaned: String = input?.chars().filter(|c| !c.is_control()).collect();
+    let trimmed: String = cleaned.trim().chars().take(max).collect();
+    let trimmed = trimmed.trim_end();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +422,32 @@ mod tests {
         assert!(required_text("name", "a\0b", 200).is_err());
         assert_eq!(optional_text("company", Some("  "), 200).ok(), Some(None));
         assert!(multiline_text("content", "Hi {{name}},\nwelcome", 4096).is_ok());
+    }
+
+    #[test]
+    fn message_and_session_statuses_round_trip() {
+        for s in MessageStatus::ALL {
+            assert_eq!(MessageStatus::parse(s.as_str()).ok(), Some(s));
+        }
+        for s in SessionStatus::ALL {
+            assert_eq!(SessionStatus::parse(s.as_str()).ok(), Some(s));
+        }
+        assert!(MessageStatus::parse("Sent").is_err());
+        assert!(SessionStatus::parse("linked").is_err());
+    }
+
+    #[test]
+    fn push_names_are_cleaned_not_refused() {
+        assert_eq!(
+            display_name(Some("  Ana\u{0}\n "), 200).as_deref(),
+            Some("Ana")
+        );
+        assert_eq!(display_name(Some(" \t "), 200), None);
+        assert_eq!(display_name(None, 200), None);
+        assert_eq!(
+            display_name(Some(&"é".repeat(300)), 200).map(|n| n.chars().count()),
+            Some(200)
+        );
     }
 
     #[test]

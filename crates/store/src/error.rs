@@ -1,8 +1,10 @@
 //! The store's error type, and the mapping from PostgreSQL constraint violations to typed errors.
 //!
-//! Callers (the web layer) turn `Invalid`/`Conflict`/`EmailTaken`/`NotFound`/`Forbidden` into 4xx
+//! Callers (the web layer) turn the errors for which [`StoreError::is_client_error`] is true into 4xx
 //! responses and everything else into a logged 5xx. The `Display` text of a database error never
 //! contains SQL or server messages; the cause stays available through `source()` for logs.
+
+use uuid::Uuid;
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,41 @@ pub enum StoreError {
     /// Row-level security refused a write (the row would belong to someone else).
     #[error("not allowed")]
     Forbidden,
+    /// The user already has as many WhatsApp accounts as `WHATSAPP_MAX_SESSIONS_PER_USER` allows
+    /// (enforced by a database trigger, so concurrent requests cannot both pass). A 409.
+    #[error("you can link at most {limit} WhatsApp accounts")]
+    LimitReached { limit: u32 },
+    /// The WhatsApp account has no stored credentials (never linked, or logged out), so nothing
+    /// can be sent through it yet. A 4xx (409).
+    #[error("this WhatsApp account is not linked")]
+    NotLinked,
+    /// Stored engine secrets are under another key than the configured `SESSION_ENCRYPTION_KEY`
+    /// (start-up check, or a row met while loading). Key ids are not secret: they are the first 16
+    /// hex digits of a SHA-256 over the key.
+    #[error(
+        "stored WhatsApp sessions were encrypted with key id {stored}, but the configured \
+         SESSION_ENCRYPTION_KEY has key id {configured}; set the key they were encrypted with, or, \
+         if you are rotating keys, finish `server rotate-key`"
+    )]
+    WrongEncryptionKey { stored: String, configured: String },
+    /// A stored secret did not authenticate under its own key: it was altered, or copied from
+    /// another row (the row's identity is bound into the ciphertext).
+    #[error(
+        "stored WhatsApp {what} of account {session_id} cannot be decrypted: the ciphertext was \
+         altered or moved from another row"
+    )]
+    Decryption { session_id: Uuid, what: String },
+    /// Key rotation met a row encrypted under neither the old nor the new key.
+    #[error(
+        "account {session_id} has a secret encrypted with key id {key_id}, which is neither the \
+         old key ({old}) nor the new key ({new}); nothing of this account was changed"
+    )]
+    UnknownEncryptionKey {
+        session_id: Uuid,
+        key_id: String,
+        old: String,
+        new: String,
+    },
     /// The database is reachable but does not have every migration this build expects.
     #[error("database schema is not up to date: {0}")]
     NotMigrated(String),
@@ -59,6 +96,8 @@ impl StoreError {
                 | StoreError::Conflict { .. }
                 | StoreError::NotFound
                 | StoreError::Forbidden
+                | StoreError::LimitReached { .. }
+                | StoreError::NotLinked
         )
     }
 }
@@ -68,6 +107,10 @@ enum Meaning {
     EmailTaken,
     Conflict(&'static str, &'static str),
     Invalid(&'static str, &'static str),
+    /// The trigger's DETAIL carries the limit.
+    LimitReached,
+    NotLinked,
+    NotFound,
 }
 
 /// Constraint name → typed error. Names are fixed in the migrations for exactly this purpose.
@@ -155,6 +198,72 @@ const CONSTRAINTS: &[(&str, Meaning)] = &[
         "whatsapp_templates_category_check",
         Meaning::Invalid("category", "must be 1 to 50 characters"),
     ),
+    ("whatsapp_sessions_per_user_limit", Meaning::LimitReached),
+    ("whatsapp_messages_session_linked", Meaning::NotLinked),
+    // Raised by app_api.whatsapp_write_secrets: the account is not this user's (or is gone).
+    ("whatsapp_sessions_owner", Meaning::NotFound),
+    // The account was deleted while the engine was writing its secrets.
+    ("whatsapp_credentials_session_id_fkey", Meaning::NotFound),
+    ("whatsapp_keys_session_id_fkey", Meaning::NotFound),
+    (
+        "whatsapp_messages_session_id_idempotency_key_key",
+        Meaning::Conflict(
+            "idempotency_key",
+            "Idempotency-Key reused with a different request",
+        ),
+    ),
+    (
+        "whatsapp_sessions_status_reason_check",
+        Meaning::Invalid("status_reason", "must be a lower-case word like qr_timeout"),
+    ),
+    (
+        "whatsapp_sessions_status_message_check",
+        Meaning::Invalid("status_message", "must be at most 500 characters"),
+    ),
+    (
+        "whatsapp_sessions_jid_check",
+        Meaning::Invalid("jid", "must be at most 128 characters"),
+    ),
+    (
+        "whatsapp_sessions_lid_check",
+        Meaning::Invalid("lid", "must be at most 128 characters"),
+    ),
+    (
+        "whatsapp_sessions_push_name_check",
+        Meaning::Invalid("push_name", "must be at most 200 characters"),
+    ),
+    (
+        "whatsapp_messages_status_reason_check",
+        Meaning::Invalid("status_reason", "must be at most 200 characters"),
+    ),
+    (
+        "whatsapp_messages_contact_jid_check",
+        Meaning::Invalid("contact_jid", "must be at most 128 characters"),
+    ),
+    (
+        "whatsapp_messages_contact_lid_check",
+        Meaning::Invalid("contact_lid", "must be at most 128 characters"),
+    ),
+    (
+        "whatsapp_messages_push_name_check",
+        Meaning::Invalid("push_name", "must be at most 200 characters"),
+    ),
+    (
+        "whatsapp_messages_idempotency_key_check",
+        Meaning::Invalid("idempotency_key", "must be 1 to 255 characters"),
+    ),
+    (
+        "whatsapp_messages_contact_check",
+        Meaning::Invalid("phone_number", "a message needs a phone number, JID or LID"),
+    ),
+    (
+        "whatsapp_keys_kind_check",
+        Meaning::Invalid("kind", "is not a known key kind"),
+    ),
+    (
+        "whatsapp_keys_name_check",
+        Meaning::Invalid("name", "must be 1 to 512 characters"),
+    ),
     (
         "credentials_password_hash_check",
         Meaning::Invalid("password_hash", "is malformed"),
@@ -178,6 +287,15 @@ impl From<sqlx::Error> for StoreError {
                     Meaning::EmailTaken => StoreError::EmailTaken,
                     Meaning::Conflict(field, message) => StoreError::Conflict { field, message },
                     Meaning::Invalid(field, message) => StoreError::invalid(field, *message),
+                    Meaning::LimitReached => StoreError::LimitReached {
+                        limit: db
+                            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                            .and_then(|pg| pg.detail())
+                            .and_then(|detail| detail.trim().parse().ok())
+                            .unwrap_or_default(),
+                    },
+                    Meaning::NotLinked => StoreError::NotLinked,
+                    Meaning::NotFound => StoreError::NotFound,
                 };
             }
             if db.code().as_deref() == Some(INSUFFICIENT_PRIVILEGE) {

@@ -18,6 +18,10 @@
 //! - Before there is a user (sign up, log in, cookie lookup), [`Accounts`] calls a few narrow
 //!   SECURITY DEFINER functions in `app_api`; password hashes and session-token hashes live in
 //!   `app_private`, which `rarity_app`, `authenticated` and `anon` cannot read.
+//! - The WhatsApp session engine ([`EngineStore`], from [`Store::engine`]) keeps its credentials
+//!   and Signal keys in `app_private` too, AES-256-GCM-encrypted, through `app_api` functions; the
+//!   messages and leads it writes are written acting as the account's owner under RLS. See
+//!   [`engine`].
 //!
 //! Queries are checked at run time (`sqlx::query`/`query_as` + `FromRow`), not with the compile-time
 //! macros: no `DATABASE_URL` or `.sqlx/` data is needed to build, and every query is exercised by the
@@ -28,10 +32,14 @@
 
 mod accounts;
 mod config;
+mod conversations;
 mod domain;
 pub mod embedded;
+pub mod engine;
 mod error;
+mod lead_link;
 mod leads;
+mod messages;
 mod records;
 mod templates;
 #[cfg(feature = "test-support")]
@@ -40,10 +48,17 @@ mod user_tx;
 mod whatsapp;
 
 pub use accounts::{Accounts, Credentials, SessionUser};
-pub use config::StoreConfig;
-pub use domain::{LeadStatus, PhoneE164, normalize_email};
+pub use config::{DEFAULT_MAX_SESSIONS_PER_USER, StoreConfig, StoreSettings};
+pub use domain::{LeadStatus, MessageStatus, PhoneE164, SessionStatus, normalize_email};
+pub use engine::{
+    CommitReport, EngineAccount, EngineCommit, EngineStore, InboundOutcome, InboundRecord, KeyKind,
+    KeyWrite, OutgoingMessage, RotationReport, SessionCipher, SessionStatusUpdate, StatusChange,
+};
 pub use error::StoreError;
-pub use records::{Conversation, Lead, LeadPatch, NewLead, NewTemplate, Template, WhatsappSession};
+pub use records::{
+    Conversation, ConversationSummary, Lead, LeadPatch, Message, MessagePage, NewLead, NewOutgoing,
+    NewTemplate, Template, WhatsappSession,
+};
 pub use user_tx::UserTx;
 
 use sqlx::ConnectOptions;
@@ -80,8 +95,24 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Applies pending migrations as the owner, sets the runtime role's password if one is
-    /// configured, then opens the runtime pool as `rarity_app`.
+    /// configured, writes the default [`StoreSettings`], then opens the runtime pool as
+    /// `rarity_app`.
     pub async fn connect(config: &StoreConfig) -> Result<Store, StoreError> {
+        Store::connect_with(config, &StoreSettings::default()).await
+    }
+
+    /// [`Store::connect`], writing `settings` (e.g. `WHATSAPP_MAX_SESSIONS_PER_USER`) into the
+    /// database for its triggers. Each start-up writes them, so the last server started decides.
+    pub async fn connect_with(
+        config: &StoreConfig,
+        settings: &StoreSettings,
+    ) -> Result<Store, StoreError> {
+        let max_sessions = settings.max_sessions_per_user();
+        if !(1..=10_000).contains(&max_sessions) {
+            return Err(StoreError::Config(format!(
+                "the WhatsApp account limit must be 1 to 10000, got {max_sessions}"
+            )));
+        }
         // A one-connection pool rather than a bare connection: `Migrator::run` over `&mut
         // PgConnection` yields a future that is not `Send` for every lifetime, so a server could
         // not spawn `connect`; over `&PgPool` it is.
@@ -94,6 +125,14 @@ impl Store {
         if let Some(password) = &config.app_password {
             set_app_password(&owner, password).await?;
         }
+        sqlx::query(
+            "INSERT INTO app_private.settings (singleton, max_sessions_per_user) VALUES (true, $1) \
+             ON CONFLICT (singleton) DO UPDATE \
+             SET max_sessions_per_user = EXCLUDED.max_sessions_per_user, updated_at = now()",
+        )
+        .bind(i32::try_from(max_sessions).unwrap_or(i32::MAX))
+        .execute(&owner)
+        .await?;
         owner.close().await;
 
         let pool = PgPoolOptions::new()

@@ -76,17 +76,91 @@ pub struct NewTemplate {
     pub category: Option<String>,
 }
 
-/// A linked (or linking) WhatsApp account. The encrypted credentials are not part of this view.
+/// A linked (or linking) WhatsApp account. The encrypted credentials are not part of this view (the
+/// user cannot read them at all); the connection state is written by the engine only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct WhatsappSession {
     pub id: Uuid,
     pub user_id: Uuid,
+    /// E.164 of the linked phone, once linked.
     pub phone_number: Option<String>,
     pub session_name: String,
+    /// `active`, `inactive`, `connecting`, `expired` or `error` (see [`crate::SessionStatus`]).
     pub status: Option<String>,
+    /// Machine-readable cause of `status`, e.g. `qr_timeout`, `logged_out`, `replaced`.
+    pub status_reason: Option<String>,
+    /// The same cause as a sentence for people.
+    pub status_message: Option<String>,
+    /// The account's own WhatsApp JID and LID, and its WhatsApp display name.
+    pub jid: Option<String>,
+    pub lid: Option<String>,
+    pub push_name: Option<String>,
+    /// When the current link was made; `None` when not linked.
+    pub linked_at: Option<DateTime<Utc>>,
     pub last_seen: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A stored WhatsApp message as the REST API shows it: `{id, account_id, lead_id, message_id,
+/// direction, type, text, status, status_reason, created_at, phone_number}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Message {
+    pub id: Uuid,
+    /// The WhatsApp account (`whatsapp_sessions.id`) it went through.
+    pub account_id: Uuid,
+    pub lead_id: Option<Uuid>,
+    /// WhatsApp's own id of the message (`3EB0…` for ours).
+    pub message_id: Option<String>,
+    /// `in` or `out`.
+    pub direction: String,
+    /// `text`, `image`, `audio`, `video` or `document`.
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub r#type: String,
+    /// The text; `None` for media and for a placeholder still waiting to be decrypted.
+    pub text: Option<String>,
+    /// `queued`, `sent`, `delivered`, `read` or `failed` (see [`crate::MessageStatus`]).
+    pub status: String,
+    /// Why it failed (or `undecryptable` for a placeholder).
+    pub status_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The contact's E.164 phone number, when known.
+    pub phone_number: Option<String>,
+}
+
+/// Input for [`crate::UserTx::message_enqueue`]: raw user input, validated by the store.
+#[derive(Clone, Copy, Debug)]
+pub struct NewOutgoing<'a> {
+    pub session_id: Uuid,
+    /// Human input such as `+44 20 7946 0958`; normalised like a lead's phone.
+    pub to: &'a str,
+    /// 1 to 4096 characters, not blank.
+    pub text: &'a str,
+    /// The `Idempotency-Key` header: the same key in the same account returns the same message.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// One conversation (a lead) with its latest message, for the conversation list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub lead_id: Uuid,
+    pub lead_name: String,
+    /// The lead's E.164 phone number.
+    pub phone_number: String,
+    /// The account that carried the latest message.
+    pub account_id: Uuid,
+    pub last_message: Message,
+    /// Inbound messages not read yet (status `delivered`).
+    pub unread_count: i64,
+}
+
+/// One page of a conversation, newest first. `next_cursor` continues with older messages; `None`
+/// on the last page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    pub next_cursor: Option<String>,
 }
 
 /// The latest message of one chat (one phone number on one linked account).

@@ -1,7 +1,7 @@
 //! A transaction acting as one user under row-level security (see the crate docs for why).
 
 use crate::StoreError;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// Created by [`crate::Store::as_user`]. All reads and writes go through PostgreSQL's RLS policies as
@@ -14,13 +14,7 @@ pub struct UserTx {
 impl UserTx {
     pub(crate) async fn begin(pool: &PgPool, user_id: Uuid) -> Result<UserTx, StoreError> {
         let mut tx = pool.begin().await?;
-        // Same shape as the claims PostgREST sets from a Supabase JWT; `true` = local to this
-        // transaction, so the pooled connection is clean for the next request.
-        let claims = serde_json::json!({ "sub": user_id, "role": "authenticated" }).to_string();
-        sqlx::query("SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)")
-            .bind(claims)
-            .execute(&mut *tx)
-            .await?;
+        act_as(&mut tx, user_id).await?;
         Ok(UserTx { tx, user_id })
     }
 
@@ -39,9 +33,30 @@ impl UserTx {
         Ok(())
     }
 
+    /// The transaction's connection, for the store's own modules that share helpers with the
+    /// engine's write path.
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
     /// The raw connection, for tests that check what RLS allows with hand-written SQL.
     #[cfg(feature = "test-support")]
     pub fn connection_for_tests(&mut self) -> &mut sqlx::PgConnection {
         &mut self.tx
     }
+}
+
+/// Switches the current transaction to `authenticated` acting as `user_id`: from here on RLS decides
+/// what it sees. Same shape as the claims PostgREST sets from a Supabase JWT; `true` = local to the
+/// transaction, so the pooled connection is clean for the next user. Used by [`UserTx`] and by the
+/// engine's commit, which writes its secrets first and then acts as the account's owner.
+pub(crate) async fn act_as(conn: &mut PgConnection, user_id: Uuid) -> Result<(), StoreError> {
+    let claims = serde_json::json!({ "sub": user_id, "role": "authenticated" }).to_string();
+    sqlx::query(
+        "SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)",
+    )
+    .bind(claims)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

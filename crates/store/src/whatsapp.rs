@@ -1,12 +1,15 @@
-//! Linked WhatsApp accounts and their chats, as seen by the user of a [`UserTx`] (RLS-scoped).
-//! The engine's own persistence (credentials, Signal keys, message writes) arrives with the engine.
+//! Linked WhatsApp accounts, as seen by the user of a [`UserTx`] (RLS-scoped). The user may create,
+//! rename and delete an account and read its state; column privileges keep everything else (status,
+//! phone number, JIDs, credentials) the engine's to write (see `crate::engine`).
 
 use crate::domain::required_text;
 use crate::records::{Conversation, WhatsappSession};
 use crate::{StoreError, UserTx};
+use uuid::Uuid;
 
-const SESSION_COLUMNS: &str =
-    "id, user_id, phone_number, session_name, status, last_seen, created_at, updated_at";
+/// Every column `authenticated` may read (not `session_data` or `qr_code`, and so never `*`).
+const SESSION_COLUMNS: &str = "id, user_id, phone_number, session_name, status, status_reason, \
+     status_message, jid, lid, push_name, linked_at, last_seen, created_at, updated_at";
 const SESSION_NAME_MAX: usize = 100;
 
 impl UserTx {
@@ -18,31 +21,74 @@ impl UserTx {
         Ok(sqlx::query_as(&sql).fetch_all(&mut *self.tx).await?)
     }
 
-    /// Registers a new (not yet linked) account, status `inactive`.
+    /// One account; [`StoreError::NotFound`] if it does not exist or is someone else's.
+    pub async fn whatsapp_session_get(&mut self, id: Uuid) -> Result<WhatsappSession, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM public.whatsapp_sessions WHERE id = $1");
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_one(&mut *self.tx)
+            .await?)
+    }
+
+    /// Registers a new (not yet linked) account, status `inactive`. Beyond the per-user limit
+    /// (`WHATSAPP_MAX_SESSIONS_PER_USER`, enforced by the database) it is
+    /// [`StoreError::LimitReached`]. Only the name is written: the owner is `auth.uid()`.
     pub async fn whatsapp_session_create(
         &mut self,
         session_name: &str,
     ) -> Result<WhatsappSession, StoreError> {
         let name = required_text("session_name", session_name, SESSION_NAME_MAX)?;
         let sql = format!(
-            "INSERT INTO public.whatsapp_sessions (user_id, session_name) VALUES ($1, $2) RETURNING {SESSION_COLUMNS}"
+            "INSERT INTO public.whatsapp_sessions (session_name) VALUES ($1) RETURNING {SESSION_COLUMNS}"
         );
         Ok(sqlx::query_as(&sql)
-            .bind(self.user_id)
             .bind(name)
             .fetch_one(&mut *self.tx)
             .await?)
     }
 
-    /// One row per chat (linked account × phone number) with its latest message, newest chat first.
+    /// Renames an account; [`StoreError::NotFound`] if it is not this user's.
+    pub async fn whatsapp_session_rename(
+        &mut self,
+        id: Uuid,
+        session_name: &str,
+    ) -> Result<WhatsappSession, StoreError> {
+        let name = required_text("session_name", session_name, SESSION_NAME_MAX)?;
+        let sql = format!(
+            "UPDATE public.whatsapp_sessions SET session_name = $2 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .bind(name)
+            .fetch_one(&mut *self.tx)
+            .await?)
+    }
+
+    /// Deletes an account with its credentials, keys and messages (the caller logs it out of
+    /// WhatsApp first); [`StoreError::NotFound`] if it is not this user's.
+    pub async fn whatsapp_session_delete(&mut self, id: Uuid) -> Result<(), StoreError> {
+        let result = sqlx::query("DELETE FROM public.whatsapp_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// One row per chat (linked account × contact) with its latest message, newest chat first.
+    /// The contact is its phone number, or its LID/JID when the phone number is unknown.
+    /// (The dashboard's list; the REST API uses [`UserTx::conversations`], one row per lead.)
     pub async fn conversations_list(&mut self) -> Result<Vec<Conversation>, StoreError> {
-        let sql = "SELECT c.session_id, c.phone_number, c.lead_id, l.name AS lead_name, c.direction, \
-                          c.message_type, c.content, c.status, c.created_at AS last_message_at \
-                   FROM (SELECT DISTINCT ON (m.session_id, m.phone_number) m.* \
+        let sql = "SELECT c.session_id, c.contact AS phone_number, c.lead_id, l.name AS lead_name, \
+                          c.direction, c.message_type, c.content, c.status, c.created_at AS last_message_at \
+                   FROM (SELECT DISTINCT ON (m.session_id, contact) m.*, \
+                                coalesce(m.phone_number, m.contact_lid, m.contact_jid) AS contact \
                          FROM public.whatsapp_messages m \
-                         ORDER BY m.session_id, m.phone_number, m.created_at DESC, m.id DESC) c \
+                         ORDER BY m.session_id, contact, m.created_at DESC, m.id DESC) c \
                    LEFT JOIN public.leads l ON l.id = c.lead_id \
-                   ORDER BY c.created_at DESC, c.session_id, c.phone_number";
+                   ORDER BY c.created_at DESC, c.session_id, c.contact";
         Ok(sqlx::query_as(sql).fetch_all(&mut *self.tx).await?)
     }
 }

@@ -184,10 +184,11 @@ const CASES: &[Case] = &[
         ids: |_, b| (b.user, b.user),
         expect: Expect::RlsError,
     },
+    // Users may write only the name (column privileges): the owner is the default, auth.uid().
     Case {
         table: "whatsapp_sessions",
         op: "insert",
-        sql: "INSERT INTO whatsapp_sessions (user_id, session_name) SELECT $1, 'x' WHERE $2::uuid IS NOT NULL RETURNING id",
+        sql: "INSERT INTO whatsapp_sessions (session_name) SELECT 'x' WHERE $1::uuid IS NOT NULL AND $2::uuid IS NOT NULL RETURNING id",
         bind: Bind::Mine,
         ids: |a, _| (a.user, a.user),
         expect: Expect::Rows(1),
@@ -195,7 +196,7 @@ const CASES: &[Case] = &[
     Case {
         table: "whatsapp_sessions",
         op: "update",
-        sql: "UPDATE whatsapp_sessions SET status = 'error' WHERE id = $1 AND $2::uuid IS NOT NULL RETURNING id",
+        sql: "UPDATE whatsapp_sessions SET session_name = 'taken' WHERE id = $1 AND $2::uuid IS NOT NULL RETURNING id",
         bind: Bind::Theirs,
         ids: |_, b| (b.session, b.user),
         expect: Expect::Rows(0),
@@ -203,7 +204,7 @@ const CASES: &[Case] = &[
     Case {
         table: "whatsapp_sessions",
         op: "update",
-        sql: "UPDATE whatsapp_sessions SET status = 'error' WHERE id = $1 AND $2::uuid IS NOT NULL RETURNING id",
+        sql: "UPDATE whatsapp_sessions SET session_name = 'taken' WHERE id = $1 AND $2::uuid IS NOT NULL RETURNING id",
         bind: Bind::Mine,
         ids: |a, _| (a.session, a.user),
         expect: Expect::Rows(1),

@@ -1,0 +1,233 @@
+//! A received message (or one the user sent from their phone) stored once, linked to its lead.
+//! Runs inside [`super::EngineStore::commit`]'s transaction, acting as the account's owner.
+
+use crate::StoreError;
+use crate::domain::{PhoneE164, display_name};
+use crate::lead_link::lead_for_phone;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A message the engine decrypted (or could not decrypt yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboundRecord {
+    /// WhatsApp's id of the message.
+    pub message_id: String,
+    /// E.164 `+<digits>` when known (from the phone-number JID); links or creates the lead. A
+    /// number that is not valid E.164 is treated as unknown.
+    pub contact_phone: Option<String>,
+    pub contact_jid: Option<String>,
+    pub contact_lid: Option<String>,
+    /// The contact's WhatsApp display name; names a lead created for it.
+    pub push_name: Option<String>,
+    /// Sent by the user from their phone or another device: stored as direction `out`, status `sent`.
+    pub from_me: bool,
+    /// `None` together with `undecryptable = true` stores a placeholder.
+    pub text: Option<String>,
+    /// Could not be decrypted (yet): stored as `{"placeholder": true}`, status `failed`, reason
+    /// `undecryptable`, and completed in place when the resend decrypts.
+    pub undecryptable: bool,
+    /// WhatsApp's timestamp (`wa_timestamp`); `created_at` is when it was stored.
+    pub timestamp: DateTime<Utc>,
+}
+
+/// What happened to one inbound record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InboundOutcome {
+    /// Stored for the first time.
+    Inserted {
+        id: Uuid,
+        lead_id: Option<Uuid>,
+        lead_created: bool,
+    },
+    /// Already stored (a redelivery); nothing changed. The engine drops it silently.
+    Duplicate { id: Uuid },
+    /// A stored placeholder now has its content.
+    Completed { id: Uuid, lead_id: Option<Uuid> },
+}
+
+const ID_MAX: usize = 128;
+const JID_MAX: usize = 128;
+const NAME_MAX: usize = 200;
+pub(crate) const UNDECRYPTABLE: &str = "undecryptable";
+
+/// A record checked and shaped for SQL.
+pub(crate) struct ValidInbound {
+    pub message_id: String,
+    phone: Option<PhoneE164>,
+    jid: Option<String>,
+    lid: Option<String>,
+    push_name: Option<String>,
+    direction: &'static str,
+    status: &'static str,
+    reason: Option<&'static str>,
+    content: serde_json::Value,
+    timestamp: DateTime<Utc>,
+}
+
+fn check_id(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(StoreError::invalid(
+            field,
+            format!("must be 1 to {max} characters without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn optional_id(
+    field: &'static str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, StoreError> {
+    match value {
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => check_id(field, &v, max).map(|()| Some(v)),
+        None => Ok(None),
+    }
+}
+
+impl ValidInbound {
+    pub(crate) fn parse(record: InboundRecord) -> Result<ValidInbound, StoreError> {
+        check_id("message_id", &record.message_id, ID_MAX)?;
+        let placeholder = record.undecryptable && record.text.is_none();
+        let content = match (&record.text, placeholder) {
+            // PostgreSQL's jsonb cannot hold U+0000; anything else is kept verbatim.
+            (Some(text), _) => json!({ "text": text.replace('\0', "\u{FFFD}") }),
+            (None, true) => json!({ "placeholder": true }),
+            (None, false) => {
+                return Err(StoreError::invalid(
+                    "text",
+                    "an inbound record needs a text or undecryptable = true",
+                ));
+            }
+        };
+        let (direction, status) = match (record.from_me, placeholder) {
+            (_, true) => (if record.from_me { "out" } else { "in" }, "failed"),
+            (true, false) => ("out", "sent"),
+            // Received and not read yet: counts as unread until a read status moves it on.
+            (false, false) => ("in", "delivered"),
+        };
+        let jid = optional_id("contact_jid", record.contact_jid, JID_MAX)?;
+        let lid = optional_id("contact_lid", record.contact_lid, JID_MAX)?;
+        let phone = record
+            .contact_phone
+            .as_deref()
+            .and_then(|p| PhoneE164::parse(p).ok());
+        if phone.is_none() && jid.is_none() && lid.is_none() {
+            return Err(StoreError::invalid(
+                "contact_phone",
+                "an inbound record needs a phone number, JID or LID",
+            ));
+        }
+        Ok(ValidInbound {
+            message_id: record.message_id,
+            phone,
+            jid,
+            lid,
+            push_name: display_name(record.push_name.as_deref(), NAME_MAX),
+            direction,
+            status,
+            reason: placeholder.then_some(UNDECRYPTABLE),
+            content,
+            timestamp: record.timestamp,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Upserted {
+    id: Uuid,
+    lead_id: Option<Uuid>,
+    inserted: bool,
+}
+
+/// Inserts the record, completes a placeholder with it, or recognises a duplicate.
+pub(crate) async fn store(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    user_id: Uuid,
+    record: ValidInbound,
+) -> Result<InboundOutcome, StoreError> {
+    // The lead (if the user has one for this number) is looked up inline; the common case is one
+    // statement. `created_at` is the clock, not the transaction start, so a batch keeps its order.
+    // On conflict only a stored placeholder is overwritten, and only by real content.
+    let upserted: Option<Upserted> = sqlx::query_as(
+        "INSERT INTO public.whatsapp_messages AS m \
+           (session_id, lead_id, message_id, phone_number, contact_jid, contact_lid, push_name, \
+            direction, message_type, content, status, status_reason, wa_timestamp, sent_at, created_at) \
+         VALUES ($1, (SELECT l.id FROM public.leads l WHERE l.phone = $3), $2, $3, $4, $5, $6, \
+                 $7, 'text', $8, $9, $10, $11, CASE WHEN $7 = 'out' AND $9 = 'sent' THEN $11 END, \
+                 clock_timestamp()) \
+         ON CONFLICT ON CONSTRAINT whatsapp_messages_session_id_message_id_key DO UPDATE SET \
+           lead_id = coalesce(m.lead_id, EXCLUDED.lead_id), \
+           phone_number = coalesce(EXCLUDED.phone_number, m.phone_number), \
+           contact_jid = coalesce(EXCLUDED.contact_jid, m.contact_jid), \
+           contact_lid = coalesce(EXCLUDED.contact_lid, m.contact_lid), \
+           push_name = coalesce(EXCLUDED.push_name, m.push_name), \
+           direction = EXCLUDED.direction, content = EXCLUDED.content, status = EXCLUDED.status, \
+           status_reason = EXCLUDED.status_reason, wa_timestamp = EXCLUDED.wa_timestamp, \
+           sent_at = EXCLUDED.sent_at \
+         WHERE m.status_reason = 'undecryptable' AND m.content ? 'placeholder' \
+           AND NOT (EXCLUDED.content ? 'placeholder') \
+         RETURNING m.id, m.lead_id, (m.xmax = 0) AS inserted",
+    )
+    .bind(session_id)
+    .bind(&record.message_id)
+    .bind(record.phone.as_ref().map(PhoneE164::as_str))
+    .bind(&record.jid)
+    .bind(&record.lid)
+    .bind(&record.push_name)
+    .bind(record.direction)
+    .bind(&record.content)
+    .bind(record.status)
+    .bind(record.reason)
+    .bind(record.timestamp)
+    .fetch_optional(&mut *conn)
+    .await?;
+
+    let Some(row) = upserted else {
+        let id: Uuid = sqlx::query_scalar(
+            "SELECT id FROM public.whatsapp_messages WHERE session_id = $1 AND message_id = $2",
+        )
+        .bind(session_id)
+        .bind(&record.message_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        return Ok(InboundOutcome::Duplicate { id });
+    };
+
+    // A number the user has no lead for yet: create one (a placeholder too, so the conversation
+    // shows that something arrived).
+    let mut lead_id = row.lead_id;
+    let mut lead_created = false;
+    if lead_id.is_none()
+        && let Some(phone) = &record.phone
+    {
+        let name = record
+            .push_name
+            .clone()
+            .unwrap_or_else(|| phone.as_str().to_owned());
+        let (id, created) = lead_for_phone(conn, user_id, phone, &name).await?;
+        sqlx::query("UPDATE public.whatsapp_messages SET lead_id = $2 WHERE id = $1")
+            .bind(row.id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        lead_id = Some(id);
+        lead_created = created;
+    }
+    Ok(if row.inserted {
+        InboundOutcome::Inserted {
+            id: row.id,
+            lead_id,
+            lead_created,
+        }
+    } else {
+        InboundOutcome::Completed {
+            id: row.id,
+            lead_id,
+        }
+    })
+}
