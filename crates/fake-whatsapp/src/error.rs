@@ -28,8 +28,9 @@ pub enum FakeError {
     Timeout(&'static str),
     #[error("protocol violation: {0}")]
     Protocol(String),
-    #[error("bad QR string: {0}")]
-    BadQr(&'static str),
+    /// A pairing message or QR that does not check out (shared pairing crypto).
+    #[error("pairing: {0}")]
+    Adv(#[from] whatsapp::pairing::PairingError),
     #[error("no waiting client holds QR ref {0:?}")]
     UnknownRef(String),
     #[error("pairing rejected: {0}")]

@@ -7,7 +7,6 @@ use crate::prekeys::Bundle;
 
 use crate::conn::{Conn, Next};
 use crate::error::FakeError;
-use crate::pairing;
 use crate::stanza::{self, iq_error, iq_result};
 use crate::state::{Device, device_key};
 
@@ -183,7 +182,7 @@ async fn pair_device_sign(conn: &mut Conn, node: &Node) -> Result<Next, FakeErro
         .child_by_path(&["pair-device-sign", "device-identity"])
         .and_then(Node::content_bytes)
         .ok_or(FakeError::Pairing("pair-device-sign lacks device-identity"))?;
-    pairing::verify_device_signature(
+    whatsapp::pairing::verify_device_signature(
         identity,
         &pending.details,
         &pending.device.identity_public,

@@ -9,11 +9,14 @@
 //! driven through all of it by `tests/fidelity.rs` with the client-agnostic [`scenarios`].
 //!
 //! Modules: `server` (listener + [`FakeWhatsApp`] handle), `conn` (one socket: upgrade,
-//! handshake, stanza loop, offline queue), `login` (registration vs login), [`pairing`] (QR, ADV
-//! identity), [`link_code`] (pairing by code), `phone` (the scripted phones), [`party`] (their
-//! Signal side), `routing` (messages, receipts, chat states, presence), `iq` (IQ answers),
+//! handshake, stanza loop, offline queue), `login` (registration vs login), [`link_code`]
+//! (pairing by code: the server's and phone's part), `phone` (the scripted phones), [`party`]
+//! (their Signal side), `routing` (messages, receipts, chat states, presence), `iq` (IQ answers),
 //! `usync` (device lists), [`prekeys`] (bundles), `stanza` (builders), `state` (shared state),
-//! [`control`] (HTTP control API), [`scenarios`] (client-agnostic checks), `error`.
+//! [`control`] (HTTP control API), [`scenarios`] (client-agnostic checks), `error`. The pairing
+//! crypto (QR, ADV identities, key-index lists, code pairing) and the message padding are
+//! [`whatsapp::pairing`] and [`whatsapp::padding`], shared with our engine: one implementation,
+//! proven here against Baileys.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), fake_whatsapp::FakeError> {
@@ -31,7 +34,6 @@ mod error;
 mod iq;
 pub mod link_code;
 mod login;
-pub mod pairing;
 pub mod party;
 mod phone;
 pub mod prekeys;

@@ -1,24 +1,16 @@
-//! Pairing by phone-number code: the other way a companion is linked. The companion shows an
-//! 8-character code; the user types it on the phone; both sides then agree on the ADV secret
-//! that a QR code would otherwise carry, and the phone links the companion as a scan does.
+//! Pairing by phone-number code, the server's and the phone's part: the waiting companions,
+//! the companion's `link_code_companion_reg` IQs, and the user typing the code on a phone. The
+//! crypto both sides run (code key, key wrap, key bundle, ADV secret) and the facts behind it are
+//! in [`whatsapp::pairing::link_code`], shared with our engine.
 //!
-//! Facts (from Baileys 7.0.0-rc14, `Socket/socket.js` `requestPairingCode` and
-//! `Socket/messages-recv.js`, the `link_code_companion_reg` notification):
-//! - code key = PBKDF2-HMAC-SHA256(code, salt, 2 << 16 iterations, 32 bytes);
-//!   a wrapped public key = `salt32 ‖ iv16 ‖ AES-256-CTR(code key, iv, public32)`.
-//! - `companion_hello` (iq set, `md`): the companion's wrapped ephemeral key, its noise key, its
-//!   platform; the server answers with a `link_code_pairing_ref`.
-//! - `primary_hello` (notification to the companion): the phone's wrapped ephemeral key, its
-//!   identity key and the ref.
-//! - `companion_finish` (iq set): `salt32 ‖ iv12 ‖ AES-256-GCM(k, iv, companion identity ‖
-//!   primary identity ‖ random32)` with k = HKDF-SHA256(ephemeral shared, salt, info
-//!   `link_code_pairing_key_bundle_encryption_key`); both sides then take
-//!   adv secret = HKDF-SHA256(ephemeral shared ‖ identity shared ‖ random, no salt, `adv_secret`).
+//! The flow: the companion's `companion_hello` (its wrapped ephemeral key) waits in a table;
+//! the phone unwraps it with the typed code and sends `primary_hello`; the companion's
+//! `companion_finish` carries the sealed key bundle; both sides derive the ADV secret and the
+//! phone links the companion as a QR scan does ([`Phone::link`]).
 //!
-//! The wrap is unauthenticated, so a wrong code cannot be told from a right one for certain:
-//! the phone refuses a code whose unwrapped key is not a valid X25519 public key (a point of
-//! the prime-order subgroup, canonical top bit), which catches all but about 1 in 32 wrong
-//! codes; the rest fail at `companion_finish`, whose GCM tag does not verify.
+//! The wrap is unauthenticated, so the phone refuses a wrong code only when the unwrapped key is
+//! implausible (about 31 in 32 wrong codes); the rest fail at `companion_finish` (400), and the
+//! right code can still be entered.
 //!
 //! The waiting companions live in a table of this module keyed by the server's shared state
 //! (so separate servers in one process do not mix), pruned against its registrations.
@@ -26,14 +18,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aes::cipher::{KeyIvInit, StreamCipher};
-use aes_gcm::aead::{Aead, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
-use curve25519_dalek::montgomery::MontgomeryPoint;
-use hkdf::Hkdf;
 use rand_core::{OsRng, RngCore};
-use sha2::Sha256;
 use signal::keys::{PrivateKey, PublicKey};
+use whatsapp::pairing::link_code::{
+    WRAPPED_LEN, adv_secret, normalize_code, open_bundle, unwrap, wrap,
+};
 use whatsapp_binary::{Node, Server};
 
 use crate::conn::Conn;
@@ -43,190 +32,12 @@ use crate::server::FakeWhatsApp;
 use crate::stanza::{self, iq_error, iq_result};
 use crate::state::{ConnCommand, State};
 
-/// PBKDF2 iterations Baileys uses (`2 << 16`).
-pub const PBKDF2_ROUNDS: u32 = 2 << 16;
-/// Characters of a pairing code.
-pub const CODE_LEN: usize = 8;
-const SALT_LEN: usize = 32;
-const CTR_IV_LEN: usize = 16;
-const GCM_IV_LEN: usize = 12;
-const GCM_TAG_LEN: usize = 16;
-/// `salt ‖ iv ‖ ciphered public key`.
-pub const WRAPPED_LEN: usize = SALT_LEN + CTR_IV_LEN + 32;
-/// `salt ‖ iv ‖ GCM(companion identity ‖ primary identity ‖ random)`.
-pub const BUNDLE_LEN: usize = SALT_LEN + GCM_IV_LEN + 96 + GCM_TAG_LEN;
 /// How long after answering `companion_finish` the phone sends `pair-success`. The real phone
 /// learns of the finish over the network, so there is a delay; it matters because the
 /// companion acknowledges `primary_hello` only once its finish IQ is answered (Baileys awaits
 /// the IQ inside its notification handler), and an ack still in flight when the server closes
 /// the socket after 515 can reset the connection before the companion reads the 515.
 pub const PHONE_DELAY: Duration = Duration::from_millis(250);
-const BUNDLE_INFO: &[u8] = b"link_code_pairing_key_bundle_encryption_key";
-const ADV_INFO: &[u8] = b"adv_secret";
-
-type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
-
-// ---------------------------------------------------------------------------------------------
-// Crypto
-
-/// PBKDF2-HMAC-SHA256 of the code (ring's, which is optimised even in this crate's debug
-/// builds: 131 072 rounds of a generic HMAC at opt-level 0 take over a second).
-pub fn code_key(code: &str, salt: &[u8]) -> [u8; 32] {
-    let rounds = std::num::NonZeroU32::new(PBKDF2_ROUNDS).expect("non-zero");
-    let mut out = [0u8; 32];
-    ring::pbkdf2::derive(
-        ring::pbkdf2::PBKDF2_HMAC_SHA256,
-        rounds,
-        salt,
-        code.as_bytes(),
-        &mut out,
-    );
-    out
-}
-
-fn ctr_apply(key: &[u8; 32], iv: &[u8], data: &mut [u8]) {
-    let mut cipher = Aes256Ctr::new(key.into(), iv.into());
-    cipher.apply_keystream(data);
-}
-
-/// Wraps an ephemeral public key under the code with the given salt and IV.
-pub fn wrap_with(
-    code: &str,
-    public: &[u8; 32],
-    salt: &[u8; 32],
-    iv: &[u8; 16],
-) -> [u8; WRAPPED_LEN] {
-    let key = code_key(code, salt);
-    let mut out = [0u8; WRAPPED_LEN];
-    out[..SALT_LEN].copy_from_slice(salt);
-    out[SALT_LEN..SALT_LEN + CTR_IV_LEN].copy_from_slice(iv);
-    out[SALT_LEN + CTR_IV_LEN..].copy_from_slice(public);
-    ctr_apply(&key, iv, &mut out[SALT_LEN + CTR_IV_LEN..]);
-    out
-}
-
-/// Wraps an ephemeral public key under the code with a fresh salt and IV.
-pub fn wrap(code: &str, public: &[u8; 32]) -> [u8; WRAPPED_LEN] {
-    let mut salt = [0u8; SALT_LEN];
-    let mut iv = [0u8; CTR_IV_LEN];
-    OsRng.fill_bytes(&mut salt);
-    OsRng.fill_bytes(&mut iv);
-    wrap_with(code, public, &salt, &iv)
-}
-
-/// Unwraps a public key wrapped under `code`; a result that is no valid X25519 public key means
-/// the code is wrong (see the module docs for why this is not certain).
-pub fn unwrap(code: &str, wrapped: &[u8]) -> Result<[u8; 32], FakeError> {
-    if wrapped.len() != WRAPPED_LEN {
-        return Err(FakeError::Pairing(
-            "wrapped key is not salt32 ‖ iv16 ‖ key32",
-        ));
-    }
-    let (salt, rest) = wrapped.split_at(SALT_LEN);
-    let (iv, ciphered) = rest.split_at(CTR_IV_LEN);
-    let key = code_key(code, salt);
-    let mut public: [u8; 32] = ciphered.try_into().expect("length checked above");
-    ctr_apply(&key, iv, &mut public);
-    if plausible_public_key(&public) {
-        Ok(public)
-    } else {
-        Err(FakeError::Pairing("wrong pairing code"))
-    }
-}
-
-/// True for what an X25519 key generator can output: canonical top bit, a point on the curve
-/// (not its twist), in the prime-order subgroup.
-pub fn plausible_public_key(key: &[u8; 32]) -> bool {
-    key[31] & 0x80 == 0
-        && MontgomeryPoint(*key)
-            .to_edwards(0)
-            .is_some_and(|p| p.is_torsion_free() && !p.is_small_order())
-}
-
-fn hkdf32(ikm: &[u8], salt: Option<&[u8]>, info: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    Hkdf::<Sha256>::new(salt, ikm)
-        .expand(info, &mut out)
-        .expect("32 bytes is a valid HKDF-SHA256 length");
-    out
-}
-
-/// The opened key bundle of `companion_finish`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyBundle {
-    pub companion_identity: [u8; 32],
-    pub primary_identity: [u8; 32],
-    pub random: [u8; 32],
-}
-
-/// Opens `salt ‖ iv ‖ GCM(bundle)` with the ephemeral shared secret.
-pub fn open_bundle(ephemeral_shared: &[u8; 32], sealed: &[u8]) -> Result<KeyBundle, FakeError> {
-    if sealed.len() != BUNDLE_LEN {
-        return Err(FakeError::Pairing("key bundle has the wrong length"));
-    }
-    let (salt, rest) = sealed.split_at(SALT_LEN);
-    let (iv, ciphertext) = rest.split_at(GCM_IV_LEN);
-    let key = hkdf32(ephemeral_shared, Some(salt), BUNDLE_INFO);
-    let plain = Aes256Gcm::new((&key).into())
-        .decrypt(Nonce::from_slice(iv), ciphertext)
-        .map_err(|_| FakeError::Pairing("key bundle does not decrypt (wrong code or tampered)"))?;
-    let part = |i: usize| -> [u8; 32] { plain[i * 32..(i + 1) * 32].try_into().expect("96 bytes") };
-    Ok(KeyBundle {
-        companion_identity: part(0),
-        primary_identity: part(1),
-        random: part(2),
-    })
-}
-
-/// The companion's side of [`open_bundle`] (for tests and scripted companions).
-pub fn seal_bundle(
-    ephemeral_shared: &[u8; 32],
-    bundle: &KeyBundle,
-    salt: &[u8; 32],
-    iv: &[u8; 12],
-) -> Vec<u8> {
-    let key = hkdf32(ephemeral_shared, Some(salt), BUNDLE_INFO);
-    let mut plain = Vec::with_capacity(96);
-    plain.extend_from_slice(&bundle.companion_identity);
-    plain.extend_from_slice(&bundle.primary_identity);
-    plain.extend_from_slice(&bundle.random);
-    let sealed = Aes256Gcm::new((&key).into())
-        .encrypt(Nonce::from_slice(iv), plain.as_slice())
-        .expect("AES-GCM encrypts 96 bytes");
-    let mut out = Vec::with_capacity(BUNDLE_LEN);
-    out.extend_from_slice(salt);
-    out.extend_from_slice(iv);
-    out.extend_from_slice(&sealed);
-    out
-}
-
-/// adv secret = HKDF(ephemeral shared ‖ identity shared ‖ random, info `adv_secret`).
-pub fn adv_secret(
-    ephemeral_shared: &[u8; 32],
-    identity_shared: &[u8; 32],
-    random: &[u8; 32],
-) -> [u8; 32] {
-    let mut ikm = Vec::with_capacity(96);
-    ikm.extend_from_slice(ephemeral_shared);
-    ikm.extend_from_slice(identity_shared);
-    ikm.extend_from_slice(random);
-    hkdf32(&ikm, None, ADV_INFO)
-}
-
-/// What a user may type: the code with optional dashes/spaces, any case. Baileys' codes are
-/// Crockford base32 in upper case.
-fn normalize_code(code: &str) -> Result<String, FakeError> {
-    let code: String = code
-        .chars()
-        .filter(|c| *c != '-' && !c.is_whitespace())
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    if code.len() == CODE_LEN && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(code)
-    } else {
-        Err(FakeError::Pairing("a pairing code is 8 letters or digits"))
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Waiting companions
@@ -442,7 +253,8 @@ impl Phone {
     /// is refused with [`FakeError::Pairing`] and nothing is sent (see the `link_code` module
     /// docs: about 1 wrong code in 32 cannot be detected here and fails at `companion_finish`).
     pub fn enter_pairing_code(&self, code: &str) -> Result<(), FakeError> {
-        let code = normalize_code(code)?;
+        let code = normalize_code(code)
+            .map_err(|_| FakeError::Pairing("a pairing code is 8 letters or digits"))?;
         let candidates: Vec<(u64, [u8; WRAPPED_LEN])> = with_waiting(&self.state, |table| {
             table
                 .iter()
@@ -515,159 +327,5 @@ impl FakeWhatsApp {
         with_waiting(state, |table| {
             table.iter().map(|w| w.user.clone()).collect()
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn seq(n: usize, f: impl Fn(usize) -> u8) -> Vec<u8> {
-        (0..n).map(f).collect()
-    }
-
-    /// Vectors computed with Baileys' own `derivePairingCodeKey`, `aesEncryptCTR`, `hkdf` and
-    /// `aesEncryptGCM` (Node, whatsapp-rust-bridge).
-    #[test]
-    fn matches_baileys_primitives() {
-        let salt: [u8; 32] = seq(32, |i| i as u8).try_into().unwrap();
-        let iv: [u8; 16] = seq(16, |i| i as u8 + 100).try_into().unwrap();
-        let public: [u8; 32] = seq(32, |i| (i * 3) as u8).try_into().unwrap();
-        assert_eq!(
-            hex::encode(code_key("ABCD2345", &salt)),
-            "fc9c4bfd83a71c63199e5871fd4ace6dfa302c1461a4596c3493f616f21756d1"
-        );
-        let wrapped = wrap_with("ABCD2345", &public, &salt, &iv);
-        assert_eq!(&wrapped[..32], &salt);
-        assert_eq!(&wrapped[32..48], &iv);
-        assert_eq!(
-            hex::encode(&wrapped[48..]),
-            "ab650c4c824fc9c2fc5852c3c7bcc69eaf753d036892aa7e5dde92a8e924e09d"
-        );
-        let k = hkdf32(&[7; 32], Some(&[9; 32]), BUNDLE_INFO);
-        assert_eq!(
-            hex::encode(k),
-            "3fec2fb3557621d2ecf9ce5e8b4478ce8c2b27cfee2b85bdf802bc798f099c9f"
-        );
-        assert_eq!(
-            hex::encode(hkdf32(&[5; 96], None, ADV_INFO)),
-            "f351ac9ea5148a4243e33103704dd1463ac9b1c89e52ab69eaf6f247132d33e4"
-        );
-        // seal_bundle derives the same key from [7; 32] with salt [9; 32].
-        let bundle = KeyBundle {
-            companion_identity: [1; 32],
-            primary_identity: [1; 32],
-            random: [1; 32],
-        };
-        let sealed = seal_bundle(&[7; 32], &bundle, &[9; 32], &[2; 12]);
-        assert_eq!(
-            hex::encode(&sealed[44..]),
-            "0eb9a9c4a7e6de1b060848102745f41c824e90a9fab3bfd4d75f383bea86e330caa9162166e2bd67\
-             c2dc382f70bbc85d5327185e8161bddd7c437d4d0bfc3014720176146985ef0b86a03eaf25af3025\
-             c979952500bbff3ce6d22f8a3bedaaa3552e755c9f541b341ba54efafd731e56"
-        );
-    }
-
-    #[test]
-    fn wrap_unwrap_round_trip() {
-        let key = PrivateKey::generate(&mut OsRng).public_key().to_bytes();
-        let wrapped = wrap("ABCD2345", &key);
-        assert_eq!(wrapped.len(), WRAPPED_LEN);
-        assert_eq!(unwrap("ABCD2345", &wrapped).unwrap(), key);
-        assert!(matches!(
-            unwrap("ABCD2345", &wrapped[1..]),
-            Err(FakeError::Pairing(_))
-        ));
-    }
-
-    #[test]
-    fn generated_keys_are_plausible_and_garbage_mostly_not() {
-        for _ in 0..64 {
-            assert!(plausible_public_key(
-                PrivateKey::generate(&mut OsRng).public_key().as_bytes()
-            ));
-        }
-        let mut accepted = 0;
-        for i in 0..=255u8 {
-            let garbage: [u8; 32] = seq(32, |j| i.wrapping_mul(31).wrapping_add(j as u8 * 7))
-                .try_into()
-                .unwrap();
-            accepted += usize::from(plausible_public_key(&garbage));
-        }
-        assert!(accepted < 32, "{accepted} of 256 garbage keys accepted");
-    }
-
-    #[test]
-    fn wrong_code_fails_typed() {
-        // Fixed inputs, so the outcome is deterministic (a wrong code is caught at this step
-        // for ~31 of 32 inputs; these are).
-        let key = PrivateKey::from_bytes([42; 32]).public_key().to_bytes();
-        let wrapped = wrap_with("ABCD2345", &key, &[3; 32], &[4; 16]);
-        assert_eq!(unwrap("ABCD2345", &wrapped).unwrap(), key);
-        for wrong in ["ABCD2346", "ZZZZZZZZ"] {
-            assert!(
-                matches!(
-                    unwrap(wrong, &wrapped),
-                    Err(FakeError::Pairing("wrong pairing code"))
-                ),
-                "{wrong}"
-            );
-        }
-        assert!(normalize_code("ABCD-2345").is_ok_and(|c| c == "ABCD2345"));
-        assert!(normalize_code("abcd 2345").is_ok_and(|c| c == "ABCD2345"));
-        assert!(matches!(normalize_code("ABC"), Err(FakeError::Pairing(_))));
-        assert!(matches!(
-            normalize_code("ABCD234!"),
-            Err(FakeError::Pairing(_))
-        ));
-    }
-
-    #[test]
-    fn bundle_round_trip_and_tamper() {
-        let companion_eph = PrivateKey::generate(&mut OsRng);
-        let primary_eph = PrivateKey::generate(&mut OsRng);
-        let companion_shared = companion_eph.agree(&primary_eph.public_key());
-        let primary_shared = primary_eph.agree(&companion_eph.public_key());
-        assert_eq!(companion_shared, primary_shared);
-        let bundle = KeyBundle {
-            companion_identity: [1; 32],
-            primary_identity: [2; 32],
-            random: [3; 32],
-        };
-        let sealed = seal_bundle(&companion_shared, &bundle, &[5; 32], &[6; 12]);
-        assert_eq!(sealed.len(), BUNDLE_LEN);
-        assert_eq!(open_bundle(&primary_shared, &sealed).unwrap(), bundle);
-        for i in [0, 33, 50, BUNDLE_LEN - 1] {
-            let mut tampered = sealed.clone();
-            tampered[i] ^= 1;
-            assert!(
-                matches!(
-                    open_bundle(&primary_shared, &tampered),
-                    Err(FakeError::Pairing(_))
-                ),
-                "byte {i}"
-            );
-        }
-        assert!(open_bundle(&[0; 32], &sealed).is_err());
-        assert!(open_bundle(&primary_shared, &sealed[1..]).is_err());
-    }
-
-    #[test]
-    fn both_sides_derive_the_same_adv_secret() {
-        let companion_identity = PrivateKey::generate(&mut OsRng);
-        let primary_identity = PrivateKey::generate(&mut OsRng);
-        let ephemeral_shared = [8; 32];
-        let random = [9; 32];
-        let companion = adv_secret(
-            &ephemeral_shared,
-            &companion_identity.agree(&primary_identity.public_key()),
-            &random,
-        );
-        let primary = adv_secret(
-            &ephemeral_shared,
-            &primary_identity.agree(&companion_identity.public_key()),
-            &random,
-        );
-        assert_eq!(companion, primary);
     }
 }

@@ -3,17 +3,17 @@
 //! sessions with `pkmsg` and exchange `msg`s with it exactly as with a real phone; it decrypts
 //! what they send and encrypts what it sends, with our `signal` crate.
 //!
-//! WhatsApp pads every plaintext before encryption with 1–15 bytes each equal to the pad length
-//! (Baileys `writeRandomPadMax16` / `unpadRandomMax16`); [`pad`] and [`unpad`] do the same.
+//! Plaintexts are padded and unpadded with [`whatsapp::padding`], as every WhatsApp client does.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use rand_core::{OsRng, RngCore};
+use rand_core::OsRng;
 use signal::keys::{KeyPair, PrivateKey, PublicKey};
 use signal::prekeys::{PreKeyBundle, PreKeyRecord, SignedPreKeyRecord, generate_registration_id};
 use signal::store::InMemoryStore;
 use signal::{CiphertextMessage, ProtocolAddress, SignalError};
 use tokio::sync::Mutex;
+use whatsapp::padding::{pad, unpad};
 use whatsapp_binary::{AttrValue, Node};
 
 use crate::prekeys::Bundle;
@@ -45,27 +45,6 @@ impl std::fmt::Debug for Party {
             .field("registration_id", &self.registration_id)
             .finish_non_exhaustive()
     }
-}
-
-/// Appends WhatsApp's random padding.
-pub fn pad(mut plaintext: Vec<u8>) -> Vec<u8> {
-    let mut n = [0u8; 1];
-    OsRng.fill_bytes(&mut n);
-    let n = match n[0] & 0x0f {
-        0 => 0x0f,
-        n => n,
-    };
-    plaintext.extend(std::iter::repeat_n(n, usize::from(n)));
-    plaintext
-}
-
-/// Strips WhatsApp's random padding; `None` when the last byte cannot be a pad length.
-pub fn unpad(plaintext: &[u8]) -> Option<&[u8]> {
-    let n = usize::from(*plaintext.last()?);
-    if n == 0 || n > plaintext.len() {
-        return None;
-    }
-    Some(&plaintext[..plaintext.len() - n])
 }
 
 fn be(bytes: &[u8]) -> Option<u32> {
@@ -188,9 +167,11 @@ impl Party {
                 });
             }
         };
+        // The Signal layer authenticated these bytes, so bad padding is the sender's bug; to
+        // the phone it is as unreadable as a bad ciphertext.
         unpad(&padded)
             .map(<[u8]>::to_vec)
-            .ok_or(SignalError::BadCiphertext)
+            .map_err(|_| SignalError::BadCiphertext)
     }
 
     /// Whether a session with `to` exists (else the caller must fetch a bundle first).
@@ -217,18 +198,6 @@ impl Party {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn padding_round_trips_and_rejects_impossible_lengths() {
-        for _ in 0..64 {
-            let padded = pad(b"hello".to_vec());
-            assert!((6..=20).contains(&padded.len()));
-            assert_eq!(unpad(&padded), Some(&b"hello"[..]));
-        }
-        assert_eq!(unpad(&[]), None);
-        assert_eq!(unpad(&[1, 2, 0]), None);
-        assert_eq!(unpad(&[9, 9]), None);
-    }
 
     #[tokio::test]
     async fn two_parties_talk_through_bundle_nodes() {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use prost::Message as _;
 use rand_core::{OsRng, RngCore};
 use signal::{CiphertextMessage, ProtocolAddress};
+use whatsapp::pairing::{issue_identity, parse_qr};
 use whatsapp::proto::history_sync::HistorySyncType;
 use whatsapp::proto::message::{
     self, DeviceSentMessage, HistorySyncNotification, ProtocolMessage, protocol_message,
@@ -15,7 +16,6 @@ use whatsapp::proto::{HistorySync, Message, Pushname};
 use whatsapp_binary::{Jid, Node, Server};
 
 use crate::error::FakeError;
-use crate::pairing::{self, parse_qr};
 use crate::party::{self, Party};
 use crate::stanza;
 use crate::state::{Account, ConnCommand, Device, PendingPair, Received, State, device_key};
@@ -100,7 +100,7 @@ impl Phone {
         &self,
         conn_id: u64,
         identity_public: [u8; 32],
-        adv_secret: &[u8],
+        adv_secret: &[u8; 32],
     ) -> Result<Jid, FakeError> {
         let (registration, key, raw_id, device_id) = self.state.with(|s| {
             let registration = s
@@ -127,7 +127,7 @@ impl Phone {
         if device_id == 0 || device_id > 255 {
             return Err(FakeError::Pairing("no free device id left on this account"));
         }
-        let issued = pairing::issue_identity(
+        let issued = issue_identity(
             &key,
             &identity_public,
             adv_secret,

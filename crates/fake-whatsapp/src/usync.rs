@@ -3,42 +3,15 @@
 //! (`devices`, `lid`, `contact`, `status`, `disappearing_mode`); other protocols get no element.
 //!
 //! Facts: `<device-list>` holds `<device id=…>` with `key-index` on every non-zero device;
-//! `<key-index-list ts=…>` is an encoded `ADVSignedKeyIndexList` whose `accountSignature` is
-//! XEdDSA(primary identity key, `06 02` ‖ details).
+//! `<key-index-list ts=…>` is an encoded `ADVSignedKeyIndexList` signed by the account key
+//! ([`whatsapp::pairing::sign_key_index_list`]).
 
-use prost::Message as _;
-use rand_core::{OsRng, RngCore};
-use whatsapp::proto::{AdvKeyIndexList, AdvSignedKeyIndexList};
+use whatsapp::pairing::sign_key_index_list;
 use whatsapp_binary::{Jid, Node};
 
 use crate::conn::Conn;
 use crate::stanza::{self, iq_error, iq_result};
 use crate::state::{Account, Inner};
-
-const KEY_INDEX_PREFIX: [u8; 2] = [6, 2];
-
-/// The signed key-index list for an account's current companions.
-pub fn signed_key_index_list(account: &Account, key_indexes: &[u32], now: u64) -> Vec<u8> {
-    let details = AdvKeyIndexList {
-        raw_id: Some(account.raw_id),
-        timestamp: Some(now),
-        current_index: key_indexes.iter().copied().max(),
-        valid_indexes: key_indexes.to_vec(),
-        account_type: None,
-    }
-    .encode_to_vec();
-    let mut message = KEY_INDEX_PREFIX.to_vec();
-    message.extend_from_slice(&details);
-    let mut random = [0u8; 64];
-    OsRng.fill_bytes(&mut random);
-    let signature = signal::xeddsa::sign(account.key.private(), &message, &random);
-    AdvSignedKeyIndexList {
-        details: Some(details),
-        account_signature: Some(signature.to_vec()),
-        account_signature_key: None,
-    }
-    .encode_to_vec()
-}
 
 fn devices_node(s: &Inner, account: Option<&Account>) -> Node {
     let Some(account) = account else {
@@ -58,7 +31,12 @@ fn devices_node(s: &Inner, account: Option<&Account>) -> Node {
         .child(
             Node::new("key-index-list")
                 .attr("ts", now)
-                .bytes(signed_key_index_list(account, &indexes, now)),
+                .bytes(sign_key_index_list(
+                    &account.key,
+                    account.raw_id,
+                    &indexes,
+                    now,
+                )),
         )
 }
 
