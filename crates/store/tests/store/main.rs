@@ -3,9 +3,14 @@
 
 mod accounts;
 mod embedded;
+mod engine_commit;
+mod engine_crypto;
 mod leads;
 mod migrations;
+mod outbox;
 mod runtime_role;
+mod session_limit;
 mod supabase;
 mod support;
 mod tenancy;
+mod whatsapp_privileges;

@@ -172,6 +172,12 @@ async fn migrations_apply_to_a_supabase_style_auth_schema_and_keep_it() -> TestR
         ("anon", "public.whatsapp_messages"),
         ("authenticated", "app_private.credentials"),
         ("authenticated", "app_private.web_sessions"),
+        ("authenticated", "app_private.whatsapp_credentials"),
+        ("authenticated", "app_private.whatsapp_keys"),
+        ("authenticated", "app_private.settings"),
+        ("anon", "app_private.whatsapp_keys"),
+        ("service_role", "app_private.whatsapp_credentials"),
+        ("service_role", "app_private.whatsapp_keys"),
     ] {
         let granted: bool = sqlx::query_scalar("SELECT has_table_privilege($1, $2, 'SELECT')")
             .bind(role)
@@ -180,14 +186,67 @@ async fn migrations_apply_to_a_supabase_style_auth_schema_and_keep_it() -> TestR
             .await?;
         assert!(!granted, "{role} must not read {table}");
     }
-    let callable: bool = sqlx::query_scalar(
-        "SELECT has_function_privilege('authenticated', 'app_api.credentials(text)', 'EXECUTE')",
-    )
-    .fetch_one(&mut conn)
-    .await?;
-    assert!(
-        !callable,
-        "authenticated must not execute app_api functions"
-    );
+    // Default privileges granted ALL, which includes TRUNCATE (RLS does not filter it).
+    for table in [
+        "public.leads",
+        "public.whatsapp_sessions",
+        "public.whatsapp_messages",
+        "public.whatsapp_templates",
+    ] {
+        for privilege in ["TRUNCATE", "REFERENCES", "TRIGGER"] {
+            let granted: bool =
+                sqlx::query_scalar("SELECT has_table_privilege('authenticated', $1, $2)")
+                    .bind(table)
+                    .bind(privilege)
+                    .fetch_one(&mut conn)
+                    .await?;
+            assert!(
+                !granted,
+                "authenticated must not have {privilege} on {table}"
+            );
+        }
+    }
+    // Column privileges on accounts survive the default privileges: PostgREST users can read the
+    // state and rename, nothing more.
+    for (column, privilege, expected) in [
+        ("session_name", "UPDATE", true),
+        ("status", "SELECT", true),
+        ("status", "UPDATE", false),
+        ("status", "INSERT", false),
+        ("session_data", "SELECT", false),
+        ("session_data", "UPDATE", false),
+        ("qr_code", "SELECT", false),
+        ("phone_number", "UPDATE", false),
+        ("user_id", "UPDATE", false),
+    ] {
+        let granted: bool = sqlx::query_scalar(
+            "SELECT has_column_privilege('authenticated', 'public.whatsapp_sessions', $1, $2)",
+        )
+        .bind(column)
+        .bind(privilege)
+        .fetch_one(&mut conn)
+        .await?;
+        assert_eq!(
+            granted, expected,
+            "authenticated {privilege} on whatsapp_sessions.{column}"
+        );
+    }
+    for function in [
+        "app_api.credentials(text)",
+        "app_api.whatsapp_load_credentials(uuid)",
+        "app_api.whatsapp_wipe_credentials(uuid)",
+        "app_api.whatsapp_accounts_to_start()",
+        "app_private.whatsapp_sessions_enforce_limit()",
+    ] {
+        for role in ["anon", "authenticated", "service_role"] {
+            let callable: bool =
+                sqlx::query_scalar("SELECT has_function_privilege($1, $2, 'EXECUTE')")
+                    .bind(role)
+                    .bind(function)
+                    .fetch_one(&mut conn)
+                    .await?;
+            assert!(!callable, "{role} must not execute {function}");
+        }
+    }
     Ok(())
 }
