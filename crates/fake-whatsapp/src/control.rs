@@ -9,13 +9,16 @@
 //! - `POST /kick/{code}` → `{"kicked": n}` (stream error to every logged-in connection)
 //! - `POST /drop` → `{"dropped": n}`
 //! - `GET /devices` → `[{"user", "device", "lid"}]`
-//! - `GET /stats` → `{"connections", "logins", "messages_in", "deliveries", "decrypted", …}`
+//! - `GET /stats` → `{"connections", "logins", "messages_in", "deliveries", "decrypted",
+//!   "decrypt_failures", "nacks", "duplicates_ignored", "resent"}`
 //! - `GET /accounts` · `POST /accounts` `{"user", "lid", "name"}` → 201 (409 if taken)
 //! - `POST /accounts/{number}/send` `{"to", "text"}` → `{"id"}` (really encrypted)
 //! - `POST /accounts/{number}/receipt` `{"to", "ids", "type"?}` (`read`, `played`; none = delivered)
 //! - `POST /accounts/{number}/typing` `{"to", "state"}` (`composing`, `paused`, `recording`)
 //! - `POST /accounts/{number}/presence` `{"available"}`
-//! - `POST /accounts/{number}/undecryptable` `{"to"}` → `{"id"}`
+//! - `POST /accounts/{number}/undecryptable` `{"to"}` → `{"id"}` (garbage; nothing to resend)
+//! - `POST /accounts/{number}/send-garbled` `{"to", "text"}` → `{"id"}` (garbage first; the
+//!   companion's retry receipt brings the real text with the same id)
 //! - `GET /accounts/{number}/received` → what that phone received (`from`, `id`, `text`, …)
 //! - `GET /seen` → receipts, chat states and presences clients sent
 //! - `GET /faults` · `PUT /faults` `{"withhold_acks", "withhold_receipts", "delay_ms",
@@ -59,6 +62,7 @@ pub fn router(fake: Arc<FakeWhatsApp>) -> Router {
         .route("/accounts/{user}/typing", post(typing))
         .route("/accounts/{user}/presence", post(presence))
         .route("/accounts/{user}/undecryptable", post(undecryptable))
+        .route("/accounts/{user}/send-garbled", post(send_garbled))
         .route("/accounts/{user}/received", get(received))
         .route("/seen", get(seen))
         .route("/faults", get(faults).put(set_faults))
@@ -168,6 +172,8 @@ async fn stats(State(fake): Fake) -> Json<Value> {
         "decrypted": s.decrypted,
         "decrypt_failures": s.decrypt_failures,
         "nacks": s.nacks,
+        "duplicates_ignored": s.duplicates_ignored,
+        "resent": s.resent,
     }))
 }
 
@@ -256,6 +262,16 @@ async fn undecryptable(
     Ok(Json(
         json!({ "id": phone.send_undecryptable(field(&body, "to")?)? }),
     ))
+}
+
+async fn send_garbled(
+    State(fake): Fake,
+    Path(user): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult {
+    let phone = phone(&fake, &user)?;
+    let id = phone.send_text_garbled(field(&body, "to")?, field(&body, "text")?)?;
+    Ok(Json(json!({ "id": id })))
 }
 
 async fn received(State(fake): Fake, Path(user): Path<String>) -> ApiResult {

@@ -11,7 +11,7 @@
 //! Modules: `server` (listener + [`FakeWhatsApp`] handle), `conn` (one socket: upgrade,
 //! handshake, stanza loop, offline queue), `login` (registration vs login), [`link_code`]
 //! (pairing by code: the server's and phone's part), `phone` (the scripted phones), [`party`]
-//! (their Signal side), `routing` (messages, receipts, chat states, presence), `iq` (IQ answers),
+//! (their Signal side), `retry` (duplicates and retry receipts), `routing` (messages, receipts, chat states, presence), `iq` (IQ answers),
 //! `usync` (device lists), [`prekeys`] (bundles), `stanza` (builders), `state` (shared state),
 //! [`control`] (HTTP control API), [`scenarios`] (client-agnostic checks), `error`. The pairing
 //! crypto (QR, ADV identities, key-index lists, code pairing) and the message padding are
@@ -37,6 +37,7 @@ mod login;
 pub mod party;
 mod phone;
 pub mod prekeys;
+mod retry;
 mod routing;
 pub mod scenarios;
 mod server;

@@ -35,7 +35,7 @@ pub fn new_message_id() -> String {
     format!("3EB0{}", hex::encode_upper(bytes))
 }
 
-fn text_message(text: &str) -> Message {
+pub(crate) fn text_message(text: &str) -> Message {
     Message {
         conversation: Some(text.to_owned()),
         ..Default::default()
@@ -193,7 +193,8 @@ impl Phone {
         Ok(id)
     }
 
-    /// Sends any `Message` (see [`Phone::send_text`]) with the given id.
+    /// Sends any `Message` (see [`Phone::send_text`]) with the given id. The phone keeps it for a
+    /// while, to send it again to a companion that asks with a retry receipt.
     pub async fn send_message(
         &self,
         to: &str,
@@ -231,6 +232,7 @@ impl Phone {
             }
             Ok((me.primary.clone(), me.name.clone(), devices))
         })?;
+        self.remember_sent(id, to, message);
         let now = stanza::now_unix();
         for (user, device) in devices {
             let own = user == self.user;
@@ -259,7 +261,7 @@ impl Phone {
     /// Encrypts for one companion, starting a session from its uploaded bundle (taking one of
     /// its one-time pre-keys, as any sender would) when there is none. `None` when the device
     /// has no usable bundle.
-    async fn encrypt_for(
+    pub(crate) async fn encrypt_for(
         &self,
         primary: &Party,
         user: &str,
@@ -355,16 +357,24 @@ impl Phone {
     }
 
     /// Sends a message whose ciphertext cannot be decrypted (a `msg` that is not for any
-    /// session) to every companion of `to`; clients answer with a retry receipt. Returns its id.
+    /// session) to every companion of `to`; clients answer with a retry receipt, and the phone
+    /// has nothing to send again. Returns its id. (See [`Phone::send_text_garbled`] for a
+    /// garbled text the retry recovers.)
     pub fn send_undecryptable(&self, to: &str) -> Result<String, FakeError> {
         let id = new_message_id();
+        self.deliver_garbage(to, &id)?;
+        Ok(id)
+    }
+
+    /// Queues for every companion of `to` a `<message id=…>` whose `msg` no session decrypts.
+    pub(crate) fn deliver_garbage(&self, to: &str, id: &str) -> Result<(), FakeError> {
         let mut garbage = vec![0x33u8];
         let mut body = [0u8; 48];
         OsRng.fill_bytes(&mut body);
         garbage.extend_from_slice(&body);
         let node = Node::new("message")
             .attr("from", Jid::pn(self.user.as_str())?)
-            .attr("id", id.as_str())
+            .attr("id", id)
             .attr("t", stanza::now_unix())
             .attr("type", "text")
             .child(
@@ -379,8 +389,7 @@ impl Phone {
             }
             s.deliver_to_companions(to, &node);
             Ok(())
-        })?;
-        Ok(id)
+        })
     }
 
     /// Sends a receipt of `kind` (`read`, `played`; `None` = delivered) for messages the
@@ -463,7 +472,7 @@ impl Phone {
     }
 }
 
-fn enc_node(ciphertext: &CiphertextMessage) -> Node {
+pub(crate) fn enc_node(ciphertext: &CiphertextMessage) -> Node {
     Node::new("enc")
         .attr("v", "2")
         .attr("type", ciphertext.enc_type())

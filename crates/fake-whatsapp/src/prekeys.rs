@@ -30,7 +30,8 @@ fn child_bytes(node: &Node, tag: &str) -> Option<Vec<u8>> {
     node.child_by_tag(tag)?.content_bytes().map(<[u8]>::to_vec)
 }
 
-fn parse_key(node: &Node) -> Option<UploadedKey> {
+/// A `<key>`/`<skey>` element: `id`, `value` and, for a signed pre-key, `signature`.
+pub fn parse_key(node: &Node) -> Option<UploadedKey> {
     Some(UploadedKey {
         id: child_bytes(node, "id")?,
         value: child_bytes(node, "value")?,

@@ -10,9 +10,9 @@ use whatsapp_binary::{Jid, Node, Server};
 
 use crate::conn::{Conn, Next};
 use crate::error::FakeError;
-use crate::phone::presence_node;
+use crate::phone::{Phone, presence_node};
 use crate::stanza;
-use crate::state::{Received, Seen};
+use crate::state::{Inner, Received, Seen};
 
 /// The phone-number JID of the logged-in device, e.g. `15550001111:1@s.whatsapp.net`.
 fn sender(conn: &Conn) -> Option<(String, u16, Jid)> {
@@ -113,22 +113,36 @@ pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError>
             let ok = error.is_none();
             let own = account == user;
             conn.ctx.state.with(|s| {
-                if ok {
-                    s.stats.decrypted += 1;
+                // WhatsApp keys messages by id: a copy of one this phone already read from that
+                // account (a client resending after a lost ack) is ignored, though confirmed
+                // again below so the sender stops resending.
+                let duplicate = s
+                    .accounts
+                    .get(&account)
+                    .is_some_and(|a| a.received_ids.contains(&user, &id));
+                if duplicate {
+                    s.stats.duplicates_ignored += 1;
                 } else {
-                    s.stats.decrypt_failures += 1;
+                    if ok {
+                        s.stats.decrypted += 1;
+                        if let Some(a) = s.accounts.get_mut(&account) {
+                            a.received_ids.insert(&user, &id);
+                        }
+                    } else {
+                        s.stats.decrypt_failures += 1;
+                    }
+                    s.record_received(Received {
+                        account: account.clone(),
+                        from: from.to_string(),
+                        id: id.clone(),
+                        kind: enc_type,
+                        text,
+                        sent_to,
+                        error,
+                    });
                 }
-                s.record_received(Received {
-                    account: account.clone(),
-                    from: from.to_string(),
-                    id: id.clone(),
-                    kind: enc_type,
-                    text,
-                    sent_to,
-                    error,
-                });
                 // The recipient's phone confirms delivery to every device of the sender.
-                if ok
+                if (ok || duplicate)
                     && !own
                     && !s.faults.withhold_receipts
                     && let Ok(phone) = Jid::pn(account.as_str())
@@ -183,8 +197,15 @@ pub fn on_receipt(conn: &Conn, node: &Node) {
         let Some(target) = s.account_for(to).map(|a| a.user.clone()) else {
             return;
         };
+        if to.device_id() == 0 && target != user {
+            note_delivery(s, &target, &user, device, &kind, &ids);
+        }
+        if kind == "retry" {
+            on_retry(conn, s, (&user, device, &from), to, &target, &ids, node);
+            return;
+        }
         // Delivery/read/played receipts reach the other account's companions; receipts among
-        // one's own devices (`sender`, `read-self`, `retry`…) stop here.
+        // one's own devices (`sender`, `read-self`, `peer_msg`…) stop here.
         // `inactive` is a delivery receipt from a client not marked online.
         let forwarded = matches!(kind.as_str(), "delivery" | "inactive" | "read" | "played");
         if target == user || !forwarded {
@@ -204,6 +225,63 @@ pub fn on_receipt(conn: &Conn, node: &Node) {
             out = out.child(list.clone());
         }
         s.deliver_to_companions(&target, &out);
+    });
+}
+
+/// A companion's delivery (or read) receipt to a scripted phone: the phone's sent message
+/// reached that device, so a later retry receipt for it is about a redelivered copy.
+fn note_delivery(s: &mut Inner, phone: &str, user: &str, device: u16, kind: &str, ids: &[String]) {
+    if !matches!(kind, "delivery" | "inactive" | "read" | "played") {
+        return;
+    }
+    if let Some(account) = s.accounts.get_mut(phone) {
+        for id in ids {
+            account.sent.delivered(id, user, device);
+        }
+    }
+}
+
+/// A retry receipt: to a scripted phone (device 0) it makes the phone send that message again
+/// (in the background: it encrypts); to a companion it is forwarded to that device, from the
+/// asking device, as the real server does, so the sender can resend.
+fn on_retry(
+    conn: &Conn,
+    s: &mut Inner,
+    (user, device, from): (&str, u16, &Jid),
+    to: &Jid,
+    target: &str,
+    ids: &[String],
+    node: &Node,
+) {
+    let Some(id) = ids.first().cloned() else {
+        return;
+    };
+    if to.device_id() != 0 {
+        let mut out = Node::new("receipt")
+            .attr("from", from.clone())
+            .attr("id", id.as_str())
+            .attr("type", "retry")
+            .attr("t", stanza::now_unix())
+            .children(node.get_children().iter().cloned());
+        if let Some(recipient) = node.get_attr("recipient") {
+            out = out.attr("recipient", recipient.clone());
+        }
+        s.deliver(target, to.device_id(), out);
+        return;
+    }
+    let Some(phone) = s
+        .accounts
+        .get(target)
+        .map(|a| Phone::of(&conn.ctx.state, a))
+    else {
+        return;
+    };
+    let (user, receipt) = (user.to_owned(), node.clone());
+    tokio::spawn(async move {
+        match phone.resend(&user, device, &id, &receipt).await {
+            Ok(resent) => tracing::debug!(%id, resent, "retry receipt from {user}:{device}"),
+            Err(e) => tracing::warn!(%id, "resending to {user}:{device} failed: {e}"),
+        }
     });
 }
 

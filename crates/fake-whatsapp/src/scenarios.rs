@@ -219,6 +219,43 @@ pub async fn undecryptable_then_recovers<D: Driver>(
     assert_eq!(msg.text.as_deref(), Some("after the broken one"));
 }
 
+/// The contact's text reaches the client as garbage first (its phone remembers the real text
+/// under that id): the client surfaces a placeholder and asks for a retry; the phone re-encrypts
+/// the text for that device and sends it again with the same id; the client shows the real text
+/// under that id and confirms delivery.
+pub async fn undecryptable_then_resent<D: Driver>(
+    fake: &FakeWhatsApp,
+    client: &mut D,
+    me: &Phone,
+    contact: &Phone,
+) {
+    let resent_before = fake.stats().resent;
+    let text = "sent again after your retry 🔁";
+    let id = contact.send_text_garbled(me.user(), text).unwrap();
+    let placeholder = client.message(|m| m.id == id).await;
+    assert!(
+        placeholder.undecryptable && placeholder.text.is_none(),
+        "the garbage surfaces as a placeholder first: {placeholder:?}"
+    );
+    until(fake, "the client's retry receipt", |f| {
+        f.seen()
+            .iter()
+            .any(|s| s.kind == "retry" && s.ids.contains(&id))
+    })
+    .await;
+    let real = client.message(|m| m.id == id && m.text.is_some()).await;
+    assert_eq!(real.text.as_deref(), Some(text));
+    assert!(real.is_from(contact), "{real:?}");
+    assert!(!real.undecryptable && !real.from_me, "{real:?}");
+    assert_eq!(fake.stats().resent, resent_before + 1, "sent again once");
+    until(fake, "the client confirms the resent text", |f| {
+        f.seen()
+            .iter()
+            .any(|s| (s.kind == "delivery" || s.kind == "inactive") && s.ids.contains(&id))
+    })
+    .await;
+}
+
 /// With duplicate delivery switched on, the same message arrives twice: the client shows its
 /// text once, and the session survives (the next message decrypts). The second copy cannot
 /// decrypt (its message key is used up); Baileys surfaces it as an undecryptable placeholder

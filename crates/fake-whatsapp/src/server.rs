@@ -132,6 +132,8 @@ impl FakeWhatsApp {
                     next_device: 1,
                     available: false,
                     last_seen: now_unix(),
+                    sent: Default::default(),
+                    received_ids: Default::default(),
                 },
             );
             Ok(())

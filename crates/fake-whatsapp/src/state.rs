@@ -49,6 +49,10 @@ pub struct Account {
     /// The primary's presence as others see it.
     pub available: bool,
     pub last_seen: u64,
+    /// What the phone sent lately, for companions' retry receipts.
+    pub sent: crate::retry::SentLog,
+    /// Message ids the phone decrypted lately, to ignore duplicates.
+    pub received_ids: crate::retry::ReceivedIds,
 }
 
 /// A companion device a phone has linked.
@@ -166,6 +170,11 @@ pub struct Stats {
     pub decrypt_failures: u64,
     /// Client `<ack>`s that carried an error (nacks).
     pub nacks: u64,
+    /// Copies of messages the scripted phones had already received (same sender account and
+    /// id), ignored as real phones do.
+    pub duplicates_ignored: u64,
+    /// Messages the scripted phones sent again in answer to a retry receipt.
+    pub resent: u64,
 }
 
 #[derive(Debug, Default)]
@@ -312,10 +321,12 @@ impl Inner {
         n
     }
 
-    /// Drops queued `class` stanzas for `user:device` that the device acknowledged.
+    /// Drops queued `class` stanzas for `user:device` that the device acknowledged. Only stanzas
+    /// already sent can be acknowledged: a resend queued under the same id (an answer to a retry
+    /// receipt) must survive the device's late ack of the first copy.
     pub fn acknowledge(&mut self, user: &str, device: u16, class: &str, ids: &[String]) {
         if let Some(queue) = self.outbox.get_mut(&device_key(user, device)) {
-            queue.retain(|q| q.class != class || !ids.contains(&q.id));
+            queue.retain(|q| q.class != class || !ids.contains(&q.id) || q.sent_on.is_empty());
         }
     }
 }

@@ -197,6 +197,7 @@ async fn messaging() {
     scenarios::typing_and_presence(&fake, &mut client, &me, &contact).await;
     scenarios::offline_queue(&fake, &mut client, &me, device, &contact).await;
     scenarios::undecryptable_then_recovers(&fake, &mut client, &me, &contact).await;
+    scenarios::undecryptable_then_resent(&fake, &mut client, &me, &contact).await;
     scenarios::duplicate_shown_once(&fake, &mut client, &me, &contact).await;
     scenarios::slow_and_silent_server(&fake, &mut client, &me, &contact).await;
 

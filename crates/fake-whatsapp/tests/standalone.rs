@@ -76,6 +76,8 @@ async fn binary_prints_root_key_and_serves_control_api() {
     assert_eq!(stats["connections"], 0);
     assert_eq!(stats["logins"], 0);
     assert_eq!(stats["decrypt_failures"], 0);
+    assert_eq!(stats["duplicates_ignored"], 0);
+    assert_eq!(stats["resent"], 0);
 
     // Accounts: created once, then 409; bad numbers and missing fields are 400.
     let carol = r#"{"user":"15550002222","lid":"100000000000002","name":"Carol"}"#;
@@ -118,6 +120,20 @@ async fn binary_prints_root_key_and_serves_control_api() {
         http(&control, "POST", "/accounts/15550001111/send", to_nobody)
             .await
             .0,
+        404
+    );
+    let (status, body) = http(&control, "POST", "/accounts/15550001111/send-garbled", send).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"id\":\"3EB0"), "{body}");
+    assert_eq!(
+        http(
+            &control,
+            "POST",
+            "/accounts/15550001111/send-garbled",
+            to_nobody
+        )
+        .await
+        .0,
         404
     );
     let typing = r#"{"to":"15550002222","state":"dancing"}"#;

@@ -1,8 +1,12 @@
-//! What the Node-driven tests share: a Baileys process driven through a script in
-//! `tests/fidelity` (events on stdout, commands on stdin), and a loud failure when Node or the
-//! pinned Baileys is missing (never a silent skip).
+//! What the tests share: a Baileys process driven through a script in `tests/fidelity` (events
+//! on stdout, commands on stdin) with a loud failure when Node or the pinned Baileys is missing
+//! (never a silent skip); a minimal Rust client ([`client`]); and a linked companion with a real
+//! Signal store built on it ([`companion`]).
 
 #![allow(dead_code)] // each test binary uses its own part
+
+pub mod client;
+pub mod companion;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
