@@ -26,6 +26,8 @@ const REFUSED: &[&str] = &[
     "SELECT qr_code FROM whatsapp_sessions WHERE id = $1",
     "SELECT * FROM whatsapp_sessions WHERE id = $1",
     "INSERT INTO whatsapp_sessions (session_name, status) SELECT 'x', 'active' WHERE $1::uuid IS NOT NULL",
+    // Not even naming oneself as the owner: the owner is always the default, auth.uid().
+    "INSERT INTO whatsapp_sessions (user_id, session_name) SELECT auth.uid(), 'x' WHERE $1::uuid IS NOT NULL",
     "INSERT INTO whatsapp_sessions (session_name, session_data) SELECT 'x', '{}' WHERE $1::uuid IS NOT NULL",
     "SELECT count(*) FROM app_private.whatsapp_credentials WHERE session_id = $1",
     "SELECT count(*) FROM app_private.whatsapp_keys WHERE session_id = $1",
