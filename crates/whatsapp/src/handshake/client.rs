@@ -2,7 +2,7 @@
 
 use prost::Message;
 
-use super::noise::SymmetricState;
+use super::noise::{self, SymmetricState};
 use super::{HandshakeError, KeyPair, PROLOGUE, VerifiedChain, cert, key32};
 use crate::frame::TransportKeys;
 use crate::proto::HandshakeMessage;
@@ -19,6 +19,15 @@ impl ClientHandshake {
     /// `HandshakeMessage{clientHello}` to send as the first frame.
     pub fn start() -> (Self, Vec<u8>) {
         Self::with_ephemeral(KeyPair::generate())
+    }
+
+    /// The XXfallback handshake after a failed resume: WhatsApp Web restarts the transcript
+    /// under the fallback name with the ephemeral key its IK hello already sent, then reads the
+    /// server hello exactly as in XX (see [`super::resume`]).
+    pub(crate) fn fallback(ephemeral: KeyPair) -> Self {
+        let mut state = SymmetricState::named(noise::XX_FALLBACK_NAME, &PROLOGUE);
+        state.mix_hash(ephemeral.public());
+        Self { state, ephemeral }
     }
 
     /// As [`ClientHandshake::start`] with a given ephemeral key (for test vectors).

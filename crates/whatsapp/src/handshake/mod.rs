@@ -1,6 +1,8 @@
 //! WhatsApp's Noise handshake (`Noise_XX_25519_AESGCM_SHA256`, prologue `57 41 06 03`), for both
 //! the connecting client ([`client`]) and the accepting server ([`server`], used by the fake
-//! WhatsApp), and the server's certificate chain ([`cert`]).
+//! WhatsApp), and the server's certificate chain ([`cert`]). A client that cached the server's
+//! static key may resume with Noise IK instead; the server completes it or answers with
+//! XXfallback ([`resume`] is that client side, [`ServerHandshake::accept`] the server side).
 //!
 //! The flow, as bytes on the wire (each message is a `HandshakeMessage` protobuf in one frame):
 //! 1. client → `clientHello{ephemeral}`
@@ -12,6 +14,7 @@
 pub mod cert;
 pub mod client;
 mod noise;
+pub mod resume;
 pub mod server;
 
 use rand_core::{OsRng, RngCore};
@@ -23,7 +26,8 @@ pub use cert::{
     CertDetails, CertError, CertificateAuthority, VerifiedChain, WHATSAPP_ROOT_KEY, verify_chain,
 };
 pub use client::{ClientHandshake, ServerHelloAccepted};
-pub use server::{ClientFinished, ServerHandshake};
+pub use resume::{ResumeHandshake, Resumed};
+pub use server::{Accepted, ClientFinished, ServerHandshake};
 
 /// The Noise prologue: the same four bytes as the connection intro.
 pub const PROLOGUE: [u8; 4] = crate::frame::INTRO;

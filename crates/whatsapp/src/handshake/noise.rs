@@ -1,11 +1,14 @@
 //! The symmetric half of Noise (`h`, `ck`, the handshake cipher key and its counter) for
-//! `Noise_XX_25519_AESGCM_SHA256`, as WhatsApp runs it.
+//! WhatsApp's three handshakes: `Noise_XX_25519_AESGCM_SHA256` (first contact),
+//! `Noise_IK_25519_AESGCM_SHA256` (resume with the server key cached from the last connection)
+//! and `Noise_XXfallback_25519_AESGCM_SHA256` (the server's answer to a resume with a stale key).
 //!
-//! Kept separate from the message flow (`client.rs`, `server.rs`) so the one WhatsApp quirk is
-//! visible there: message 1's empty payload is *not* mixed into `h`. Everything here is standard
-//! Noise: the protocol name is exactly 32 bytes so it is used raw (zero-padded) as the initial `h`
-//! and `ck`; MixKey is HKDF-SHA256(salt = ck, ikm = DH) → 64 bytes = new `ck` ‖ new key; the AEAD
-//! uses `h` as associated data and a nonce of 8 zero bytes + 32-bit big-endian counter.
+//! Kept separate from the message flow (`client.rs`, `resume.rs`, `server.rs`) so the one
+//! WhatsApp quirk is visible there: message 1's empty payload is *not* mixed into `h`. Everything
+//! here is standard Noise: a protocol name of at most 32 bytes is used raw (zero-padded) as the
+//! initial `h` and `ck`, a longer one (XXfallback, 36 bytes) is hashed with SHA-256 first; MixKey
+//! is HKDF-SHA256(salt = ck, ikm = DH) → 64 bytes = new `ck` ‖ new key; the AEAD uses `h` as
+//! associated data and a nonce of 8 zero bytes + 32-bit big-endian counter.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -17,6 +20,10 @@ use crate::frame::cipher::nonce;
 
 /// The protocol name, padded with zeros to the hash length.
 pub(crate) const PROTOCOL_NAME: &[u8; 32] = b"Noise_XX_25519_AESGCM_SHA256\0\0\0\0";
+/// The resume handshake (WhatsApp Web's `WAOpenChatSocket`: "resumeNoiseHandshake").
+pub(crate) const IK_NAME: &[u8] = b"Noise_IK_25519_AESGCM_SHA256";
+/// The server's answer to a resume it cannot complete ("doFallbackHandshake").
+pub(crate) const XX_FALLBACK_NAME: &[u8] = b"Noise_XXfallback_25519_AESGCM_SHA256";
 
 /// An AEAD operation failed: wrong key, tampered bytes, or (encrypting) no key yet.
 #[derive(Debug)]
@@ -36,11 +43,22 @@ impl Drop for SymmetricState {
 }
 
 impl SymmetricState {
-    /// Initial state with the prologue already mixed into `h`.
+    /// Initial state of the XX handshake with the prologue already mixed into `h`.
     pub(crate) fn new(prologue: &[u8]) -> Self {
+        Self::named(PROTOCOL_NAME, prologue)
+    }
+
+    /// Initial state of the handshake called `name`, with the prologue mixed into `h`.
+    pub(crate) fn named(name: &[u8], prologue: &[u8]) -> Self {
+        let mut initial = [0u8; 32];
+        if name.len() <= initial.len() {
+            initial[..name.len()].copy_from_slice(name);
+        } else {
+            initial = Sha256::digest(name).into();
+        }
         let mut state = Self {
-            hash: *PROTOCOL_NAME,
-            chaining_key: *PROTOCOL_NAME,
+            hash: initial,
+            chaining_key: initial,
             cipher: None,
             counter: 0,
         };
@@ -193,6 +211,19 @@ mod tests {
             s.chaining_key(),
             h32("5092572187a71abe8044010b9c8419633272b45b2babf4ca316966edc3eb9bde")
         );
+    }
+
+    #[test]
+    fn short_names_are_padded_and_long_ones_hashed() {
+        let xx = SymmetricState::named(b"Noise_XX_25519_AESGCM_SHA256", &[]);
+        assert_eq!(&xx.chaining_key(), PROTOCOL_NAME);
+        let ik = SymmetricState::named(IK_NAME, &[]);
+        assert_eq!(&ik.chaining_key()[..IK_NAME.len()], IK_NAME);
+        assert_eq!(&ik.chaining_key()[IK_NAME.len()..], &[0; 4]);
+        let fallback = SymmetricState::named(XX_FALLBACK_NAME, &[]);
+        assert_eq!(XX_FALLBACK_NAME.len(), 36);
+        let digest: [u8; 32] = Sha256::digest(XX_FALLBACK_NAME).into();
+        assert_eq!(fallback.chaining_key(), digest);
     }
 
     #[test]
