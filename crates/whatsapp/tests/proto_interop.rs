@@ -176,6 +176,27 @@ fn every_message_kind() -> proto::Message {
                 initial_hist_bootstrap_inline_payload: Some(vec![8]),
                 peer_data_request_session_id: Some("s".into()),
             }),
+            app_state_sync_key_share: Some(AppStateSyncKeyShare {
+                keys: vec![AppStateSyncKey {
+                    key_id: Some(AppStateSyncKeyId {
+                        key_id: Some(vec![0, 0, 0, 0, 0x5a, 0x3f]),
+                    }),
+                    key_data: Some(AppStateSyncKeyData {
+                        key_data: Some(vec![7; 32]),
+                        fingerprint: Some(AppStateSyncKeyFingerprint {
+                            raw_id: Some(123_456_789),
+                            current_index: Some(3),
+                            device_indexes: vec![0, 1, 3],
+                        }),
+                        timestamp: Some(1_700_000_000_000),
+                    }),
+                }],
+            }),
+            app_state_sync_key_request: Some(AppStateSyncKeyRequest {
+                key_ids: vec![AppStateSyncKeyId {
+                    key_id: Some(vec![0, 0, 0, 0, 0x12, 0x34]),
+                }],
+            }),
             edited_message: Some(Box::new(proto::Message {
                 conversation: Some("edited".into()),
                 ..Default::default()
