@@ -1,5 +1,6 @@
-//! One client connection: WebSocket upgrade, the responder handshake, then the stanza loop
-//! (incoming nodes and control commands). Every error ends this connection only.
+//! One client connection: WebSocket upgrade, the responder handshake (XX, or a resume by Noise
+//! IK, answered with XXfallback when the client's cached server key is stale), then the stanza
+//! loop (incoming nodes and control commands). Every error ends this connection only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +14,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use whatsapp::frame::{FrameDecoder, FrameEncoder, SecureChannel};
-use whatsapp::handshake::ServerHandshake;
+use whatsapp::handshake::{Accepted, ServerHandshake};
 use whatsapp::proto::ClientPayload;
 use whatsapp_binary::Node;
 
@@ -63,12 +65,27 @@ pub async fn serve(stream: TcpStream, ctx: Arc<Ctx>) -> Result<(), FakeError> {
     let hello = timeout(HANDSHAKE_TIMEOUT, read_frame(&mut ws, &mut decoder))
         .await
         .map_err(|_| FakeError::Timeout("client hello"))??;
-    let (handshake, reply) = ServerHandshake::respond(&hello, &ctx.static_key, &ctx.cert_chain)?;
-    ws.send(Message::binary(encoder.encode(&reply)?)).await?;
-    let finish = timeout(HANDSHAKE_TIMEOUT, read_frame(&mut ws, &mut decoder))
-        .await
-        .map_err(|_| FakeError::Timeout("client finish"))??;
-    let finished = handshake.read_client_finish(&finish)?;
+    let finished = match ServerHandshake::accept(&hello, &ctx.static_key, &ctx.cert_chain)? {
+        Accepted::Resumed { reply, finished } => {
+            ws.send(Message::binary(encoder.encode(&reply)?)).await?;
+            ctx.state.with(|s| s.stats.resumed_handshakes += 1);
+            finished
+        }
+        Accepted::Hello {
+            handshake,
+            reply,
+            fallback,
+        } => {
+            ws.send(Message::binary(encoder.encode(&reply)?)).await?;
+            if fallback {
+                ctx.state.with(|s| s.stats.fallback_handshakes += 1);
+            }
+            let finish = timeout(HANDSHAKE_TIMEOUT, read_frame(&mut ws, &mut decoder))
+                .await
+                .map_err(|_| FakeError::Timeout("client finish"))??;
+            handshake.read_client_finish(&finish)?
+        }
+    };
     let payload = ClientPayload::decode(finished.client_payload.as_slice())?;
     let decoder = decoder.with_max_len(MAX_FRAME);
     let channel = SecureChannel::new(encoder, decoder, &finished.keys, MAX_INFLATED);
@@ -112,10 +129,19 @@ async fn read_frame(ws: &mut Ws, decoder: &mut FrameDecoder) -> Result<Vec<u8>, 
         match ws.next().await {
             Some(Ok(Message::Binary(bytes))) => decoder.push(&bytes),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(frame))) => return Err(closed_by_client(frame)),
             Some(Ok(_)) => return Err(FakeError::Protocol("non-binary message".into())),
             Some(Err(e)) => return Err(e.into()),
             None => return Err(FakeError::Closed),
         }
+    }
+}
+
+/// A close frame as an error that says so, with the client's code.
+fn closed_by_client(frame: Option<CloseFrame>) -> FakeError {
+    FakeError::ClosedByClient {
+        code: frame.as_ref().map(|f| u16::from(f.code)),
+        reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
     }
 }
 
@@ -208,7 +234,8 @@ impl Conn {
         let bytes = match msg {
             Some(Ok(Message::Binary(bytes))) => bytes,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(Next::Continue),
-            Some(Ok(Message::Close(_))) | None => return Err(FakeError::Closed),
+            Some(Ok(Message::Close(frame))) => return Err(closed_by_client(frame)),
+            None => return Err(FakeError::Closed),
             Some(Ok(_)) => return Err(FakeError::Protocol("non-binary message".into())),
             Some(Err(e)) => return Err(e.into()),
         };
@@ -294,9 +321,7 @@ impl Conn {
     }
 
     pub async fn send(&mut self, node: &Node) -> Result<(), FakeError> {
-        if crate::server::debug() {
-            eprintln!("fake-whatsapp: conn {} sends {node}", self.conn_id);
-        }
+        tracing::trace!(conn = self.conn_id, "sends {node}");
         let bytes = whatsapp_binary::encode(node)?;
         let frame = self.channel.seal(&bytes, false)?;
         self.ws.send(Message::binary(frame)).await?;

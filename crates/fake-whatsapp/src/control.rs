@@ -10,7 +10,8 @@
 //! - `POST /drop` → `{"dropped": n}`
 //! - `GET /devices` → `[{"user", "device", "lid"}]`
 //! - `GET /stats` → `{"connections", "logins", "messages_in", "deliveries", "decrypted",
-//!   "decrypt_failures", "nacks", "duplicates_ignored", "resent"}`
+//!   "decrypt_failures", "nacks", "duplicates_ignored", "resent", "resumed_handshakes",
+//!   "fallback_handshakes"}`
 //! - `GET /accounts` · `POST /accounts` `{"user", "lid", "name"}` → 201 (409 if taken)
 //! - `POST /accounts/{number}/send` `{"to", "text"}` → `{"id"}` (really encrypted)
 //! - `POST /accounts/{number}/receipt` `{"to", "ids", "type"?}` (`read`, `played`; none = delivered)
@@ -22,7 +23,7 @@
 //! - `GET /accounts/{number}/received` → what that phone received (`from`, `id`, `text`, …)
 //! - `GET /seen` → receipts, chat states and presences clients sent
 //! - `GET /faults` · `PUT /faults` `{"withhold_acks", "withhold_receipts", "delay_ms",
-//!   "duplicate_deliveries"}` (missing fields keep their value)
+//!   "duplicate_deliveries", "instant_restart"}` (missing fields keep their value)
 //! - `GET /queued/{number}/{device}` → `{"queued": n}` stanzas in that device's offline queue
 
 use std::collections::HashMap;
@@ -79,7 +80,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router(fake)).await {
-            eprintln!("fake-whatsapp: control API stopped: {e}");
+            tracing::warn!("control API stopped: {e}");
         }
     });
     Ok((addr, task))
@@ -174,6 +175,8 @@ async fn stats(State(fake): Fake) -> Json<Value> {
         "nacks": s.nacks,
         "duplicates_ignored": s.duplicates_ignored,
         "resent": s.resent,
+        "resumed_handshakes": s.resumed_handshakes,
+        "fallback_handshakes": s.fallback_handshakes,
     }))
 }
 
@@ -305,6 +308,7 @@ fn faults_json(fake: &FakeWhatsApp) -> Value {
         "withhold_receipts": f.withhold_receipts,
         "delay_ms": u64::try_from(f.delay.as_millis()).unwrap_or(u64::MAX),
         "duplicate_deliveries": f.duplicate_deliveries,
+        "instant_restart": f.instant_restart,
     })
 }
 
@@ -319,6 +323,7 @@ async fn set_faults(State(fake): Fake, Json(body): Json<Value>) -> ApiResult {
     f.withhold_acks = flag("withhold_acks", f.withhold_acks);
     f.withhold_receipts = flag("withhold_receipts", f.withhold_receipts);
     f.duplicate_deliveries = flag("duplicate_deliveries", f.duplicate_deliveries);
+    f.instant_restart = flag("instant_restart", f.instant_restart);
     if let Some(ms) = body.get("delay_ms") {
         let ms = ms
             .as_u64()

@@ -24,6 +24,9 @@ pub enum FakeError {
     Proto(#[from] prost::DecodeError),
     #[error("peer closed the connection")]
     Closed,
+    /// The client closed the WebSocket with a close frame (code and reason when it gave them).
+    #[error("client closed the WebSocket{}", close_detail(*code, reason))]
+    ClosedByClient { code: Option<u16>, reason: String },
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
     #[error("protocol violation: {0}")]
@@ -41,4 +44,32 @@ pub enum FakeError {
     AccountExists(String),
     #[error("signal: {0}")]
     Signal(String),
+}
+
+fn close_detail(code: Option<u16>, reason: &str) -> String {
+    match (code, reason.is_empty()) {
+        (Some(code), true) => format!(" (code {code})"),
+        (Some(code), false) => format!(" (code {code}: {reason})"),
+        (None, _) => " (no close code)".to_owned(),
+    }
+}
+
+impl FakeError {
+    /// The connection ended because the client went away (a close frame, end of stream, or a
+    /// reset without a close), not because anything failed.
+    pub fn is_client_gone(&self) -> bool {
+        use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
+        match self {
+            Self::Closed | Self::ClosedByClient { .. } => true,
+            Self::WebSocket(Error::Protocol(ProtocolError::ResetWithoutClosingHandshake))
+            | Self::WebSocket(Error::ConnectionClosed | Error::AlreadyClosed) => true,
+            Self::WebSocket(Error::Io(e)) | Self::Io(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ),
+            _ => false,
+        }
+    }
 }

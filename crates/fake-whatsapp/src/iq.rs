@@ -1,6 +1,8 @@
 //! Answers to the IQs a client sends after login, plus the companion's `pair-device-sign` reply.
 //! Shapes follow what Baileys reads from each response (`Socket/socket.js`, `Socket/chats.js`).
 
+use std::time::Duration;
+
 use whatsapp_binary::{AttrValue, Node};
 
 use crate::prekeys::Bundle;
@@ -8,7 +10,7 @@ use crate::prekeys::Bundle;
 use crate::conn::{Conn, Next};
 use crate::error::FakeError;
 use crate::stanza::{self, iq_error, iq_result};
-use crate::state::{Device, device_key};
+use crate::state::{ConnCommand, Device, device_key};
 
 pub async fn handle(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
     let id = node.attr_str("id").unwrap_or_default().to_owned();
@@ -29,17 +31,22 @@ pub async fn handle(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
         }
         ("encrypt", "set", _) => {
             let first = own_bundle(conn, |b| {
-                let first = b.identity.is_empty();
+                let before = b.uploaded;
                 b.apply_upload(node);
-                first && !b.identity.is_empty()
+                b.uploaded |= node.child_by_tag("list").is_some();
+                !before && b.uploaded
             });
-            if first == Some(true) && conn.ctx.history_sync {
-                start_history_sync(conn);
+            if first == Some(true) {
+                start_phone_sync(conn);
             }
             iq_result(&id)
         }
         ("encrypt", "get", Some("key")) => fetch_bundles(conn, &id, node),
-        ("encrypt", "get", Some("digest")) => iq_result(&id).child(Node::new("digest")),
+        ("encrypt", "get", Some("digest")) => match own_bundle_ref(conn, Bundle::digest_node) {
+            Some(Some(digest)) => iq_result(&id).child(digest),
+            // No record of this device's keys (WhatsApp Web then uploads them).
+            _ => iq_error(&id, 404, "item-not-found"),
+        },
         ("passive", "set", Some(tag)) => {
             if tag == "active" {
                 // Once the client is active the real server delivers what it kept while the
@@ -102,21 +109,35 @@ pub async fn handle(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
     Ok(Next::Continue)
 }
 
-/// A companion's first key upload: its phone sends the initial history sync (in the background;
-/// it needs the keys just stored to encrypt).
-fn start_history_sync(conn: &Conn) {
+/// A companion's first key upload: its phone shares its app-state sync keys and sends the
+/// initial history sync (in the background, in that order; both need the keys just stored).
+fn start_phone_sync(conn: &Conn) {
     let Some((user, device)) = conn.device.clone() else {
         return;
     };
+    let (key_share, history_sync) = (conn.ctx.app_state_key_share, conn.ctx.history_sync);
+    if !key_share && !history_sync {
+        return;
+    }
     let state = &conn.ctx.state;
     let phone = state.with(|s| s.accounts.get(&user).map(|a| crate::Phone::of(state, a)));
     if let Some(phone) = phone {
         tokio::spawn(async move {
-            if let Err(e) = phone.send_history_sync(device).await {
-                eprintln!("fake-whatsapp: history sync to {user}:{device} failed: {e}");
+            if key_share && let Err(e) = phone.share_app_state_keys(device, None).await {
+                tracing::warn!("app-state key share to {user}:{device} failed: {e}");
+            }
+            if history_sync && let Err(e) = phone.send_history_sync(device).await {
+                tracing::warn!("history sync to {user}:{device} failed: {e}");
             }
         });
     }
+}
+
+/// Runs `f` on the logged-in device's own bundle, if the server has one.
+fn own_bundle_ref<R>(conn: &Conn, f: impl FnOnce(&Bundle) -> R) -> Option<R> {
+    let (user, device) = conn.device.as_ref()?;
+    let key = device_key(user, *device);
+    conn.ctx.state.with(|s| s.bundles.get(&key).map(f))
 }
 
 /// Runs `f` on the logged-in device's own bundle (created on first use).
@@ -189,12 +210,33 @@ async fn pair_device_sign(conn: &mut Conn, node: &Node) -> Result<Next, FakeErro
         &pending.account_public,
     )?;
     let device: Device = pending.device;
-    conn.ctx.state.with(|s| {
+    let delay = conn.ctx.state.with(|s| {
+        s.bundles
+            .insert(device_key(&device.user, device.device), pending.keys);
         s.devices
             .retain(|d| !(d.user == device.user && d.device == device.device));
         s.devices.push(device);
         s.registrations.retain(|r| r.conn_id != conn_id);
+        if s.faults.instant_restart {
+            Duration::ZERO
+        } else {
+            conn.ctx.restart_delay
+        }
     });
-    // Paired: the real server asks the companion to reconnect and log in.
-    Ok(Next::StreamError(515))
+    // Paired: the real server asks the companion to reconnect and log in, a moment later.
+    if delay.is_zero() {
+        return Ok(Next::StreamError(515));
+    }
+    let commands = conn
+        .ctx
+        .state
+        .with(|s| s.conns.get(&conn_id).map(|c| c.commands.clone()));
+    if let Some(commands) = commands {
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // The connection may be gone by now; then there is nobody to restart.
+            let _ = commands.send(ConnCommand::Kick(515));
+        });
+    }
+    Ok(Next::Continue)
 }

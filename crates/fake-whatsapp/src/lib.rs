@@ -1,8 +1,10 @@
 //! An offline WhatsApp server for tests, demos, benchmarks and soaks. It speaks the real
-//! multi-device protocol: the responder handshake with its own certificate chain; accounts whose
-//! scripted phones link companions (QR or pairing code) and talk to them as real Signal parties;
-//! login and the IQs a client waits on (pre-keys, usync device lists with LIDs and signed
-//! key-index lists, app state, privacy, ping); routing of messages, receipts, chat states and
+//! multi-device protocol: the responder handshake (XX, and the Noise IK resume or XXfallback of
+//! clients that cached its key) with its own certificate chain; accounts whose scripted phones
+//! link companions (QR or pairing code), share app-state keys and talk to them as real Signal
+//! parties (ignoring duplicate ids, answering retry receipts); login and the IQs a client waits
+//! on (pre-keys and their digest, usync device lists with LIDs and signed key-index lists, app
+//! state, privacy, ping); routing of messages, receipts, chat states and
 //! presence between clients and phones, with an offline queue; the initial history sync; and
 //! faults on demand (stream errors, `<failure>`, dropped sockets, delays, withheld acks and
 //! receipts, duplicates, undecryptable messages, idle hang-ups). The unmodified Baileys client is
@@ -11,7 +13,7 @@
 //! Modules: `server` (listener + [`FakeWhatsApp`] handle), `conn` (one socket: upgrade,
 //! handshake, stanza loop, offline queue), `login` (registration vs login), [`link_code`]
 //! (pairing by code: the server's and phone's part), `phone` (the scripted phones), [`party`]
-//! (their Signal side), `retry` (duplicates and retry receipts), `routing` (messages, receipts, chat states, presence), `iq` (IQ answers),
+//! (their Signal side), `app_state` (app-state key share), `retry` (duplicates and retry receipts), `routing` (messages, receipts, chat states, presence), `iq` (IQ answers),
 //! `usync` (device lists), [`prekeys`] (bundles), `stanza` (builders), `state` (shared state),
 //! [`control`] (HTTP control API), [`scenarios`] (client-agnostic checks), `error`. The pairing
 //! crypto (QR, ADV identities, key-index lists, code pairing) and the message padding are
@@ -28,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+mod app_state;
 mod conn;
 pub mod control;
 mod error;
@@ -47,5 +50,5 @@ mod usync;
 
 pub use error::FakeError;
 pub use phone::{Phone, new_message_id};
-pub use server::{Config, FakeWhatsApp};
+pub use server::{Config, DEFAULT_RESTART_DELAY, FakeWhatsApp};
 pub use state::{Device, Faults, Received, Seen, Stats};

@@ -232,10 +232,8 @@ fn companion_finish(conn: &Conn, id: &str, reg: &Node) -> Result<Node, Refusal> 
     // round trip; see PHONE_DELAY.
     tokio::spawn(async move {
         tokio::time::sleep(PHONE_DELAY).await;
-        if let Err(e) = phone.link(conn_id, identity, &secret)
-            && std::env::var_os("FAKE_WHATSAPP_DEBUG").is_some()
-        {
-            eprintln!("fake-whatsapp: linking code-paired connection {conn_id} failed: {e}");
+        if let Err(e) = phone.link(conn_id, identity, &secret) {
+            tracing::info!("linking code-paired connection {conn_id} failed: {e}");
         }
     });
     Ok(iq_result(id))

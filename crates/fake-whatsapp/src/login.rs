@@ -6,10 +6,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand_core::{OsRng, RngCore};
 use whatsapp::proto::ClientPayload;
+use whatsapp::proto::client_payload::DevicePairingRegistrationData;
 use whatsapp_binary::{Jid, Node, Server};
 
 use crate::conn::{Conn, Next};
 use crate::error::FakeError;
+use crate::prekeys::{Bundle, UploadedKey};
 use crate::stanza;
 use crate::state::Registration;
 
@@ -24,7 +26,7 @@ pub async fn start(
     match &payload.device_pairing_data {
         Some(reg) => {
             check_signed_pre_key(reg)?;
-            register(conn, reg.e_ident.as_deref(), client_static).await
+            register(conn, reg, client_static).await
         }
         None => log_in(conn, payload, client_static).await,
     }
@@ -32,9 +34,7 @@ pub async fn start(
 
 /// The registration's signed pre-key must be signed by its identity key (XEdDSA over the
 /// `0x05`-prefixed key, as in every Signal bundle); the real server refuses it otherwise.
-fn check_signed_pre_key(
-    reg: &whatsapp::proto::client_payload::DevicePairingRegistrationData,
-) -> Result<(), FakeError> {
+fn check_signed_pre_key(reg: &DevicePairingRegistrationData) -> Result<(), FakeError> {
     let bad = |why: &str| FakeError::Protocol(format!("registration: {why}"));
     let identity: [u8; 32] = reg
         .e_ident
@@ -66,12 +66,31 @@ fn random_ref() -> String {
     format!("2@{}", STANDARD.encode(bytes))
 }
 
+/// The registration's keys as the start of the device's bundle on the server: the real server
+/// knows them from here on (it answers the digest query with them before any upload).
+fn registration_keys(reg: &DevicePairingRegistrationData) -> Bundle {
+    let bytes = |b: &Option<Vec<u8>>| b.clone().unwrap_or_default();
+    Bundle {
+        registration: bytes(&reg.e_regid),
+        key_type: bytes(&reg.e_keytype),
+        identity: bytes(&reg.e_ident),
+        signed: Some(UploadedKey {
+            id: bytes(&reg.e_skey_id),
+            value: bytes(&reg.e_skey_val),
+            signature: reg.e_skey_sig.clone(),
+        }),
+        ..Bundle::default()
+    }
+}
+
 async fn register(
     conn: &mut Conn,
-    identity: Option<&[u8]>,
+    reg: &DevicePairingRegistrationData,
     noise_public: [u8; 32],
 ) -> Result<Next, FakeError> {
-    let identity_public = identity
+    let identity_public = reg
+        .e_ident
+        .as_deref()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .ok_or_else(|| FakeError::Protocol("registration without a 32-byte eIdent".into()))?;
     let refs: Vec<String> = (0..REF_COUNT).map(|_| random_ref()).collect();
@@ -94,6 +113,7 @@ async fn register(
             refs,
             noise_public,
             identity_public,
+            keys: registration_keys(reg),
         })
     });
     conn.send(&iq).await?;

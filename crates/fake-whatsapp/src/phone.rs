@@ -168,6 +168,7 @@ impl Phone {
                 conn_id,
                 PendingPair {
                     device,
+                    keys: registration.keys.clone(),
                     details: issued.details,
                     account_public: *key.public(),
                     iq_id,
@@ -336,24 +337,7 @@ impl Phone {
             })),
             ..Default::default()
         };
-        let Some(ciphertext) = self
-            .encrypt_for(&primary, &self.user, device, message.encode_to_vec())
-            .await?
-        else {
-            return Err(FakeError::Signal(format!(
-                "{}:{device} has no keys",
-                self.user
-            )));
-        };
-        let node = Node::new("message")
-            .attr("from", Jid::pn(self.user.as_str())?)
-            .attr("id", new_message_id())
-            .attr("t", stanza::now_unix())
-            .attr("type", "text")
-            .attr("category", "peer")
-            .child(enc_node(&ciphertext));
-        self.state.with(|s| s.deliver(&self.user, device, node));
-        Ok(())
+        self.send_peer(&primary, device, &message).await
     }
 
     /// Sends a message whose ciphertext cannot be decrypted (a `msg` that is not for any

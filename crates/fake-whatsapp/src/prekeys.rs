@@ -1,10 +1,12 @@
 //! The pre-key directory: what each device uploaded (`xmlns="encrypt" type="set"`), handed out
 //! one one-time key at a time to whoever fetches its bundle (`<key><user jid=…/></key>`), the
-//! way the real server serves X3DH. Shapes follow Baileys' `getNextPreKeysNode` (upload) and
-//! `parseAndInjectE2ESessions` (fetch).
+//! way the real server serves X3DH, and summed up for the client's digest check. Shapes follow
+//! Baileys' `getNextPreKeysNode` (upload) and `parseAndInjectE2ESessions` (fetch). A paired
+//! device's record starts with the keys its registration carried.
 
 use std::collections::VecDeque;
 
+use sha1::{Digest, Sha1};
 use whatsapp_binary::Node;
 
 /// A signed pre-key or one-time pre-key as uploaded: raw `id` (3 bytes BE), `value` (32 bytes)
@@ -24,6 +26,8 @@ pub struct Bundle {
     pub identity: Vec<u8>,
     pub signed: Option<UploadedKey>,
     pub one_time: VecDeque<UploadedKey>,
+    /// Whether the device has uploaded one-time keys (its first upload starts the phone's sync).
+    pub uploaded: bool,
 }
 
 fn child_bytes(node: &Node, tag: &str) -> Option<Vec<u8>> {
@@ -74,6 +78,45 @@ impl Bundle {
                 self.one_time.push_back(key);
             }
         }
+    }
+
+    /// The answer to `<iq xmlns="encrypt" type="get"><digest/>`: what the server holds for this
+    /// device, so the client can check it against its own keys (and re-upload on a mismatch).
+    /// `None` when there is no record (no identity or signed pre-key yet).
+    ///
+    /// Facts (whatsapp-rust `wacore/src/iq/prekeys.rs` and `compute_key_bundle_digest`,
+    /// restating WhatsApp Web's `WAWebDigestKeyJob` / `validateLocalKeyBundle`):
+    /// `<digest><registration/><type/><identity/><skey><id/><value/><signature/></skey>
+    /// <list><id/>…</list><hash/></digest>`, where `list` holds the 3-byte ids of the one-time
+    /// keys on the server and `hash` = SHA-1(identity ‖ signed pre-key ‖ its signature ‖ each
+    /// listed one-time key, in list order).
+    pub fn digest_node(&self) -> Option<Node> {
+        let signed = self.signed.as_ref()?;
+        let signature = signed.signature.as_ref()?;
+        if self.identity.is_empty() {
+            return None;
+        }
+        let mut hash = Sha1::new();
+        hash.update(&self.identity);
+        hash.update(&signed.value);
+        hash.update(signature);
+        for key in &self.one_time {
+            hash.update(&key.value);
+        }
+        Some(
+            Node::new("digest").children([
+                Node::new("registration").bytes(self.registration.clone()),
+                Node::new("type").bytes(self.key_type.clone()),
+                Node::new("identity").bytes(self.identity.clone()),
+                key_node("skey", signed),
+                Node::new("list").children(
+                    self.one_time
+                        .iter()
+                        .map(|k| Node::new("id").bytes(k.id.clone())),
+                ),
+                Node::new("hash").bytes(hash.finalize().to_vec()),
+            ]),
+        )
     }
 
     /// `<user jid=…>` with the bundle, consuming one one-time key if any is left (the server

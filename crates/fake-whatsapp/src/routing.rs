@@ -8,6 +8,7 @@ use signal::ProtocolAddress;
 use whatsapp::proto::Message;
 use whatsapp_binary::{Jid, Node, Server};
 
+use crate::app_state::requested_key_ids;
 use crate::conn::{Conn, Next};
 use crate::error::FakeError;
 use crate::phone::{Phone, presence_node};
@@ -100,9 +101,11 @@ pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError>
             let enc_type = enc.attr_str("type").unwrap_or_default().to_owned();
             let bytes = enc.content_bytes().unwrap_or_default();
             let result = primary.decrypt(&address, &enc_type, bytes).await;
+            let mut key_request = None;
             let (text, sent_to, error) = match &result {
                 Ok(plain) => match Message::decode(plain.as_slice()) {
                     Ok(m) => {
+                        key_request = requested_key_ids(&m);
                         let (t, d) = text_of(&m);
                         (t, d, None)
                     }
@@ -154,6 +157,12 @@ pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError>
                     s.deliver_to_companions(&user, &receipt);
                 }
             });
+            // A companion asking its phone for app-state keys it misses.
+            if account == user
+                && let Some(ids) = key_request
+            {
+                answer_key_request(conn, device, ids);
+            }
         } else {
             let mut out = Node::new("message")
                 .attr("from", from.clone())
@@ -175,6 +184,23 @@ pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError>
         }
     }
     Ok(Next::Continue)
+}
+
+/// The phone answers an `APP_STATE_SYNC_KEY_REQUEST` from its companion `device` with the
+/// requested keys it has (in the background: it encrypts).
+fn answer_key_request(conn: &Conn, device: u16, ids: Vec<Vec<u8>>) {
+    let Some((user, _)) = conn.device.clone() else {
+        return;
+    };
+    let state = &conn.ctx.state;
+    let Some(phone) = state.with(|s| s.accounts.get(&user).map(|a| Phone::of(state, a))) else {
+        return;
+    };
+    tokio::spawn(async move {
+        if let Err(e) = phone.share_app_state_keys(device, Some(&ids)).await {
+            tracing::warn!("answering {user}:{device}'s app-state key request failed: {e}");
+        }
+    });
 }
 
 pub fn on_receipt(conn: &Conn, node: &Node) {

@@ -34,7 +34,22 @@ pub struct Config {
     /// uploaded its keys (the real phone does; tests of the pre-key directory turn it off
     /// because it takes one of the companion's one-time keys).
     pub history_sync: bool,
+    /// Whether a phone shares its app-state sync keys with a newly linked companion once it has
+    /// uploaded its keys, as the real phone does (tests that count one-time keys turn it off).
+    pub app_state_key_share: bool,
+    /// The server's Noise static key (private bytes); `None` makes a fresh one each start.
+    /// Clients cache its public half and resume by Noise IK next time, so a fake restarted with
+    /// the same key lets them resume and one with a new key makes them fall back (`--static-key`).
+    pub static_key: Option<[u8; 32]>,
+    /// How long after the companion's `pair-device-sign` the server sends the 515 that makes it
+    /// reconnect (the real service's gap is a few hundred milliseconds; see
+    /// [`DEFAULT_RESTART_DELAY`]). [`Faults::instant_restart`] makes it zero.
+    pub restart_delay: Duration,
 }
+
+/// The gap between `pair-device-sign` and the 515. Baileys logs of real pairings show the 515
+/// 0.3-1 s after "pairing configured successfully" (that includes the network round trip).
+pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_millis(300);
 
 impl Default for Config {
     fn default() -> Self {
@@ -45,6 +60,9 @@ impl Default for Config {
             name: "Fake Phone".into(),
             idle_timeout: Duration::from_secs(90),
             history_sync: true,
+            app_state_key_share: true,
+            static_key: None,
+            restart_delay: DEFAULT_RESTART_DELAY,
         }
     }
 }
@@ -58,6 +76,8 @@ pub struct Ctx {
     /// A logged-in connection that sends nothing for this long is closed.
     pub idle_timeout: Duration,
     pub history_sync: bool,
+    pub app_state_key_share: bool,
+    pub restart_delay: Duration,
 }
 
 /// A running fake WhatsApp. Dropping it stops accepting new connections.
@@ -65,6 +85,7 @@ pub struct Ctx {
 pub struct FakeWhatsApp {
     addr: SocketAddr,
     root_public: [u8; 32],
+    static_public: [u8; 32],
     state: Arc<State>,
     phone: Phone,
     accept: JoinHandle<()>,
@@ -72,12 +93,16 @@ pub struct FakeWhatsApp {
 
 impl FakeWhatsApp {
     pub async fn start(config: Config) -> Result<Self, FakeError> {
+        debug_logging();
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let now = now_unix();
         let ca =
             CertificateAuthority::generate(now.saturating_sub(86_400), now + 10 * 365 * 86_400);
-        let static_key = KeyPair::generate();
+        let static_key = config
+            .static_key
+            .map_or_else(KeyPair::generate, KeyPair::from_private);
+        let static_public = *static_key.public();
         let state = Arc::new(State::default());
         let ctx = Arc::new(Ctx {
             cert_chain: ca.issue(1, static_key.public()),
@@ -85,11 +110,14 @@ impl FakeWhatsApp {
             state: state.clone(),
             idle_timeout: config.idle_timeout,
             history_sync: config.history_sync,
+            app_state_key_share: config.app_state_key_share,
+            restart_delay: config.restart_delay,
         });
         let accept = tokio::spawn(accept_loop(listener, ctx));
         let mut fake = Self {
             addr,
             root_public: *ca.root_public(),
+            static_public,
             phone: Phone {
                 state: state.clone(),
                 user: String::new(),
@@ -134,6 +162,7 @@ impl FakeWhatsApp {
                     last_seen: now_unix(),
                     sent: Default::default(),
                     received_ids: Default::default(),
+                    app_state_keys: vec![crate::app_state::AppStateKey::generate()],
                 },
             );
             Ok(())
@@ -199,6 +228,11 @@ impl FakeWhatsApp {
     /// The root key clients must trust instead of WhatsApp's.
     pub fn root_public_key(&self) -> [u8; 32] {
         self.root_public
+    }
+
+    /// The server's Noise static public key, which clients cache to resume by Noise IK.
+    pub fn static_public_key(&self) -> [u8; 32] {
+        self.static_public
     }
 
     /// The default account's scripted phone.
@@ -345,25 +379,32 @@ impl Drop for FakeWhatsApp {
 
 async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             // Transient accept errors (e.g. too many open files): back off and keep serving.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            // A failing connection ends alone; the reason is only of interest when debugging.
-            if let Err(e) = crate::conn::serve(stream, ctx).await
-                && debug()
-            {
-                eprintln!("fake-whatsapp: connection closed: {e}");
+            // A failing connection ends alone; say why, at a level that fits the cause.
+            match crate::conn::serve(stream, ctx).await {
+                Ok(()) => tracing::debug!(%peer, "connection ended"),
+                Err(e) if e.is_client_gone() => tracing::debug!(%peer, "{e}"),
+                Err(e) => tracing::info!(%peer, "connection closed: {e}"),
             }
         });
     }
 }
 
-/// `FAKE_WHATSAPP_DEBUG=1`: print every stanza the server sends and why connections end.
-pub fn debug() -> bool {
-    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *DEBUG.get_or_init(|| std::env::var_os("FAKE_WHATSAPP_DEBUG").is_some())
+/// `FAKE_WHATSAPP_DEBUG=1`: log every stanza the server sends and why connections end, to
+/// stderr, even when the fake runs inside a test process that installed no `tracing`
+/// subscriber. (The binary installs one itself and also honours `RUST_LOG`.)
+fn debug_logging() {
+    if std::env::var_os("FAKE_WHATSAPP_DEBUG").is_some() {
+        // Fails only when a subscriber is already installed, which then decides.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("fake_whatsapp=trace")
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
 }

@@ -53,6 +53,8 @@ pub struct Account {
     pub sent: crate::retry::SentLog,
     /// Message ids the phone decrypted lately, to ignore duplicates.
     pub received_ids: crate::retry::ReceivedIds,
+    /// The account's app-state sync keys, shared with its companions.
+    pub app_state_keys: Vec<crate::app_state::AppStateKey>,
 }
 
 /// A companion device a phone has linked.
@@ -74,6 +76,8 @@ pub struct Device {
 #[derive(Debug, Clone)]
 pub struct PendingPair {
     pub device: Device,
+    /// The registration's keys, stored as the device's bundle when pairing completes.
+    pub keys: crate::prekeys::Bundle,
     /// The encoded `ADVDeviceIdentity` the phone signed.
     pub details: Vec<u8>,
     pub account_public: [u8; 32],
@@ -87,6 +91,9 @@ pub struct Registration {
     pub refs: Vec<String>,
     pub noise_public: [u8; 32],
     pub identity_public: [u8; 32],
+    /// The keys the registration payload carried (registration id, key type, identity, signed
+    /// pre-key): the server's first record of the device's bundle once it is paired.
+    pub keys: crate::prekeys::Bundle,
 }
 
 #[derive(Debug)]
@@ -154,6 +161,9 @@ pub struct Faults {
     pub delay: Duration,
     /// Deliver every stanza for a companion twice.
     pub duplicate_deliveries: bool,
+    /// Send the 515 right after `pair-device-sign`, without the configured delay (the race
+    /// clients that set their "paired" flag late lose).
+    pub instant_restart: bool,
 }
 
 /// Counters for the control API and the soak report.
@@ -175,6 +185,10 @@ pub struct Stats {
     pub duplicates_ignored: u64,
     /// Messages the scripted phones sent again in answer to a retry receipt.
     pub resent: u64,
+    /// Handshakes completed by Noise IK (a client resuming with the current server key).
+    pub resumed_handshakes: u64,
+    /// Resumes answered with XXfallback (the client's cached server key was not ours).
+    pub fallback_handshakes: u64,
 }
 
 #[derive(Debug, Default)]

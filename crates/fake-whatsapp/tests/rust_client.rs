@@ -21,9 +21,11 @@ use whatsapp_binary::{Jid, Node, Server};
 
 #[tokio::test]
 async fn pairing_login_and_post_login_iqs() {
-    // No history sync: it would take one of the one-time keys this test counts.
+    // No history sync or app-state key share: they would take one of the one-time keys this
+    // test counts.
     let fake = FakeWhatsApp::start(Config {
         history_sync: false,
+        app_state_key_share: false,
         ..Config::default()
     })
     .await

@@ -1,4 +1,5 @@
-//! The standalone binary: prints its addresses and root key, and its HTTP control API answers.
+//! The standalone binary: prints its addresses, root key and static key (kept across restarts
+//! with `--static-key`), and its HTTP control API answers.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::timeout;
+use whatsapp::handshake::KeyPair;
 
 async fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -31,10 +33,33 @@ async fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String)
     (status, body)
 }
 
+const STATIC: [u8; 32] = [0x42; 32];
+
+#[tokio::test]
+async fn a_malformed_static_key_is_a_usage_error() {
+    for bad in ["zz", "0102", &hex::encode([1u8; 33])] {
+        let status = Command::new(env!("CARGO_BIN_EXE_fake-whatsapp"))
+            .args(["--static-key", bad])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{bad}");
+    }
+}
+
 #[tokio::test]
 async fn binary_prints_root_key_and_serves_control_api() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fake-whatsapp"))
-        .args(["--port", "0", "--control-port", "0"])
+        .args([
+            "--port",
+            "0",
+            "--control-port",
+            "0",
+            "--static-key",
+            &hex::encode(STATIC),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -56,6 +81,12 @@ async fn binary_prints_root_key_and_serves_control_api() {
     let root = next().await;
     let root = root.strip_prefix("root ").unwrap().to_owned();
     assert_eq!(hex::decode(&root).unwrap().len(), 32);
+    let static_key = next().await;
+    assert_eq!(
+        static_key.strip_prefix("static "),
+        Some(hex::encode(KeyPair::from_private(STATIC).public()).as_str()),
+        "the given static key is kept"
+    );
     let control = next().await;
     let control = control.strip_prefix("control http://").unwrap().to_owned();
 
@@ -166,7 +197,7 @@ async fn binary_prints_root_key_and_serves_control_api() {
     assert_eq!(status, 200);
     assert_eq!(
         faults,
-        r#"{"delay_ms":5,"duplicate_deliveries":false,"withhold_acks":true,"withhold_receipts":false}"#
+        r#"{"delay_ms":5,"duplicate_deliveries":false,"instant_restart":false,"withhold_acks":true,"withhold_receipts":false}"#
     );
     assert_eq!(
         http(&control, "PUT", "/faults", r#"{"delay_ms":-1}"#)
@@ -175,6 +206,10 @@ async fn binary_prints_root_key_and_serves_control_api() {
         400
     );
     assert_eq!(http(&control, "GET", "/faults", "").await.1, faults);
+    let (status, instant) = http(&control, "PUT", "/faults", r#"{"instant_restart":true}"#).await;
+    assert_eq!(status, 200);
+    assert!(instant.contains(r#""instant_restart":true"#), "{instant}");
+    assert!(instant.contains(r#""withhold_acks":true"#), "{instant}");
     assert_eq!(
         http(&control, "GET", "/queued/15550001111/1", "").await,
         (200, r#"{"queued":0}"#.to_owned())

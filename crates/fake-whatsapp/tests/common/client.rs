@@ -14,7 +14,7 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 use whatsapp::frame::{FrameDecoder, FrameEncoder, SecureChannel};
-use whatsapp::handshake::{ClientHandshake, KeyPair};
+use whatsapp::handshake::{ClientHandshake, KeyPair, ResumeHandshake, Resumed};
 use whatsapp::proto::client_payload::DevicePairingRegistrationData;
 use whatsapp::proto::{AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac, ClientPayload};
 use whatsapp_binary::{Jid, Node, Server};
@@ -28,6 +28,35 @@ pub struct Client {
     pub pending: Vec<Node>,
 }
 
+/// How a resumed connection was accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resumption {
+    /// Noise IK completed: the cached key was the server's.
+    Resumed,
+    /// The server answered XXfallback with this static key (its chain verified).
+    Fallback { server_static: [u8; 32] },
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Reads WebSocket messages until one whole frame is decoded.
+async fn read_frame(ws: &mut Ws, decoder: &mut FrameDecoder) -> Vec<u8> {
+    loop {
+        if let Some(f) = decoder.next_frame().unwrap() {
+            return f;
+        }
+        match timeout(STEP, ws.next()).await.unwrap() {
+            Some(Ok(Message::Binary(b))) => decoder.push(&b),
+            other => panic!("expected a handshake frame, got {other:?}"),
+        }
+    }
+}
+
 impl Client {
     /// Handshake with `payload`, trusting `fake`'s root key.
     pub async fn connect(fake: &FakeWhatsApp, noise: &KeyPair, payload: &ClientPayload) -> Client {
@@ -38,21 +67,9 @@ impl Client {
         ws.send(Message::binary(encoder.encode(&hello).unwrap()))
             .await
             .unwrap();
-        let server_hello = loop {
-            if let Some(f) = decoder.next_frame().unwrap() {
-                break f;
-            }
-            match timeout(STEP, ws.next()).await.unwrap() {
-                Some(Ok(Message::Binary(b))) => decoder.push(&b),
-                other => panic!("expected server hello, got {other:?}"),
-            }
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let server_hello = read_frame(&mut ws, &mut decoder).await;
         let accepted = hs
-            .read_server_hello(&server_hello, &fake.root_public_key(), now)
+            .read_server_hello(&server_hello, &fake.root_public_key(), now_unix())
             .expect("the fake's chain verifies against its root key");
         let (finish, keys) = accepted.finish(noise, &payload.encode_to_vec()).unwrap();
         ws.send(Message::binary(encoder.encode(&finish).unwrap()))
@@ -63,6 +80,48 @@ impl Client {
             channel: SecureChannel::new(encoder, decoder, &keys, 1 << 24),
             pending: Vec::new(),
         }
+    }
+
+    /// Resumes as WhatsApp Web does: Noise IK to `cached_server_static` with `payload` in the
+    /// first message, following the server into XXfallback when it asks.
+    pub async fn resume(
+        fake: &FakeWhatsApp,
+        noise: &KeyPair,
+        cached_server_static: &[u8; 32],
+        payload: &ClientPayload,
+    ) -> (Client, Resumption) {
+        let (mut ws, _) = connect_async(fake.url()).await.unwrap();
+        let mut encoder = FrameEncoder::client();
+        let mut decoder = FrameDecoder::new();
+        let (hs, hello) =
+            ResumeHandshake::start(noise, cached_server_static, &payload.encode_to_vec()).unwrap();
+        ws.send(Message::binary(encoder.encode(&hello).unwrap()))
+            .await
+            .unwrap();
+        let server_hello = read_frame(&mut ws, &mut decoder).await;
+        let outcome = hs
+            .read_server_hello(&server_hello, &fake.root_public_key(), now_unix())
+            .expect("the fake completes or falls back");
+        let (keys, how) = match outcome {
+            Resumed::Resumed { keys, .. } => (keys, Resumption::Resumed),
+            Resumed::Fallback {
+                finish,
+                keys,
+                server_static,
+                ..
+            } => {
+                ws.send(Message::binary(encoder.encode(&finish).unwrap()))
+                    .await
+                    .unwrap();
+                (keys, Resumption::Fallback { server_static })
+            }
+        };
+        let client = Client {
+            ws,
+            channel: SecureChannel::new(encoder, decoder, &keys, 1 << 24),
+            pending: Vec::new(),
+        };
+        (client, how)
     }
 
     pub async fn send(&mut self, node: &Node) {
@@ -100,11 +159,21 @@ impl Client {
         }
     }
 
+    /// Sends an IQ and returns its answer; stanzas that arrive before it stay queued for
+    /// `recv` (a phone's messages may come in between).
     pub async fn query(&mut self, iq: Node) -> Node {
         let id = iq.attr_str("id").unwrap().to_owned();
         self.send(&iq).await;
-        let reply = self.recv().await.expect("iq reply");
-        assert_eq!(reply.attr_str("id"), Some(id.as_str()), "{reply}");
+        let mut other = Vec::new();
+        let reply = loop {
+            let node = self.recv().await.expect("iq reply");
+            if node.tag == "iq" && node.attr_str("id") == Some(id.as_str()) {
+                break node;
+            }
+            other.push(node);
+        };
+        other.append(&mut self.pending);
+        self.pending = other;
         reply
     }
 }

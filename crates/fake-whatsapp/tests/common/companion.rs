@@ -3,6 +3,8 @@
 //! real Signal store (`fake_whatsapp::party::Party`), so tests can send and decrypt messages
 //! stanza by stanza.
 
+use std::time::{Duration, Instant};
+
 use fake_whatsapp::party::{self, Party};
 use fake_whatsapp::prekeys::Bundle;
 use fake_whatsapp::{FakeWhatsApp, Phone};
@@ -22,6 +24,12 @@ pub struct Companion {
     pub identity: KeyPair,
     pub user: String,
     pub device: u16,
+    /// From sending `pair-device-sign` to reading the 515.
+    pub restart_after: Duration,
+    /// When the 515 arrived (the companion then logs in and uploads its keys).
+    pub paired_at: Instant,
+    /// The key upload IQ as sent.
+    pub upload: Node,
     next_id: u32,
 }
 
@@ -71,8 +79,10 @@ impl Companion {
                 ),
         )
         .await;
+        let signed_at = Instant::now();
         let restart = reg.expect("515", |n| n.tag == "stream:error").await;
         assert_eq!(restart.attr_str("code"), Some("515"));
+        let paired_at = Instant::now();
 
         let user = phone.user().to_owned();
         let device = jid.device_id();
@@ -85,6 +95,9 @@ impl Companion {
             identity,
             user,
             device,
+            restart_after: paired_at - signed_at,
+            paired_at,
+            upload: Node::new("iq"),
             next_id: 0,
         };
         let success = companion
@@ -137,8 +150,9 @@ impl Companion {
             Node::new("list").children(keys),
             child("skey"),
         ]);
-        let reply = self.client.query(upload).await;
+        let reply = self.client.query(upload.clone()).await;
         assert_eq!(reply.attr_str("type"), Some("result"), "{reply}");
+        self.upload = upload;
     }
 
     /// `<keys>` for a retry receipt: type, identity, a fresh one-time key, the signed pre-key.
@@ -173,15 +187,25 @@ impl Companion {
 
     /// Encrypts a text for `to`'s phone (device 0), fetching its bundle when there is no session.
     pub async fn encrypt_text(&mut self, to: &str, text: &str) -> CiphertextMessage {
+        let message = whatsapp::proto::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+        self.encrypt(to, &message).await
+    }
+
+    /// Encrypts `message` for `to`'s phone (device 0), fetching its bundle when there is no
+    /// session.
+    pub async fn encrypt(
+        &mut self,
+        to: &str,
+        message: &whatsapp::proto::Message,
+    ) -> CiphertextMessage {
         let address = ProtocolAddress::new(to, 0);
         let bundle = if self.party.has_session(&address) {
             None
         } else {
             Some(self.fetch_bundle(Jid::pn(to).unwrap()).await)
-        };
-        let message = whatsapp::proto::Message {
-            conversation: Some(text.to_owned()),
-            ..Default::default()
         };
         self.party
             .encrypt(&address, bundle.as_ref(), message.encode_to_vec())
