@@ -2,12 +2,13 @@
 //! this crate needs no `protoc` binary on the machine or in CI.
 
 const PROTO_DIR: &str = "proto";
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "handshake.proto",
     "client_payload.proto",
     "adv.proto",
     "message.proto",
     "history_sync.proto",
+    "engine.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

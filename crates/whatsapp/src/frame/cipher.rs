@@ -51,6 +51,32 @@ impl CipherState {
         }
     }
 
+    fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, CipherError> {
+        if self.exhausted {
+            return Err(CipherError::CounterExhausted);
+        }
+        let counter = self.counter;
+        let out = self
+            .aead
+            .encrypt(Nonce::from_slice(&nonce(counter)), plaintext)
+            .map_err(|_| CipherError::Encrypt { counter })?;
+        self.advance();
+        Ok(out)
+    }
+
+    fn open(&mut self, ciphertext: &[u8]) -> Result<Vec<u8>, CipherError> {
+        if self.exhausted {
+            return Err(CipherError::CounterExhausted);
+        }
+        let counter = self.counter;
+        let out = self
+            .aead
+            .decrypt(Nonce::from_slice(&nonce(counter)), ciphertext)
+            .map_err(|_| CipherError::Decrypt { counter })?;
+        self.advance();
+        Ok(out)
+    }
+
     /// Moves to the next nonce. After the last one (2^32 - 1) the state refuses to continue rather
     /// than wrap around, because a repeated nonce would break GCM.
     fn advance(&mut self) {
@@ -93,38 +119,60 @@ impl TransportCipher {
 
     /// Encrypts the next outgoing frame payload (ciphertext = plaintext + 16-byte tag).
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, CipherError> {
-        let state = &mut self.send;
-        if state.exhausted {
-            return Err(CipherError::CounterExhausted);
-        }
-        let counter = state.counter;
-        let out = state
-            .aead
-            .encrypt(Nonce::from_slice(&nonce(counter)), plaintext)
-            .map_err(|_| CipherError::Encrypt { counter })?;
-        state.advance();
-        Ok(out)
+        self.send.seal(plaintext)
     }
 
     /// Decrypts the next incoming frame payload. On failure the counter does not move; the caller
     /// should drop the connection, since the peer and we no longer agree on the stream.
     pub fn decrypt(&mut self, ciphertext: &[u8]) -> Result<Vec<u8>, CipherError> {
-        let state = &mut self.recv;
-        if state.exhausted {
-            return Err(CipherError::CounterExhausted);
-        }
-        let counter = state.counter;
-        let out = state
-            .aead
-            .decrypt(Nonce::from_slice(&nonce(counter)), ciphertext)
-            .map_err(|_| CipherError::Decrypt { counter })?;
-        state.advance();
-        Ok(out)
+        self.recv.open(ciphertext)
     }
 
     /// Messages sent so far in each direction: `(sent, received)`.
     pub fn counters(&self) -> (u32, u32) {
         (self.send.counter, self.recv.counter)
+    }
+
+    /// Splits into independent sending and receiving halves, so a connection can write from one
+    /// task while another reads (each direction has its own key and counter anyway).
+    pub fn split(self) -> (SendCipher, RecvCipher) {
+        (SendCipher(self.send), RecvCipher(self.recv))
+    }
+}
+
+/// The sending direction of a [`TransportCipher`].
+pub struct SendCipher(CipherState);
+
+/// The receiving direction of a [`TransportCipher`].
+pub struct RecvCipher(CipherState);
+
+impl std::fmt::Debug for SendCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendCipher")
+            .field("sent", &self.0.counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RecvCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvCipher")
+            .field("received", &self.0.counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SendCipher {
+    /// See [`TransportCipher::encrypt`].
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, CipherError> {
+        self.0.seal(plaintext)
+    }
+}
+
+impl RecvCipher {
+    /// See [`TransportCipher::decrypt`].
+    pub fn decrypt(&mut self, ciphertext: &[u8]) -> Result<Vec<u8>, CipherError> {
+        self.0.open(ciphertext)
     }
 }
 

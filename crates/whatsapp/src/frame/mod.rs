@@ -12,7 +12,7 @@ pub mod cipher;
 pub mod codec;
 pub mod payload;
 
-pub use channel::{ChannelError, SecureChannel};
-pub use cipher::{CipherError, TransportCipher, TransportKeys};
+pub use channel::{ChannelError, ChannelReader, ChannelWriter, SecureChannel};
+pub use cipher::{CipherError, RecvCipher, SendCipher, TransportCipher, TransportKeys};
 pub use codec::{FrameDecoder, FrameEncoder, FrameError, HEADER_LEN, INTRO, MAX_FRAME_LEN};
 pub use payload::{DEFAULT_MAX_INFLATED_LEN, PayloadError, decode_payload, encode_payload};
