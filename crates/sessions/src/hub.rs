@@ -1,0 +1,102 @@
+//! The event hub: everything users should see happen, as typed events tagged with the owner's
+//! user id, on one broadcast channel. Subscribers filter by user; a slow subscriber loses the
+//! oldest events (it is told how many) rather than slowing the engine — the database stays the
+//! truth, so a client that lagged reloads.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// Events kept for slow subscribers.
+const CAPACITY: usize = 4096;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AccountEvent {
+    /// The account's connection state changed.
+    State {
+        status: String,
+        status_reason: String,
+        status_message: String,
+        phone_number: Option<String>,
+    },
+    /// A QR code to show (replaces the previous one).
+    Qr {
+        qr: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// A pairing code to type on the phone.
+    PairingCode {
+        code: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// A message was stored (or a placeholder completed).
+    Message {
+        id: Uuid,
+        message_id: String,
+        lead_id: Option<Uuid>,
+        lead_created: bool,
+        direction: String,
+        text: Option<String>,
+        status: String,
+        completed: bool,
+    },
+    /// One of the user's messages changed status.
+    MessageStatus {
+        id: Uuid,
+        message_id: String,
+        status: String,
+        status_reason: Option<String>,
+    },
+    /// A contact is typing (or stopped).
+    Typing { chat: String, state: String },
+    /// A contact's presence.
+    Presence {
+        chat: String,
+        available: bool,
+        last_seen: Option<DateTime<Utc>>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HubEvent {
+    pub user_id: Uuid,
+    pub account_id: Uuid,
+    #[serde(flatten)]
+    pub event: AccountEvent,
+}
+
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<HubEvent>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self {
+            tx: broadcast::channel(CAPACITY).0,
+        }
+    }
+
+    pub fn publish(&self, user_id: Uuid, account_id: Uuid, event: AccountEvent) {
+        // No subscriber is fine: nobody is looking right now.
+        let _ = self.tx.send(HubEvent {
+            user_id,
+            account_id,
+            event,
+        });
+    }
+
+    /// Every event from now on (filter by `user_id`).
+    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
+        self.tx.subscribe()
+    }
+}

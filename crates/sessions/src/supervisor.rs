@@ -1,0 +1,486 @@
+//! The supervisor: one engine task per account, a command channel each, and the one handle the
+//! server acts through.
+//!
+//! Fault isolation: each account runs in its own tokio task, watched by a small monitor task. A
+//! panic ends that account's task only; the monitor records the account as `error`
+//! (`engine_fault`) and forgets it, so the next command (link, reconnect) starts it afresh.
+//! Start-up reconnects every linked account at once as tasks, but their connection attempts pass
+//! through the engine's `connect_gate`, so a thousand accounts do not stampede.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use store::{EngineAccount, EngineStore};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use whatsapp::client::{
+    AccountCtx, ClientConfig, Command, CommandError, LinkMethod, LinkStarted, run_account,
+};
+use whatsapp::events::{ChatState, Event};
+use whatsapp::store::{AccountState, Status};
+
+use crate::adapter::StoreFactory;
+use crate::hub::{AccountEvent, Hub};
+
+/// How long a command that expects an answer (link, logout) may take.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(45);
+/// Commands queued per account.
+const COMMAND_BUFFER: usize = 64;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SessionsError {
+    /// No such account for this user (or not theirs).
+    #[error("no such WhatsApp account")]
+    NotFound,
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("the account did not answer in time")]
+    Timeout,
+    #[error("storage failed: {0}")]
+    Store(String),
+}
+
+struct Running {
+    user_id: Uuid,
+    generation: u64,
+    commands: mpsc::Sender<Command>,
+}
+
+struct Inner {
+    engine: EngineStore,
+    config: Arc<ClientConfig>,
+    hub: Hub,
+    factory: Arc<dyn StoreFactory>,
+    running: Mutex<HashMap<Uuid, Running>>,
+    /// The QR code on show per linking account.
+    qrs: Mutex<HashMap<Uuid, (String, SystemTime)>>,
+    next_generation: std::sync::atomic::AtomicU64,
+    monitors: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// The command handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("running", &lock(&self.inner.running).len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn utc(t: SystemTime) -> DateTime<Utc> {
+    DateTime::<Utc>::from(t)
+}
+
+fn state_event(state: &AccountState) -> AccountEvent {
+    AccountEvent::State {
+        status: state.status.as_str().to_owned(),
+        status_reason: state.reason.to_owned(),
+        status_message: state.message.clone(),
+        phone_number: state.linked.as_ref().map(|l| l.phone.clone()),
+    }
+}
+
+impl Sessions {
+    pub fn new(
+        engine: EngineStore,
+        config: Arc<ClientConfig>,
+        hub: Hub,
+        factory: Arc<dyn StoreFactory>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                hub,
+                factory,
+                running: Mutex::default(),
+                qrs: Mutex::default(),
+                next_generation: std::sync::atomic::AtomicU64::new(1),
+                monitors: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// Starts every linked account (credentials stored, not expired). Returns how many.
+    pub async fn start_all(&self) -> Result<usize, SessionsError> {
+        let accounts = self
+            .inner
+            .engine
+            .accounts_to_start()
+            .await
+            .map_err(|e| SessionsError::Store(e.to_string()))?;
+        for account in &accounts {
+            self.ensure_running(account);
+        }
+        tracing::info!(
+            accounts = accounts.len(),
+            "reconnecting linked WhatsApp accounts"
+        );
+        Ok(accounts.len())
+    }
+
+    /// Accounts with a running task.
+    pub fn running(&self) -> usize {
+        lock(&self.inner.running).len()
+    }
+
+    /// The account's owner check (system path) — the caller has already read the account as
+    /// the user under RLS; this guards against a caller bug.
+    async fn owned(&self, user_id: Uuid, account_id: Uuid) -> Result<EngineAccount, SessionsError> {
+        match self.inner.engine.account(account_id).await {
+            Ok(Some(account)) if account.user_id == user_id => Ok(account),
+            Ok(_) => Err(SessionsError::NotFound),
+            Err(e) => Err(SessionsError::Store(e.to_string())),
+        }
+    }
+
+    /// The command sender of a running account, starting it when needed.
+    fn ensure_running(&self, account: &EngineAccount) -> mpsc::Sender<Command> {
+        let mut running = lock(&self.inner.running);
+        if let Some(r) = running.get(&account.session_id)
+            && !r.commands.is_closed()
+        {
+            return r.commands.clone();
+        }
+        let (tx, rx) = mpsc::channel(COMMAND_BUFFER);
+        let generation = self
+            .inner
+            .next_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        running.insert(
+            account.session_id,
+            Running {
+                user_id: account.user_id,
+                generation,
+                commands: tx.clone(),
+            },
+        );
+        drop(running);
+        let monitor = tokio::spawn(monitor(self.inner.clone(), account.clone(), generation, rx));
+        let mut monitors = lock(&self.inner.monitors);
+        monitors.retain(|m| !m.is_finished());
+        monitors.push(monitor);
+        tx
+    }
+
+    fn running_sender(&self, account_id: Uuid) -> Option<mpsc::Sender<Command>> {
+        lock(&self.inner.running)
+            .get(&account_id)
+            .map(|r| r.commands.clone())
+    }
+
+    /// Starts linking `account_id` (or switches the method while it links).
+    pub async fn link(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        method: LinkMethod,
+    ) -> Result<LinkStarted, SessionsError> {
+        let account = self.owned(user_id, account_id).await?;
+        let commands = self.ensure_running(&account);
+        let (reply, answer) = oneshot::channel();
+        commands
+            .send(Command::Link { method, reply })
+            .await
+            .map_err(|_| SessionsError::Command(CommandError::Stopped))?;
+        Ok(tokio::time::timeout(ANSWER_TIMEOUT, answer)
+            .await
+            .map_err(|_| SessionsError::Timeout)?
+            .map_err(|_| SessionsError::Command(CommandError::Stopped))??)
+    }
+
+    /// The QR code on show while the account links.
+    pub fn current_qr(&self, user_id: Uuid, account_id: Uuid) -> Option<(String, DateTime<Utc>)> {
+        let owner = lock(&self.inner.running)
+            .get(&account_id)
+            .map(|r| r.user_id);
+        if owner != Some(user_id) {
+            return None;
+        }
+        lock(&self.inner.qrs)
+            .get(&account_id)
+            .filter(|(_, expires)| *expires > SystemTime::now())
+            .map(|(qr, expires)| (qr.clone(), utc(*expires)))
+    }
+
+    /// Unlinks the account: tells WhatsApp (when connected) and forgets the credentials.
+    pub async fn logout(&self, user_id: Uuid, account_id: Uuid) -> Result<(), SessionsError> {
+        self.owned(user_id, account_id).await?;
+        match self.running_sender(account_id) {
+            Some(commands) => {
+                let (reply, answer) = oneshot::channel();
+                if commands.send(Command::Logout { reply }).await.is_ok() {
+                    return match tokio::time::timeout(ANSWER_TIMEOUT, answer).await {
+                        Ok(Ok(result)) => Ok(result?),
+                        Ok(Err(_)) => self.forget(account_id).await,
+                        Err(_) => Err(SessionsError::Timeout),
+                    };
+                }
+                self.forget(account_id).await
+            }
+            None => self.forget(account_id).await,
+        }
+    }
+
+    /// Logout without a running task: delete the credentials and say so.
+    async fn forget(&self, account_id: Uuid) -> Result<(), SessionsError> {
+        self.inner
+            .engine
+            .wipe_credentials(account_id)
+            .await
+            .map_err(|e| SessionsError::Store(e.to_string()))?;
+        let update = store::SessionStatusUpdate {
+            status: Some("inactive".into()),
+            status_reason: Some("logged_out_by_user".into()),
+            status_message: Some("Logged out. Link the account again to use it.".into()),
+            ..Default::default()
+        };
+        self.inner
+            .engine
+            .update_session(account_id, update)
+            .await
+            .map_err(|e| SessionsError::Store(e.to_string()))
+    }
+
+    /// Logs out and stops the account's task, before its row is deleted.
+    pub async fn remove(&self, user_id: Uuid, account_id: Uuid) -> Result<(), SessionsError> {
+        self.logout(user_id, account_id).await?;
+        self.stop(account_id).await;
+        Ok(())
+    }
+
+    /// Stops one account's task (credentials stay).
+    async fn stop(&self, account_id: Uuid) {
+        let running = lock(&self.inner.running).remove(&account_id);
+        lock(&self.inner.qrs).remove(&account_id);
+        if let Some(r) = running {
+            let _ = r.commands.send(Command::Shutdown).await;
+        }
+    }
+
+    /// The outbox of `account_id` has new messages.
+    pub fn wake(&self, account_id: Uuid) {
+        if let Some(commands) = self.running_sender(account_id) {
+            // A full channel means the account is busy; it reads the outbox again anyway.
+            let _ = commands.try_send(Command::Wake);
+        }
+    }
+
+    /// Connects a stopped account again (after it was replaced, or an error).
+    pub async fn reconnect(&self, user_id: Uuid, account_id: Uuid) -> Result<(), SessionsError> {
+        let account = self.owned(user_id, account_id).await?;
+        let _ = self.ensure_running(&account).send(Command::Reconnect).await;
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        command: Command,
+    ) -> Result<(), SessionsError> {
+        let owner = lock(&self.inner.running)
+            .get(&account_id)
+            .map(|r| (r.user_id, r.commands.clone()));
+        match owner {
+            Some((owner, commands)) if owner == user_id => commands
+                .send(command)
+                .await
+                .map_err(|_| SessionsError::Command(CommandError::Stopped)),
+            Some(_) => Err(SessionsError::NotFound),
+            None => {
+                self.owned(user_id, account_id).await?;
+                Err(SessionsError::Command(CommandError::NotLinked))
+            }
+        }
+    }
+
+    /// Sends read receipts for messages of a chat (phone number or JID).
+    pub async fn mark_read(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        chat: &str,
+        ids: Vec<String>,
+    ) -> Result<(), SessionsError> {
+        self.send(
+            user_id,
+            account_id,
+            Command::MarkRead {
+                chat: chat.to_owned(),
+                ids,
+            },
+        )
+        .await
+    }
+
+    pub async fn typing(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        chat: &str,
+        state: ChatState,
+    ) -> Result<(), SessionsError> {
+        self.send(
+            user_id,
+            account_id,
+            Command::Typing {
+                chat: chat.to_owned(),
+                state,
+            },
+        )
+        .await
+    }
+
+    pub async fn set_presence(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        available: bool,
+    ) -> Result<(), SessionsError> {
+        self.send(user_id, account_id, Command::Presence { available })
+            .await
+    }
+
+    pub async fn subscribe_presence(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        chat: &str,
+    ) -> Result<(), SessionsError> {
+        self.send(
+            user_id,
+            account_id,
+            Command::SubscribePresence {
+                chat: chat.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Stops every account (credentials stay) and waits for them, at most `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        let all: Vec<mpsc::Sender<Command>> = lock(&self.inner.running)
+            .drain()
+            .map(|(_, r)| r.commands)
+            .collect();
+        for commands in all {
+            let _ = commands.send(Command::Shutdown).await;
+        }
+        let monitors: Vec<_> = lock(&self.inner.monitors).drain(..).collect();
+        let wait = async {
+            for m in monitors {
+                let _ = m.await;
+            }
+        };
+        if tokio::time::timeout(grace, wait).await.is_err() {
+            tracing::warn!("some WhatsApp accounts did not stop in time");
+        }
+    }
+}
+
+/// Runs one account's task and watches it for panics.
+async fn monitor(
+    inner: Arc<Inner>,
+    account: EngineAccount,
+    generation: u64,
+    commands: mpsc::Receiver<Command>,
+) {
+    let account_id = account.session_id;
+    let user_id = account.user_id;
+    let store = inner.factory.store_for(&account);
+    let sink_inner = Arc::downgrade(&inner);
+    let ctx = AccountCtx {
+        config: inner.config.clone(),
+        store: store.clone(),
+        events: Arc::new(move |event| {
+            if let Some(inner) = sink_inner.upgrade() {
+                forward(&inner, user_id, account_id, event);
+            }
+        }),
+    };
+    let task = tokio::spawn(run_account(ctx, commands));
+    let outcome = task.await;
+    if let Err(e) = outcome
+        && e.is_panic()
+    {
+        tracing::error!(account = %account_id, "the account's engine task panicked; other accounts are unaffected");
+        let state = AccountState {
+            status: Status::Error,
+            reason: "engine_fault",
+            message: "An internal error stopped this account. Reconnect to start it again.".into(),
+            linked: None,
+        };
+        if let Err(e) = store.set_state(&state).await {
+            tracing::warn!(error = %e, "could not record the engine fault");
+        }
+        inner.hub.publish(user_id, account_id, state_event(&state));
+    }
+    let mut running = lock(&inner.running);
+    if running
+        .get(&account_id)
+        .is_some_and(|r| r.generation == generation)
+    {
+        running.remove(&account_id);
+    }
+    drop(running);
+    lock(&inner.qrs).remove(&account_id);
+}
+
+/// Engine events → the hub (messages and statuses are published by the store adapter, with
+/// their database ids, when they are committed).
+fn forward(inner: &Inner, user_id: Uuid, account_id: Uuid, event: Event) {
+    let hub_event = match event {
+        Event::State(state) => {
+            if state.status != Status::Connecting || state.reason != "linking" {
+                lock(&inner.qrs).remove(&account_id);
+            }
+            state_event(&state)
+        }
+        Event::Qr { qr, expires_at } => {
+            lock(&inner.qrs).insert(account_id, (qr.clone(), expires_at));
+            AccountEvent::Qr {
+                qr,
+                expires_at: utc(expires_at),
+            }
+        }
+        Event::PairingCode { code, expires_at } => {
+            lock(&inner.qrs).remove(&account_id);
+            AccountEvent::PairingCode {
+                code,
+                expires_at: utc(expires_at),
+            }
+        }
+        Event::Typing { chat, state } => AccountEvent::Typing {
+            chat,
+            state: state.as_str().to_owned(),
+        },
+        Event::Presence {
+            chat,
+            available,
+            last_seen,
+        } => AccountEvent::Presence {
+            chat,
+            available,
+            last_seen: last_seen.map(crate::adapter::timestamp),
+        },
+        Event::Message { .. } | Event::Status { .. } | Event::OfflineDone { .. } => return,
+    };
+    inner.hub.publish(user_id, account_id, hub_event);
+}
