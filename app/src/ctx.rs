@@ -13,6 +13,8 @@ use leptos::server_fn::error::ServerFnError;
 #[derive(Clone)]
 pub struct AppContext {
     pub store: store::Store,
+    /// The WhatsApp sessions' command handle (the same one the REST API uses).
+    pub sessions: sessions::Sessions,
     /// `WHATSAPP_MAX_SESSIONS_PER_USER`.
     pub max_sessions_per_user: u32,
     /// `SESSION_IDLE_TIMEOUT`, shown on the Settings page.

@@ -4,10 +4,12 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod engine;
 pub mod health;
+pub mod rotate;
 pub mod router;
 pub mod security;
-mod startup;
+pub mod startup;
 pub mod state;
 pub mod telemetry;
 

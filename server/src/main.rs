@@ -1,4 +1,5 @@
-//! Loads configuration, installs logging and runs the server. Everything else is in the library.
+//! Loads configuration, installs logging and runs the server (or, as `server rotate-key`,
+//! re-encrypts the stored WhatsApp sessions under a new key). Everything else is in the library.
 
 use std::process::ExitCode;
 
@@ -17,11 +18,37 @@ async fn main() -> ExitCode {
         eprintln!("cannot install the logger: {e}");
         return ExitCode::FAILURE;
     }
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("rotate-key") => return rotate_key(&config).await,
+        Some(other) => {
+            eprintln!("unknown command {other:?}; usage: server [rotate-key]");
+            return ExitCode::from(2);
+        }
+    }
     match server::run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server stopped with an error");
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn rotate_key(config: &server::Config) -> ExitCode {
+    let new_key = std::env::var("NEW_SESSION_ENCRYPTION_KEY").ok();
+    match server::rotate::rotate_key(config, new_key.as_deref()).await {
+        Ok(report) => {
+            println!(
+                "rotated {} account(s), {} value(s) re-encrypted, {} already under the new key; \
+                 now set SESSION_ENCRYPTION_KEY to the new key",
+                report.sessions, report.rows, report.already_rotated
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rotate-key: {e}");
             ExitCode::FAILURE
         }
     }

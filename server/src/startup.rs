@@ -12,13 +12,15 @@ use tokio::sync::Notify;
 
 use secrecy::ExposeSecret as _;
 use store::embedded::{EmbeddedError, EmbeddedPostgres};
-use store::{Store, StoreConfig};
+use store::{Store, StoreConfig, StoreSettings};
 
 use crate::config::{self, Config, KeyOrigin};
 use crate::state::AppState;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// How long the WhatsApp accounts may take to finish what they are storing and disconnect.
+const SESSIONS_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -28,6 +30,11 @@ pub enum StartupError {
     Embedded(#[source] EmbeddedError),
     #[error("database: {0}")]
     Store(#[source] store::StoreError),
+    /// `SESSION_ENCRYPTION_KEY` is not the key the stored WhatsApp sessions were encrypted with.
+    #[error("SESSION_ENCRYPTION_KEY: {0}")]
+    EncryptionKey(#[source] store::StoreError),
+    #[error("starting the WhatsApp accounts: {0}")]
+    Sessions(#[source] sessions::SessionsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -54,19 +61,7 @@ pub async fn run(mut config: Config) -> Result<(), StartupError> {
         config.session_encryption_key = Some(key);
     }
 
-    let (embedded, database_url) = match &config.database_url {
-        Some(url) => (None, url.expose_secret().to_owned()),
-        None => {
-            let dir = config.data_dir.join("postgres");
-            tracing::info!(dir = %dir.display(), "DATABASE_URL is not set: starting the embedded PostgreSQL");
-            let pg = EmbeddedPostgres::start(&dir)
-                .await
-                .map_err(StartupError::Embedded)?;
-            let url = pg.database_url().to_owned();
-            (Some(pg), url)
-        }
-    };
-
+    let (embedded, database_url) = open_database(&config).await?;
     let result = serve(&config, database_url).await;
     if let Some(pg) = embedded
         && let Err(e) = pg.stop().await
@@ -76,7 +71,29 @@ pub async fn run(mut config: Config) -> Result<(), StartupError> {
     result
 }
 
-async fn serve(config: &Config, database_url: String) -> Result<(), StartupError> {
+/// `DATABASE_URL`, or the embedded cluster under `DATA_DIR` (started here; the caller stops it).
+pub(crate) async fn open_database(
+    config: &Config,
+) -> Result<(Option<EmbeddedPostgres>, String), StartupError> {
+    match &config.database_url {
+        Some(url) => Ok((None, url.expose_secret().to_owned())),
+        None => {
+            let dir = config.data_dir.join("postgres");
+            tracing::info!(dir = %dir.display(), "DATABASE_URL is not set: starting the embedded PostgreSQL");
+            let pg = EmbeddedPostgres::start(&dir)
+                .await
+                .map_err(StartupError::Embedded)?;
+            let url = pg.database_url().to_owned();
+            Ok((Some(pg), url))
+        }
+    }
+}
+
+/// Connects (and migrates) the store with our settings.
+pub(crate) async fn connect_store(
+    config: &Config,
+    database_url: String,
+) -> Result<Store, StartupError> {
     let store_config = StoreConfig {
         database_url,
         app_password: config
@@ -84,10 +101,32 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
             .as_ref()
             .map(|p| p.expose_secret().to_owned()),
     };
-    let store = Store::connect(&store_config)
+    let settings = StoreSettings {
+        max_sessions_per_user: Some(config.whatsapp_max_sessions_per_user),
+    };
+    let store = Store::connect_with(&store_config, &settings)
         .await
         .map_err(StartupError::Store)?;
     tracing::info!("database connected, migrations applied");
+    Ok(store)
+}
+
+async fn serve(config: &Config, database_url: String) -> Result<(), StartupError> {
+    let store = connect_store(config, database_url).await?;
+    let Some(key) = &config.session_encryption_key else {
+        return Err(StartupError::EncryptionKey(store::StoreError::Config(
+            "no session encryption key".into(),
+        )));
+    };
+    let sessions = crate::engine::sessions(config, &store, key)
+        .await
+        .map_err(|e| match e {
+            e @ (store::StoreError::WrongEncryptionKey { .. }
+            | store::StoreError::Decryption { .. }
+            | store::StoreError::UnknownEncryptionKey { .. }) => StartupError::EncryptionKey(e),
+            e => StartupError::Store(e),
+        })?;
+    sessions.start_all().await.map_err(StartupError::Sessions)?;
 
     let bundle = config.leptos_site_root.join("pkg").join("rarity.js");
     if !bundle.exists() {
@@ -97,7 +136,7 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
              and forms work, but without CSS and without hydration"
         );
     }
-    let state = AppState::new(config, store.clone());
+    let state = AppState::new(config, store.clone(), sessions.clone());
     let addr = config.socket_addr();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -127,7 +166,9 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
             Ok(())
         }
     };
-    tracing::info!("HTTP server stopped; closing the database pool");
+    tracing::info!("HTTP server stopped; disconnecting the WhatsApp accounts");
+    sessions.shutdown(SESSIONS_GRACE).await;
+    tracing::info!("closing the database pool");
     store.close().await;
     served
 }

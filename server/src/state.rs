@@ -22,6 +22,8 @@ pub struct Settings {
 #[derive(Clone)]
 pub struct AppState {
     pub store: store::Store,
+    /// The WhatsApp sessions' one command handle (REST handlers and server functions share it).
+    pub sessions: sessions::Sessions,
     pub leptos_options: LeptosOptions,
     pub settings: Arc<Settings>,
     /// `None` when `SUPABASE_JWT_SECRET` is unset: bearer tokens are then refused.
@@ -30,13 +32,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: &Config, store: store::Store) -> Self {
-        Self::with_limits(config, store, Limits::default())
+    pub fn new(config: &Config, store: store::Store, sessions: sessions::Sessions) -> Self {
+        Self::with_limits(config, store, sessions, Limits::default())
     }
 
-    pub fn with_limits(config: &Config, store: store::Store, limits: Limits) -> Self {
+    pub fn with_limits(
+        config: &Config,
+        store: store::Store,
+        sessions: sessions::Sessions,
+        limits: Limits,
+    ) -> Self {
         Self {
             store,
+            sessions,
             leptos_options: config.leptos_options(),
             settings: Arc::new(Settings {
                 cookie_secure: config.cookie_secure,
@@ -56,6 +64,7 @@ impl AppState {
     pub fn app_context(&self) -> app::ctx::AppContext {
         app::ctx::AppContext {
             store: self.store.clone(),
+            sessions: self.sessions.clone(),
             max_sessions_per_user: self.settings.max_sessions_per_user,
             session_idle_timeout: self.settings.session_idle_timeout,
         }

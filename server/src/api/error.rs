@@ -124,9 +124,33 @@ impl From<store::StoreError> for ApiError {
                 Self::Conflict("an account with this email address already exists".to_owned())
             }
             E::Conflict { field, message } => Self::Conflict(format!("{field}: {message}")),
+            E::LimitReached { .. } | E::NotLinked => Self::Conflict(err.to_string()),
             // RLS makes "someone else's row" and "no row" the same thing; so do we.
             E::NotFound | E::Forbidden => Self::NotFound,
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<sessions::SessionsError> for ApiError {
+    fn from(err: sessions::SessionsError) -> Self {
+        use sessions::SessionsError as E;
+        use whatsapp::client::CommandError as C;
+        match err {
+            E::NotFound => Self::NotFound,
+            E::Command(C::NotLinked | C::AlreadyLinked) => Self::Conflict(err.to_string()),
+            E::Command(C::Invalid(message)) => match message.split_once(": ") {
+                Some((field, message)) => Self::validation(field, message),
+                None => Self::Validation {
+                    field: None,
+                    message,
+                },
+            },
+            E::Command(C::Unavailable(_) | C::Stopped) | E::Timeout => {
+                tracing::warn!(error = %err, "a WhatsApp command could not be carried out");
+                Self::Unavailable
+            }
+            E::Store(_) => Self::internal(err),
         }
     }
 }

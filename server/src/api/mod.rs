@@ -1,10 +1,14 @@
 //! The JSON REST API under `/api`, authenticated by the session cookie or a Supabase bearer JWT.
 //!
 //! Every handler acts through [`store::Store::as_user`], so row-level security decides what the caller
-//! may see; another user's id is indistinguishable from a missing one (404).
+//! may see; another user's id is indistinguishable from a missing one (404). What touches a
+//! WhatsApp connection goes through the one [`sessions::Sessions`] handle (see `accounts`,
+//! `messages`).
 
+mod accounts;
 mod error;
 mod extract;
+mod messages;
 
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiUser, ResourceId};
@@ -30,6 +34,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/templates", get(templates_list).post(template_create))
         .route("/templates/{id}", delete(template_delete))
+        .merge(accounts::routes())
+        .merge(messages::routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     match security::cors(state.settings.frontend_url.as_deref()) {

@@ -12,6 +12,11 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+/// WhatsApp's WebSocket endpoint and root key (the defaults of `WHATSAPP_SERVER_URL` and
+/// `WHATSAPP_ROOT_PUBLIC_KEY`).
+pub const DEFAULT_WHATSAPP_URL: &str = whatsapp::client::WHATSAPP_URL;
+pub const DEFAULT_WHATSAPP_ROOT_KEY: [u8; 32] = whatsapp::handshake::WHATSAPP_ROOT_KEY;
+
 pub use key::{KEY_FILE_NAME, KeyFileError, KeyOrigin, SessionKey, load_or_create};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,10 @@ pub struct Config {
     pub session_encryption_key: Option<SessionKey>,
     pub whatsapp_session_timeout: Duration,
     pub whatsapp_max_sessions_per_user: u32,
+    /// The WhatsApp WebSocket endpoint (the real one by default; the offline WhatsApp in tests).
+    pub whatsapp_server_url: String,
+    /// The root key the server's certificate chain must lead to.
+    pub whatsapp_root_public_key: [u8; 32],
     /// `None` = start the embedded PostgreSQL cluster under `DATA_DIR/postgres`.
     pub database_url: Option<SecretString>,
     pub database_app_password: Option<SecretString>,
@@ -123,6 +132,14 @@ impl Config {
                 ))
                 .map(|n| n as u32)
             });
+        let whatsapp_server_url = get("WHATSAPP_SERVER_URL")
+            .map_or(Some(DEFAULT_WHATSAPP_URL.to_owned()), |raw| {
+                check!(parse::ws_url("WHATSAPP_SERVER_URL", &raw))
+            });
+        let whatsapp_root_public_key = get("WHATSAPP_ROOT_PUBLIC_KEY")
+            .map_or(Some(DEFAULT_WHATSAPP_ROOT_KEY), |raw| {
+                check!(parse::hex_key32("WHATSAPP_ROOT_PUBLIC_KEY", &raw))
+            });
         let database_url = get("DATABASE_URL").and_then(|raw| {
             let ok = raw.starts_with("postgres://") || raw.starts_with("postgresql://");
             // Never echo the URL: it usually carries a password.
@@ -179,6 +196,7 @@ impl Config {
             session_idle_timeout,
             log_format,
             cookie_secure,
+            (whatsapp_server_url, whatsapp_root_public_key),
         ) {
             (
                 Some(host),
@@ -188,6 +206,7 @@ impl Config {
                 Some(session_idle_timeout),
                 Some(log_format),
                 Some(cookie_secure),
+                (Some(whatsapp_server_url), Some(whatsapp_root_public_key)),
             ) if problems.is_empty() => Ok(Self {
                 host,
                 port,
@@ -195,6 +214,8 @@ impl Config {
                 session_encryption_key,
                 whatsapp_session_timeout,
                 whatsapp_max_sessions_per_user,
+                whatsapp_server_url,
+                whatsapp_root_public_key,
                 database_url,
                 database_app_password,
                 supabase_url,
@@ -255,6 +276,25 @@ mod tests {
             "plain http on loopback must not set Secure"
         );
         assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.whatsapp_server_url, "wss://web.whatsapp.com/ws/chat");
+        assert_eq!(c.whatsapp_root_public_key, DEFAULT_WHATSAPP_ROOT_KEY);
+    }
+
+    #[test]
+    fn the_offline_whatsapp_can_stand_in() {
+        let c = from(&[
+            ("WHATSAPP_SERVER_URL", "ws://127.0.0.1:5222/ws/chat"),
+            ("WHATSAPP_ROOT_PUBLIC_KEY", &"0a".repeat(32)),
+        ])
+        .unwrap();
+        assert_eq!(c.whatsapp_server_url, "ws://127.0.0.1:5222/ws/chat");
+        assert_eq!(c.whatsapp_root_public_key, [0x0a; 32]);
+        let err = from(&[
+            ("WHATSAPP_SERVER_URL", "http://x"),
+            ("WHATSAPP_ROOT_PUBLIC_KEY", "abc"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{:?}", err.problems);
     }
 
     #[test]

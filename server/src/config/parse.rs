@@ -79,6 +79,33 @@ pub fn http_url(name: &str, raw: &str) -> Result<String, String> {
     }
 }
 
+/// A WebSocket URL (WHATSAPP_SERVER_URL): `wss://…` or, for the offline WhatsApp on loopback,
+/// `ws://…`.
+pub fn ws_url(name: &str, raw: &str) -> Result<String, String> {
+    let value = raw.trim();
+    let rest = value
+        .strip_prefix("wss://")
+        .or_else(|| value.strip_prefix("ws://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(' ') => {
+            Ok(value.to_owned())
+        }
+        _ => Err(format!(
+            "{name} must be a WebSocket URL like wss://web.whatsapp.com/ws/chat, got {raw:?}"
+        )),
+    }
+}
+
+/// A 32-byte public key as exactly 64 hex characters (WHATSAPP_ROOT_PUBLIC_KEY).
+pub fn hex_key32(name: &str, raw: &str) -> Result<[u8; 32], String> {
+    let value = raw.trim();
+    hex_decode(value)
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+            format!("{name} must be 64 hex characters (a 32-byte public key), got {raw:?}")
+        })
+}
+
 /// Decodes a 32-byte key given as 64 hex characters or as base64 (standard or URL-safe, padding
 /// optional).
 pub fn key32(name: &str, raw: &str) -> Result<[u8; 32], String> {
@@ -124,6 +151,28 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_urls_and_hex_keys() {
+        assert_eq!(
+            ws_url("U", "wss://web.whatsapp.com/ws/chat").as_deref(),
+            Ok("wss://web.whatsapp.com/ws/chat")
+        );
+        assert!(ws_url("U", "ws://127.0.0.1:5222/ws/chat").is_ok());
+        for bad in [
+            "https://web.whatsapp.com",
+            "wss://",
+            "web.whatsapp.com",
+            "ws:///x",
+        ] {
+            assert!(ws_url("U", bad).is_err(), "{bad}");
+        }
+        assert_eq!(hex_key32("K", &"ab".repeat(32)), Ok([0xab; 32]));
+        for bad in ["ab", &"zz".repeat(32), &"ab".repeat(33)] {
+            let err = hex_key32("K", bad).unwrap_err();
+            assert!(err.starts_with("K must be 64 hex characters"), "{err}");
+        }
+    }
 
     #[test]
     fn durations_accept_units_and_plain_seconds() {

@@ -19,6 +19,8 @@ pub struct TestApp {
     router: Router,
     #[allow(dead_code)]
     pub store: Store,
+    #[allow(dead_code)]
+    pub sessions: sessions::Sessions,
 }
 
 pub struct TestResponse {
@@ -77,9 +79,17 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     ]);
     env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = Config::from_vars(|k| env.get(k).cloned()).expect("test config is valid");
+    let key = config
+        .session_encryption_key
+        .clone()
+        .unwrap_or_else(|| server::config::SessionKey::new([7; 32]));
+    let sessions = server::engine::sessions(&config, &store, &key)
+        .await
+        .expect("the sessions supervisor starts");
     TestApp {
-        router: router(AppState::new(&config, store.clone())),
+        router: router(AppState::new(&config, store.clone(), sessions.clone())),
         store,
+        sessions,
     }
 }
 
