@@ -24,6 +24,9 @@ pub async fn handle(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
     }
     let xmlns = node.attr_str("xmlns").unwrap_or_default();
     let first = node.get_children().first().map(|c| c.tag.as_str());
+    if (xmlns, kind, first) == ("md", "set", Some("remove-companion-device")) {
+        return remove_companion(conn, &id, node).await;
+    }
     let reply = match (xmlns, kind, first) {
         ("encrypt", "get", Some("count")) => {
             let count = own_bundle(conn, |b| b.one_time.len()).unwrap_or(0);
@@ -106,6 +109,38 @@ pub async fn handle(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
     };
     conn.pause().await;
     conn.send(&reply).await?;
+    Ok(Next::Continue)
+}
+
+/// `<iq xmlns="md" type="set"><remove-companion-device jid reason/>`: a companion logs itself
+/// (or another companion of its account) out. The server unlinks it, answers, and ends the
+/// connection with the logged-out stream error, as it does when the phone removes a device.
+async fn remove_companion(conn: &mut Conn, id: &str, node: &Node) -> Result<Next, FakeError> {
+    let Some((user, device)) = conn.device.clone() else {
+        conn.send(&iq_error(id, 401, "not-authorized")).await?;
+        return Ok(Next::Continue);
+    };
+    let target = node
+        .child_by_tag("remove-companion-device")
+        .and_then(|r| r.attr_jid("jid").ok().flatten());
+    let Some(target) = target.filter(|t| t.user() == user && t.device_id() != 0) else {
+        conn.send(&iq_error(id, 403, "forbidden")).await?;
+        return Ok(Next::Continue);
+    };
+    conn.ctx.state.with(|s| s.unlink(&user, target.device_id()));
+    conn.send(&iq_result(id)).await?;
+    if target.device_id() == device {
+        return Ok(Next::StreamError(401));
+    }
+    // Another companion of the account: its connections are logged out too.
+    conn.ctx.state.with(|s| {
+        let victim = (user.clone(), target.device_id());
+        for live in s.conns.values() {
+            if live.device.as_ref() == Some(&victim) {
+                let _ = live.commands.send(ConnCommand::Kick(401));
+            }
+        }
+    });
     Ok(Next::Continue)
 }
 

@@ -283,13 +283,8 @@ impl FakeWhatsApp {
                 }
             }
             if code == 401 {
-                s.devices
-                    .retain(|d| !removed.contains(&(d.user.clone(), d.device)));
-                // An unlinked device's queue and keys are gone with it.
                 for (user, device) in &removed {
-                    let key = crate::state::device_key(user, *device);
-                    s.outbox.remove(&key);
-                    s.bundles.remove(&key);
+                    s.unlink(user, *device);
                 }
             }
             n
@@ -307,11 +302,7 @@ impl FakeWhatsApp {
                 .filter(|c| c.commands.send(ConnCommand::Kick(code)).is_ok())
                 .count();
             if code == 401 {
-                s.devices
-                    .retain(|d| !(d.user == user && d.device == device));
-                let key = crate::state::device_key(user, device);
-                s.outbox.remove(&key);
-                s.bundles.remove(&key);
+                s.unlink(user, device);
             }
             n
         })

@@ -335,6 +335,16 @@ impl Inner {
         n
     }
 
+    /// Unlinks the companion `user:device` (the phone removed it, or it logged itself out):
+    /// its queue and keys are gone with it.
+    pub fn unlink(&mut self, user: &str, device: u16) {
+        self.devices
+            .retain(|d| !(d.user == user && d.device == device));
+        let key = device_key(user, device);
+        self.outbox.remove(&key);
+        self.bundles.remove(&key);
+    }
+
     /// Drops queued `class` stanzas for `user:device` that the device acknowledged. Only stanzas
     /// already sent can be acknowledged: a resend queued under the same id (an answer to a retry
     /// receipt) must survive the device's late ack of the first copy.

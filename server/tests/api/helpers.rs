@@ -9,7 +9,7 @@ use axum::extract::ConnectInfo;
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use server::{AppState, Config, router};
-use store::{Store, StoreConfig};
+use store::{Store, StoreConfig, StoreSettings};
 use tower::ServiceExt as _;
 
 pub const JWT_SECRET: &str = "test-jwt-secret-with-at-least-32-characters!";
@@ -70,15 +70,18 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let url = store::test_support::fresh_database()
         .await
         .unwrap_or_else(|e| panic!("these tests need PostgreSQL: {e}"));
-    let store = Store::connect(&StoreConfig::new(url))
-        .await
-        .expect("connect and migrate");
     let mut env: HashMap<String, String> = HashMap::from([
         ("SUPABASE_JWT_SECRET".to_owned(), JWT_SECRET.to_owned()),
         ("LEPTOS_SITE_ROOT".to_owned(), "target/site".to_owned()),
     ]);
     env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = Config::from_vars(|k| env.get(k).cloned()).expect("test config is valid");
+    let settings = StoreSettings {
+        max_sessions_per_user: Some(config.whatsapp_max_sessions_per_user),
+    };
+    let store = Store::connect_with(&StoreConfig::new(url), &settings)
+        .await
+        .expect("connect and migrate");
     let key = config
         .session_encryption_key
         .clone()

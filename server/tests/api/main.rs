@@ -10,3 +10,4 @@ mod jwt;
 mod lifecycle;
 mod pages;
 mod server_fns;
+mod whatsapp;

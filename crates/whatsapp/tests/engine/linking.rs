@@ -148,3 +148,30 @@ async fn qr_codes_rotate_then_attempts_end_with_a_clear_state() {
     };
     assert_ne!(qr, first);
 }
+
+#[tokio::test]
+async fn logout_unlinks_the_device_on_whatsapp_and_here() {
+    let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
+    let mut engine = linked_engine(&fake, fake.phone()).await;
+    assert_eq!(fake.devices().len(), 1);
+    let (reply, rx) = tokio::sync::oneshot::channel();
+    engine
+        .command(whatsapp::client::Command::Logout { reply })
+        .await;
+    tokio::time::timeout(Duration::from_secs(20), rx)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let state = engine.expect_status(Status::Inactive).await;
+    assert_eq!(state.reason, "logged_out_by_user");
+    assert!(fake.devices().is_empty(), "the phone no longer lists us");
+    assert!(!engine.store.has_credentials());
+    // Linking again works from scratch.
+    let LinkStarted::Qr { qr, .. } = engine.link(LinkMethod::Qr).await else {
+        panic!("asked for a QR");
+    };
+    fake.phone().scan(&qr).unwrap();
+    engine.expect_status(Status::Active).await;
+    assert_eq!(fake.devices().len(), 1);
+}
