@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod blackbox;
 mod config;
 mod health;
 mod helpers;

@@ -512,3 +512,123 @@ async fn bad_input_gets_clear_4xx_and_other_users_see_nothing() {
         .json();
     assert_eq!(mine["session_name"], "Alice 1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_accounts_messages_and_events_stay_apart() {
+    let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let bob_phone = fake
+        .add_account("15550003333", "100000000000003", "Bob's phone")
+        .unwrap();
+    let contact = fake
+        .add_account("15550002222", "100000000000002", "Carol")
+        .unwrap();
+    let app = app_for(&fake, &[]).await;
+    let mut events = app.sessions.hub().subscribe();
+    let alice = app.signup(&unique_email()).await;
+    let bob = app.signup(&unique_email()).await;
+    let alice_id = create_account(&app, &alice, "Alice").await;
+    let bob_id = create_account(&app, &bob, "Bob").await;
+    link_by_qr(&app, &fake, &alice, &alice_id).await;
+    // Bob's account links to a different WhatsApp number.
+    let r = app
+        .json(
+            Method::POST,
+            &format!("/api/accounts/{bob_id}/link"),
+            Some(&bob),
+            &json!({"method": "qr"}),
+        )
+        .await;
+    bob_phone.scan(r.json()["qr"].as_str().unwrap()).unwrap();
+    account_until(&app, &bob, &bob_id, |a| a["status"] == "active").await;
+
+    // The same contact writes to both: each user gets their own message and their own lead.
+    let to_alice = contact.send_text("15550001111", "for Alice").await.unwrap();
+    let to_bob = contact.send_text("15550003333", "for Bob").await.unwrap();
+    let owners = [
+        (
+            alice_id.as_str(),
+            &alice,
+            to_alice.as_str(),
+            to_bob.as_str(),
+        ),
+        (bob_id.as_str(), &bob, to_bob.as_str(), to_alice.as_str()),
+    ];
+    for (_, cookie, mine, theirs) in owners {
+        let mut found = false;
+        for _ in 0..100 {
+            let list = app.get("/api/conversations", Some(cookie)).await.json();
+            let ids: Vec<&str> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|c| c["last_message"]["message_id"].as_str())
+                .collect();
+            assert!(
+                !ids.contains(&theirs),
+                "the other user's message leaked: {list}"
+            );
+            if ids.contains(&mine) {
+                found = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(found, "{mine} reached its owner");
+    }
+    let alice_lead = app.get("/api/conversations", Some(&alice)).await.json()[0]["lead_id"].clone();
+    let bob_lead = app.get("/api/conversations", Some(&bob)).await.json()[0]["lead_id"].clone();
+    assert_ne!(
+        alice_lead, bob_lead,
+        "one lead per user for the same contact"
+    );
+    let r = app
+        .get(
+            &format!(
+                "/api/conversations/{}/messages",
+                alice_lead.as_str().unwrap()
+            ),
+            Some(&bob),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "Bob cannot read Alice's conversation"
+    );
+
+    // Every hub event names the owner of its account.
+    let owner_of = |account: uuid::Uuid| {
+        if account.to_string() == alice_id {
+            Some("alice")
+        } else if account.to_string() == bob_id {
+            Some("bob")
+        } else {
+            None
+        }
+    };
+    let alice_user = app.get("/api/me", Some(&alice)).await.json()["id"].clone();
+    let bob_user = app.get("/api/me", Some(&bob)).await.json()["id"].clone();
+    let mut seen_messages = 0;
+    while let Ok(event) = events.try_recv() {
+        let expected = match owner_of(event.account_id) {
+            Some("alice") => &alice_user,
+            Some("bob") => &bob_user,
+            _ => panic!("an event for an unknown account: {event:?}"),
+        };
+        assert_eq!(
+            event.user_id.to_string(),
+            expected.as_str().unwrap(),
+            "{event:?}"
+        );
+        if let sessions::AccountEvent::Message { message_id, .. } = &event.event {
+            seen_messages += 1;
+            let owner = owner_of(event.account_id);
+            assert!(
+                (owner == Some("alice") && *message_id == to_alice)
+                    || (owner == Some("bob") && *message_id == to_bob),
+                "{event:?}"
+            );
+        }
+    }
+    assert_eq!(seen_messages, 2, "one stored-message event each");
+}

@@ -1,0 +1,670 @@
+//! The real binary, black box: the server (with its embedded PostgreSQL) against the offline
+//! WhatsApp, killed with SIGKILL at a random moment while messages flow both ways, restarted,
+//! and checked for every message stored (or delivered) exactly once. Also: a wrong
+//! `SESSION_ENCRYPTION_KEY` stops start-up with a clear error, and `server rotate-key` re-encrypts
+//! everything while the account stays linked.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use fake_whatsapp::{Config as FakeConfig, FakeWhatsApp, Phone};
+use rand::Rng as _;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::process::{Child, Command};
+
+const KEY: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const NEW_KEY: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    // Under /tmp so the unprivileged `postgres` user (used when tests run as root) can reach it.
+    let dir = std::env::temp_dir().join(format!("rl-{name}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A response: status, headers (lower-case names), body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// The server under test, started from the real binary.
+struct Server {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    fake_url: String,
+    fake_root: String,
+}
+
+impl Server {
+    fn command(&self, key: &str) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PORT", self.port.to_string())
+            .env("DATA_DIR", &self.dir)
+            .env("RUST_LOG", "info,sqlx=warn")
+            .env("SESSION_ENCRYPTION_KEY", key)
+            .env("WHATSAPP_SERVER_URL", &self.fake_url)
+            .env("WHATSAPP_ROOT_PUBLIC_KEY", &self.fake_root)
+            .current_dir(&self.dir)
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn start(&mut self, key: &str) {
+        let log = std::fs::File::create(
+            self.dir
+                .join(format!("server-{}.log", uuid::Uuid::new_v4().simple())),
+        )
+        .unwrap();
+        let child = self
+            .command(key)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("the server binary starts");
+        self.child = Some(child);
+        for _ in 0..600 {
+            if let Some(reply) = self.try_request("GET", "/readyz", None, None, &[]).await
+                && reply.status == 200
+            {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("server exited early with {status}:\n{}", self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("server not ready within 60 s:\n{}", self.logs());
+    }
+
+    /// Every log line the server wrote so far (all runs).
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with("server-") {
+                    out.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
+    async fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.start_kill().expect("SIGKILL");
+        child.wait().await.expect("reaped");
+    }
+
+    async fn terminate(&mut self) {
+        let child = self.child.take().expect("running");
+        let pid = child.id().expect("running").to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let output = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+            .await
+            .expect("stops after SIGTERM")
+            .unwrap();
+        assert!(output.status.success(), "clean exit:\n{}", self.logs());
+    }
+
+    async fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Option<Reply> {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .ok()?;
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
+            self.port
+        );
+        if let Some(cookie) = cookie {
+            request.push_str(&format!("Cookie: {cookie}\r\n"));
+        }
+        for (k, v) in headers {
+            request.push_str(&format!("{k}: {v}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+            .await
+            .ok()?
+            .ok()?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, rest) = text.split_once("\r\n\r\n")?;
+        let mut lines = head.lines();
+        let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+        let body = if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        };
+        Some(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: &str,
+        body: &Value,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut headers = vec![("Content-Type", "application/json")];
+        headers.extend_from_slice(extra);
+        self.try_request(
+            method,
+            path,
+            Some(cookie),
+            Some(&body.to_string()),
+            &headers,
+        )
+        .await
+        .unwrap_or_else(|| panic!("{method} {path}: no answer:\n{}", self.logs()))
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Reply {
+        self.try_request("GET", path, Some(cookie), None, &[])
+            .await
+            .unwrap_or_else(|| panic!("GET {path}: no answer:\n{}", self.logs()))
+    }
+
+    async fn signup(&self) -> String {
+        let form = "email=blackbox%40example.com&password=correct+horse+battery+staple";
+        let reply = self
+            .try_request(
+                "POST",
+                "/auth/signup",
+                None,
+                Some(form),
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+            )
+            .await
+            .expect("signup answered");
+        assert_eq!(reply.status, 303, "{}", reply.body);
+        reply
+            .headers
+            .iter()
+            .find(|(k, v)| k == "set-cookie" && v.starts_with("rl_session="))
+            .and_then(|(_, v)| v.split(';').next())
+            .expect("session cookie")
+            .to_owned()
+    }
+
+    /// Polls `path` until `want` holds.
+    async fn until(
+        &self,
+        what: &str,
+        path: &str,
+        cookie: &str,
+        limit: Duration,
+        want: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(reply) = self.try_request("GET", path, Some(cookie), None, &[]).await
+                && reply.status == 200
+            {
+                let value = reply.json();
+                if want(&value) {
+                    return value;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} did not happen within {limit:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Every message of a lead's conversation, following the cursor to the end.
+    async fn all_messages(&self, cookie: &str, lead_id: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut path = format!("/api/conversations/{lead_id}/messages?limit=200");
+        loop {
+            let page = self.get(&path, cookie).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            let page = page.json();
+            out.extend(page["messages"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => {
+                    path =
+                        format!("/api/conversations/{lead_id}/messages?limit=200&before={cursor}")
+                }
+                None => return out,
+            }
+        }
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+async fn lead_of(server: &Server, cookie: &str, phone: &str) -> String {
+    let list = server
+        .until(
+            "a conversation with the contact",
+            "/api/conversations",
+            cookie,
+            Duration::from_secs(60),
+            |v| {
+                v.as_array()
+                    .is_some_and(|a| a.iter().any(|c| c["phone_number"] == phone))
+            },
+        )
+        .await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["phone_number"] == phone)
+        .unwrap()["lead_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn stored_ids(messages: &[Value], direction: &str) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m["direction"] == direction)
+        .filter_map(|m| m["message_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Sends `n` texts from `contact`, counting them in `progress` as they go.
+async fn send_many(
+    contact: Phone,
+    to: String,
+    n: usize,
+    progress: Arc<AtomicUsize>,
+) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        ids.push(
+            contact
+                .send_text(&to, &format!("inbound #{i}"))
+                .await
+                .unwrap(),
+        );
+        progress.store(i + 1, Ordering::SeqCst);
+        if i % 50 == 0 {
+            // Spread the sends out a little, so the kill lands while messages are in flight.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_a_random_moment_loses_and_doubles_nothing() {
+    let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let contact = fake
+        .add_account("15550002222", "100000000000002", "Carol")
+        .unwrap();
+    let mut server = Server {
+        port: free_port(),
+        dir: temp_dir("blackbox"),
+        child: None,
+        fake_url: fake.url(),
+        fake_root: hex(&fake.root_public_key()),
+    };
+    server.start(KEY).await;
+    let cookie = server.signup().await;
+    let account = server
+        .json(
+            "POST",
+            "/api/accounts",
+            &cookie,
+            &json!({"session_name": "Crash test"}),
+            &[],
+        )
+        .await;
+    assert_eq!(account.status, 201, "{}", account.body);
+    let id = account.json()["id"].as_str().unwrap().to_owned();
+    let link = server
+        .json(
+            "POST",
+            &format!("/api/accounts/{id}/link"),
+            &cookie,
+            &json!({"method": "qr"}),
+            &[],
+        )
+        .await;
+    assert_eq!(link.status, 202, "{}", link.body);
+    fake.phone()
+        .scan(link.json()["qr"].as_str().unwrap())
+        .unwrap();
+    let account_path = format!("/api/accounts/{id}");
+    server
+        .until(
+            "linked",
+            &account_path,
+            &cookie,
+            Duration::from_secs(30),
+            |a| a["status"] == "active",
+        )
+        .await;
+    let logins_before = fake.logins();
+
+    // Inbound: 1,000 messages from the contact; SIGKILL somewhere in the middle.
+    const INBOUND: usize = 1000;
+    let progress = Arc::new(AtomicUsize::new(0));
+    let sender = tokio::spawn(send_many(
+        contact.clone(),
+        "15550001111".into(),
+        INBOUND,
+        progress.clone(),
+    ));
+    let kill_after = rand::rng().random_range(50..INBOUND - 50);
+    while progress.load(Ordering::SeqCst) < kill_after {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    server.kill().await;
+    let unconfirmed = fake.queued("15550001111", 1);
+    let sent_ids = sender.await.unwrap();
+    eprintln!(
+        "inbound: killed after the contact sent {kill_after}; {unconfirmed} were not yet confirmed by the server"
+    );
+    server.start(KEY).await;
+    server
+        .until(
+            "reconnected",
+            &account_path,
+            &cookie,
+            Duration::from_secs(60),
+            |a| a["status"] == "active",
+        )
+        .await;
+    assert!(
+        fake.logins() > logins_before,
+        "reconnected from stored credentials"
+    );
+    let lead = lead_of(&server, &cookie, "+15550002222").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let stored = loop {
+        let messages = server.all_messages(&cookie, &lead).await;
+        let ids = stored_ids(&messages, "in");
+        if ids.len() >= INBOUND || tokio::time::Instant::now() > deadline {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "no message stored twice");
+    let expected: HashSet<&String> = sent_ids.iter().collect();
+    let missing = expected.difference(&unique).count();
+    assert_eq!(
+        missing,
+        0,
+        "every inbound message stored ({} of {INBOUND})",
+        unique.len()
+    );
+    assert_eq!(stored.len(), INBOUND);
+
+    // Outbound: 200 messages through the API (each with an Idempotency-Key, retried after the
+    // kill as any client would); SIGKILL somewhere in the middle.
+    const OUTBOUND: usize = 200;
+    let kill_at = rand::rng().random_range(20..180);
+    let mut accepted: HashMap<usize, String> = HashMap::new();
+    for i in 0..OUTBOUND {
+        if i == kill_at {
+            // Let the engine get some of them on the wire before the kill.
+            tokio::time::sleep(Duration::from_millis(rand::rng().random_range(0..400))).await;
+            server.kill().await;
+            eprintln!(
+                "outbound: killed before request #{kill_at}; the contact had {} of them",
+                contact
+                    .received()
+                    .iter()
+                    .filter(|r| r
+                        .text
+                        .as_deref()
+                        .is_some_and(|t| t.starts_with("outbound #")))
+                    .count()
+            );
+            server.start(KEY).await;
+        }
+        let key = format!("out-{i}");
+        let body =
+            json!({"account_id": id, "to": "+15550002222", "text": format!("outbound #{i}")});
+        let reply = server
+            .json(
+                "POST",
+                "/api/messages",
+                &cookie,
+                &body,
+                &[("Idempotency-Key", &key)],
+            )
+            .await;
+        assert!(reply.status == 202 || reply.status == 200, "{}", reply.body);
+        accepted.insert(i, reply.json()["message_id"].as_str().unwrap().to_owned());
+    }
+    // Requests answered before the kill are in the outbox; ask again for all of them with the
+    // same keys: still one message each.
+    for i in 0..OUTBOUND {
+        let body =
+            json!({"account_id": id, "to": "+15550002222", "text": format!("outbound #{i}")});
+        let reply = server
+            .json(
+                "POST",
+                "/api/messages",
+                &cookie,
+                &body,
+                &[("Idempotency-Key", &format!("out-{i}"))],
+            )
+            .await;
+        assert_eq!(
+            reply.status, 200,
+            "the same key returns the same message: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.json()["message_id"].as_str(),
+            accepted.get(&i).map(String::as_str)
+        );
+    }
+    let wanted: HashSet<String> = accepted.values().cloned().collect();
+    fake.wait_until(
+        "the contact received every outbound message",
+        Duration::from_secs(120),
+        |_| {
+            let got: HashSet<String> = contact.received().into_iter().map(|r| r.id).collect();
+            wanted.iter().all(|id| got.contains(id))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}:\n{}", server.logs()));
+    let received = contact.received();
+    for id in &wanted {
+        let copies: Vec<_> = received.iter().filter(|r| &r.id == id).collect();
+        assert_eq!(copies.len(), 1, "{id} received once");
+        assert!(
+            copies[0]
+                .text
+                .as_deref()
+                .is_some_and(|t| t.starts_with("outbound #"))
+        );
+    }
+    eprintln!(
+        "outbound: copies the phone ignored as duplicates: {}",
+        fake.stats().duplicates_ignored
+    );
+    let messages = server.all_messages(&cookie, &lead).await;
+    let out = stored_ids(&messages, "out");
+    assert_eq!(out.len(), OUTBOUND, "one row per outbound message");
+    server.terminate().await;
+    std::fs::remove_dir_all(&server.dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_stops_start_up_and_rotate_key_keeps_the_account_linked() {
+    let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let mut server = Server {
+        port: free_port(),
+        dir: temp_dir("keys"),
+        child: None,
+        fake_url: fake.url(),
+        fake_root: hex(&fake.root_public_key()),
+    };
+    server.start(KEY).await;
+    let cookie = server.signup().await;
+    let account = server
+        .json(
+            "POST",
+            "/api/accounts",
+            &cookie,
+            &json!({"session_name": "Keys"}),
+            &[],
+        )
+        .await;
+    let id = account.json()["id"].as_str().unwrap().to_owned();
+    let link = server
+        .json(
+            "POST",
+            &format!("/api/accounts/{id}/link"),
+            &cookie,
+            &json!({"method": "qr"}),
+            &[],
+        )
+        .await;
+    fake.phone()
+        .scan(link.json()["qr"].as_str().unwrap())
+        .unwrap();
+    let account_path = format!("/api/accounts/{id}");
+    server
+        .until(
+            "linked",
+            &account_path,
+            &cookie,
+            Duration::from_secs(30),
+            |a| a["status"] == "active",
+        )
+        .await;
+    server.terminate().await;
+
+    // A wrong key: start-up stops with a clear error, nothing is touched.
+    let output = server.command(NEW_KEY).output().await.unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("SESSION_ENCRYPTION_KEY") && stderr.contains("rotate-key"),
+        "a clear error: {stderr}"
+    );
+
+    // rotate-key: old → new, then the server starts with the new key and the account reconnects.
+    let logins = fake.logins();
+    let output = server
+        .command(KEY)
+        .arg("rotate-key")
+        .env("NEW_SESSION_ENCRYPTION_KEY", NEW_KEY)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("rotated 1 account(s)"), "{stdout}");
+    // Running it again finds nothing left to do.
+    let again = server
+        .command(KEY)
+        .arg("rotate-key")
+        .env("NEW_SESSION_ENCRYPTION_KEY", NEW_KEY)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 value(s) re-encrypted"));
+    server.start(NEW_KEY).await;
+    server
+        .until(
+            "reconnected with the new key",
+            &account_path,
+            &cookie,
+            Duration::from_secs(60),
+            |a| a["status"] == "active",
+        )
+        .await;
+    assert_eq!(
+        fake.logins(),
+        logins + 1,
+        "logged in from the re-encrypted credentials, no QR"
+    );
+    assert_eq!(fake.devices().len(), 1);
+    server.terminate().await;
+    std::fs::remove_dir_all(&server.dir).ok();
+}
