@@ -134,3 +134,36 @@ async fn withheld_acks_are_retried_without_doubling_and_duplicates_are_stored_on
         .count();
     assert_eq!(events, 1, "the duplicate is dropped silently");
 }
+
+#[tokio::test]
+async fn a_server_that_stops_answering_is_detected_by_the_keepalive() {
+    let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
+    let mut config = (*crate::driver::test_config(&fake)).clone();
+    config.timing.keepalive_interval = Duration::from_millis(300);
+    config.timing.keepalive_timeout = Duration::from_millis(300);
+    let mut engine = crate::driver::Engine::start(
+        std::sync::Arc::new(config),
+        std::sync::Arc::new(whatsapp::store::MemoryStore::new()),
+    );
+    let whatsapp::client::LinkStarted::Qr { qr, .. } =
+        engine.link(whatsapp::client::LinkMethod::Qr).await
+    else {
+        panic!("asked for a QR");
+    };
+    fake.phone().scan(&qr).unwrap();
+    engine.expect_status(Status::Active).await;
+    // The socket stays open but every answer now takes far longer than the ping timeout.
+    fake.set_faults(Faults {
+        delay: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let lost = engine
+        .expect("a reconnect after an unanswered ping", |e| match e {
+            Event::State(s) if s.reason == "reconnecting" => Some(s.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(lost.status, Status::Connecting);
+    fake.set_faults(Faults::default());
+    engine.expect_status(Status::Active).await;
+}
