@@ -11,7 +11,10 @@ use crate::config::{Config, SessionKey};
 
 /// The engine's configuration: where WhatsApp is and which root key its certificates chain to.
 pub fn client_config(config: &Config) -> ClientConfig {
-    ClientConfig::new(&config.whatsapp_server_url, config.whatsapp_root_public_key)
+    let mut client =
+        ClientConfig::new(&config.whatsapp_server_url, config.whatsapp_root_public_key);
+    client.timing.unreachable_after = config.whatsapp_session_timeout;
+    client
 }
 
 /// The supervisor over `store`, after checking that `key` is the key the stored sessions were

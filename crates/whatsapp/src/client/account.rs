@@ -451,12 +451,16 @@ async fn run_linked(
     commands: &mut mpsc::Receiver<Command>,
 ) -> LinkedEnd {
     let mut attempt: u32 = 0;
+    // When the account last had a working connection (for `unreachable_after`).
+    let mut connected_at = tokio::time::Instant::now();
     loop {
         let cause = match login(ctx, creds).await {
             Ok((conn, incoming)) => {
                 if persist_once(ctx, creds, persisted).await {
                     attempt = 0;
-                    match serve(ctx, creds, conn, incoming, commands).await {
+                    let served = serve(ctx, creds, conn, incoming, commands).await;
+                    connected_at = tokio::time::Instant::now();
+                    match served {
                         Served::Disconnected(cause) => cause,
                         Served::Shutdown => return LinkedEnd::Shutdown,
                         Served::Logout(reply) => return LinkedEnd::Logout(reply),
@@ -496,16 +500,27 @@ async fn run_linked(
         }
         let wait = backoff(&ctx.config, attempt);
         attempt = attempt.saturating_add(1);
-        ctx.set_state(AccountState {
-            linked: linked_as(creds),
-            ..state(
-                Status::Connecting,
-                "reconnecting",
+        let down_for = connected_at.elapsed();
+        let retry_in = wait.as_secs().max(1);
+        let shown = if down_for >= ctx.config.timing.unreachable_after {
+            state(
+                Status::Error,
+                "unreachable",
                 format!(
-                    "Connection lost; reconnecting in {} s.",
-                    wait.as_secs().max(1)
+                    "WhatsApp has not been reachable for {} min; still retrying (next in {retry_in} s).",
+                    down_for.as_secs() / 60
                 ),
             )
+        } else {
+            state(
+                Status::Connecting,
+                "reconnecting",
+                format!("Connection lost; reconnecting in {retry_in} s."),
+            )
+        };
+        ctx.set_state(AccountState {
+            linked: linked_as(creds),
+            ..shown
         })
         .await;
         let deadline = tokio::time::Instant::now() + wait;

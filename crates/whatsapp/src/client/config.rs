@@ -52,6 +52,9 @@ pub struct Timing {
     pub qr_next: Duration,
     /// How long a pairing code stays valid.
     pub pairing_code_ttl: Duration,
+    /// An account that cannot reconnect for this long is shown as `error`/`unreachable` (it
+    /// keeps retrying). `WHATSAPP_SESSION_TIMEOUT` in the server.
+    pub unreachable_after: Duration,
 }
 
 impl Default for Timing {
@@ -68,6 +71,7 @@ impl Default for Timing {
             qr_first: Duration::from_secs(60),
             qr_next: Duration::from_secs(20),
             pairing_code_ttl: Duration::from_secs(180),
+            unreachable_after: Duration::from_secs(3600),
         }
     }
 }

@@ -266,6 +266,13 @@ async fn read_loop(
                     continue;
                 }
             };
+            // The server's last words say why the connection ends; record them before the
+            // socket's close (which follows at once) can be mistaken for a lost connection.
+            match node.tag.as_str() {
+                "stream:error" => record(&end, Disconnect::from_stream_error(&node)),
+                "failure" => record(&end, Disconnect::from_failure(&node)),
+                _ => {}
+            }
             if node.tag == "iq"
                 && matches!(node.attr_str("type"), Some("result" | "error"))
                 && let Some(id) = node.attr_str("id")

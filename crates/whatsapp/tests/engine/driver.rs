@@ -111,6 +111,15 @@ impl Engine {
         .await
     }
 
+    /// The next state with this reason.
+    pub async fn expect_reason(&mut self, reason: &str) -> whatsapp::store::AccountState {
+        self.expect(&format!("a state with reason {reason}"), |e| match e {
+            Event::State(s) if s.reason == reason => Some(s.clone()),
+            _ => None,
+        })
+        .await
+    }
+
     /// Ends the task (like a server shutdown); the store keeps the credentials.
     pub async fn stop(&mut self) {
         let _ = self.commands.send(Command::Shutdown).await;

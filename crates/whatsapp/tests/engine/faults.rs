@@ -54,12 +54,7 @@ async fn a_dropped_socket_reconnects_with_backoff() {
         .await
         .unwrap();
         assert_eq!(fake.drop_sockets(), 1);
-        let reconnecting = engine
-            .expect("a reconnecting state", |e| match e {
-                Event::State(s) if s.reason == "reconnecting" => Some(s.clone()),
-                _ => None,
-            })
-            .await;
+        let reconnecting = engine.expect_reason("reconnecting").await;
         assert_eq!(reconnecting.status, Status::Connecting);
         assert!(
             reconnecting.linked.is_some(),
@@ -157,13 +152,40 @@ async fn a_server_that_stops_answering_is_detected_by_the_keepalive() {
         delay: Duration::from_secs(3),
         ..Faults::default()
     });
-    let lost = engine
-        .expect("a reconnect after an unanswered ping", |e| match e {
-            Event::State(s) if s.reason == "reconnecting" => Some(s.clone()),
-            _ => None,
-        })
-        .await;
+    let lost = engine.expect_reason("reconnecting").await;
     assert_eq!(lost.status, Status::Connecting);
     fake.set_faults(Faults::default());
     engine.expect_status(Status::Active).await;
+}
+
+#[tokio::test]
+async fn an_account_that_cannot_reconnect_for_long_says_so_and_keeps_trying() {
+    let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
+    let mut config = (*crate::driver::test_config(&fake)).clone();
+    config.timing.unreachable_after = Duration::from_millis(600);
+    let mut engine = crate::driver::Engine::start(
+        std::sync::Arc::new(config),
+        std::sync::Arc::new(whatsapp::store::MemoryStore::new()),
+    );
+    let whatsapp::client::LinkStarted::Qr { qr, .. } =
+        engine.link(whatsapp::client::LinkMethod::Qr).await
+    else {
+        panic!("asked for a QR");
+    };
+    fake.phone().scan(&qr).unwrap();
+    engine.expect_status(Status::Active).await;
+    // WhatsApp disappears: the socket drops and nothing listens any more.
+    fake.drop_sockets();
+    drop(fake);
+    let first = engine.expect_reason("reconnecting").await;
+    assert_eq!(first.status, Status::Connecting);
+    let unreachable = engine.expect_reason("unreachable").await;
+    assert_eq!(unreachable.status, Status::Error);
+    assert!(
+        unreachable.message.contains("still retrying"),
+        "{}",
+        unreachable.message
+    );
+    assert!(unreachable.linked.is_some(), "still linked");
+    assert!(engine.store.has_credentials(), "nothing is forgotten");
 }
