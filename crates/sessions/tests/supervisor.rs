@@ -218,6 +218,13 @@ async fn a_restart_reconnects_every_linked_account_through_the_connect_gate() {
     }
     let (unlinked_user, unlinked) = f.user_with_account("never linked").await;
     first.shutdown(Duration::from_secs(10)).await;
+    for (user, account) in &accounts {
+        assert_eq!(
+            f.status(*user, *account).await.as_deref(),
+            Some("inactive"),
+            "a stopped server's accounts are not shown as connected"
+        );
+    }
     let logins = fake.logins();
 
     // A new process: the gate is closed at first, so nobody connects.
@@ -233,6 +240,12 @@ async fn a_restart_reconnects_every_linked_account_through_the_connect_gate() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(fake.logins(), logins, "no connection before the gate opens");
     // One permit: they connect one after the other, all without a QR.
+    for (user, account) in &accounts {
+        assert_eq!(
+            f.status(*user, *account).await.as_deref(),
+            Some("connecting")
+        );
+    }
     gate.add_permits(1);
     for (user, account) in &accounts {
         f.until_status(*user, *account, "active").await;

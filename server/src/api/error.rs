@@ -34,6 +34,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("temporarily unavailable")]
     Unavailable,
+    /// WhatsApp could not be reached (or refused); the message says why in our own words.
+    #[error("{0}")]
+    WhatsappUnavailable(String),
     #[error("internal error")]
     Internal(#[source] Cause),
 }
@@ -61,7 +64,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::WhatsappUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +82,7 @@ impl ApiError {
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
             Self::Unavailable => "unavailable",
+            Self::WhatsappUnavailable(_) => "whatsapp_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -146,7 +150,11 @@ impl From<sessions::SessionsError> for ApiError {
                     message,
                 },
             },
-            E::Command(C::Unavailable(_) | C::Stopped) | E::Timeout => {
+            E::Command(C::Unavailable(why)) => {
+                tracing::warn!(error = %why, "a WhatsApp command could not be carried out");
+                Self::WhatsappUnavailable(format!("WhatsApp is not reachable right now: {why}"))
+            }
+            E::Command(C::Stopped) | E::Timeout => {
                 tracing::warn!(error = %err, "a WhatsApp command could not be carried out");
                 Self::Unavailable
             }

@@ -15,7 +15,7 @@ use whatsapp_binary::{Jid, Node, Server};
 
 use super::config::ClientConfig;
 use super::disconnect::Disconnect;
-use super::error::ClientError;
+use super::error::{ClientError, UNTRUSTED_SERVER};
 use super::pair::{self, PairEnd};
 use super::session::{self, Session};
 use super::socket::{self, Connection, Dial};
@@ -201,7 +201,19 @@ pub async fn run_account(ctx: AccountCtx, mut commands: mpsc::Receiver<Command>)
         match creds.take() {
             Some(mut linked) if linked.me.is_some() => {
                 match run_linked(&ctx, &mut linked, &mut persisted, &mut commands).await {
-                    LinkedEnd::Shutdown => return,
+                    LinkedEnd::Shutdown => {
+                        // Not connected any more; the next start reconnects it.
+                        ctx.set_state(AccountState {
+                            linked: linked_as(&linked),
+                            ..state(
+                                Status::Inactive,
+                                "server_stopped",
+                                "The server stopped; the account reconnects when it starts again.",
+                            )
+                        })
+                        .await;
+                        return;
+                    }
                     LinkedEnd::LoggedOut => {
                         forget(&ctx).await;
                         ctx.set_state(state(
@@ -403,7 +415,13 @@ async fn login(
         // Includes a certificate chain that does not lead to the configured root key (a wrong
         // WHATSAPP_ROOT_PUBLIC_KEY, or not WhatsApp at all): not a logout, so retry with
         // backoff and say why in the state.
-        .map_err(|e| LoginError::Transient(e.to_string()))?
+        .map_err(|e| {
+            if e.is_untrusted_server() {
+                LoginError::Refused(Disconnect::UntrustedServer(e.to_string()))
+            } else {
+                LoginError::Transient(e.to_string())
+            }
+        })?
     };
     let limit = ctx.config.timing.connect_timeout;
     loop {
@@ -453,6 +471,11 @@ async fn run_linked(
     let mut attempt: u32 = 0;
     // When the account last had a working connection (for `unreachable_after`).
     let mut connected_at = tokio::time::Instant::now();
+    ctx.set_state(AccountState {
+        linked: linked_as(creds),
+        ..state(Status::Connecting, "connecting", "Connecting to WhatsApp.")
+    })
+    .await;
     loop {
         let cause = match login(ctx, creds).await {
             Ok((conn, incoming)) => {
@@ -493,7 +516,10 @@ async fn run_linked(
                 "WhatsApp refused this client version; the server needs an update.",
             )),
             Disconnect::Closed => return LinkedEnd::Shutdown,
-            Disconnect::Lost(_) | Disconnect::ServerError(_) | Disconnect::StoreUnavailable => None,
+            Disconnect::Lost(_)
+            | Disconnect::ServerError(_)
+            | Disconnect::StoreUnavailable
+            | Disconnect::UntrustedServer(_) => None,
         };
         if let Some(stopped) = stopped {
             return LinkedEnd::Stopped(stopped);
@@ -502,7 +528,14 @@ async fn run_linked(
         attempt = attempt.saturating_add(1);
         let down_for = connected_at.elapsed();
         let retry_in = wait.as_secs().max(1);
-        let shown = if down_for >= ctx.config.timing.unreachable_after {
+        let shown = if let Disconnect::UntrustedServer(why) = &cause {
+            tracing::error!(error = %why, "refusing a server that is not WhatsApp");
+            state(
+                Status::Error,
+                "untrusted_server",
+                format!("{UNTRUSTED_SERVER} Retrying in {retry_in} s."),
+            )
+        } else if down_for >= ctx.config.timing.unreachable_after {
             state(
                 Status::Error,
                 "unreachable",

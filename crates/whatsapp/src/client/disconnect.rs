@@ -27,6 +27,10 @@ pub enum Disconnect {
     /// Our own storage failed: reconnect with backoff so the server delivers again what we
     /// could not store.
     StoreUnavailable,
+    /// The server's certificate chain does not lead to the configured root key: it is not
+    /// WhatsApp (or `WHATSAPP_ROOT_PUBLIC_KEY` is wrong). Nothing was sent to it; retried with
+    /// backoff (a captive portal goes away), and reported as an error meanwhile.
+    UntrustedServer(String),
     /// We closed it on purpose (shutdown, logout, account deleted).
     Closed,
 }
@@ -36,7 +40,11 @@ impl Disconnect {
     pub fn reconnects(&self) -> bool {
         matches!(
             self,
-            Self::Restart | Self::ServerError(_) | Self::Lost(_) | Self::StoreUnavailable
+            Self::Restart
+                | Self::ServerError(_)
+                | Self::Lost(_)
+                | Self::StoreUnavailable
+                | Self::UntrustedServer(_)
         )
     }
 

@@ -36,4 +36,16 @@ impl ClientError {
     pub(crate) fn store(e: StoreFailure) -> Self {
         Self::Store(e)
     }
+
+    /// Whether the server failed to prove it is WhatsApp (its certificate chain does not lead
+    /// to the configured root key).
+    pub fn is_untrusted_server(&self) -> bool {
+        matches!(
+            self,
+            Self::Handshake(crate::handshake::HandshakeError::Certificate(_))
+        )
+    }
 }
+
+/// What the user is told when the server is not the one the root key names.
+pub(crate) const UNTRUSTED_SERVER: &str = "The server at WHATSAPP_SERVER_URL did not prove it is WhatsApp: its certificate is not signed by WHATSAPP_ROOT_PUBLIC_KEY. Nothing was sent to it.";

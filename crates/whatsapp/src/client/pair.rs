@@ -18,7 +18,7 @@ use whatsapp_binary::{Jid, Node, Server};
 
 use super::account::{AccountCtx, Command, CommandError, LinkMethod, LinkStarted};
 use super::disconnect::Disconnect;
-use super::error::ClientError;
+use super::error::{ClientError, UNTRUSTED_SERVER};
 use super::payload;
 use super::socket::{self, Connection, Dial};
 use crate::creds::{Credentials, Identity};
@@ -89,6 +89,13 @@ pub(crate) async fn pair(
     };
     let (conn, mut incoming) = match connected {
         Ok(c) => c,
+        Err(e) if e.is_untrusted_server() => {
+            let _ = reply.send(Err(CommandError::Unavailable(UNTRUSTED_SERVER.into())));
+            return PairEnd::Failed {
+                reason: "untrusted_server",
+                message: UNTRUSTED_SERVER.into(),
+            };
+        }
         Err(e) => {
             let _ = reply.send(Err(CommandError::Unavailable(e.to_string())));
             return PairEnd::Failed {

@@ -32,8 +32,12 @@ const MAX_RETRIES: u32 = 5;
 enum Decoded {
     /// A chat message to store.
     Chat(InboundMessage),
-    /// Nothing to store (protocol messages, groups, reactions…), just acknowledge.
+    /// Nothing to store (protocol messages, reactions…): a receipt (of this type, `None` =
+    /// the usual delivery receipt) tells the sender we have it.
     Handled { receipt: Option<&'static str> },
+    /// Not for us to read (groups, broadcasts, newsletters, stanzas without a payload): an
+    /// `<ack>` stops the server from delivering it again, without claiming we read it.
+    Skipped,
     /// Could not decrypt: placeholder + retry receipt (unless it is a redelivery of a message
     /// we have).
     Undecryptable(InboundMessage, String),
@@ -145,15 +149,15 @@ async fn decrypt(keys: &StagedKeys<'_>, from: &Jid, enc: &Node) -> Result<Messag
 async fn decode_one(s: &Session, keys: &StagedKeys<'_>, node: &Node) -> Decoded {
     let from = match node.attr_jid("from") {
         Ok(Some(j)) => j,
-        _ => return Decoded::Handled { receipt: None },
+        _ => return Decoded::Skipped,
     };
     // Groups, broadcasts and newsletters are not part of this product yet: acknowledged so
     // the server stops redelivering, not stored.
     if !matches!(from.server(), Server::Pn | Server::Lid | Server::HostedLid) {
-        return Decoded::Handled { receipt: None };
+        return Decoded::Skipped;
     }
     let Some(chat) = chat_of(s, node, &from) else {
-        return Decoded::Handled { receipt: None };
+        return Decoded::Skipped;
     };
     let base = InboundMessage {
         message_id: node.attr_str("id").unwrap_or_default().to_owned(),
@@ -167,7 +171,7 @@ async fn decode_one(s: &Session, keys: &StagedKeys<'_>, node: &Node) -> Decoded 
         timestamp: node.attr_u64("t").ok().flatten().unwrap_or_else(now_unix),
     };
     let Some(enc) = node.child_by_tag("enc") else {
-        return Decoded::Handled { receipt: None };
+        return Decoded::Skipped;
     };
     let message = match decrypt(keys, &from, enc).await {
         Ok(m) => m,
@@ -271,7 +275,7 @@ pub(crate) async fn handle_messages(s: &Session, nodes: Vec<Node>) -> Result<(),
     for item in &items {
         match &item.decoded {
             Decoded::Chat(m) | Decoded::Undecryptable(m, _) => commit.inbound.push(m.clone()),
-            Decoded::Handled { .. } => {}
+            Decoded::Handled { .. } | Decoded::Skipped => {}
         }
     }
     if let Some((next_creds, _)) = &retry_keys {
@@ -295,19 +299,14 @@ pub(crate) async fn handle_messages(s: &Session, nodes: Vec<Node>) -> Result<(),
                 send_receipt(s, &item.node, m.from_me, None);
                 emit_stored(s, m, &report);
             }
-            Decoded::Handled { receipt } => match receipt {
-                Some(kind) => send_receipt(s, &item.node, false, Some(kind)),
-                None => match item.node.attr_str("category") {
-                    Some("peer") => send_receipt(s, &item.node, false, Some("peer_msg")),
-                    _ => {
-                        if item.node.child_by_tag("enc").is_some() {
-                            send_receipt(s, &item.node, false, None);
-                        } else {
-                            s.ack(&item.node);
-                        }
-                    }
-                },
-            },
+            Decoded::Handled { receipt } => {
+                let kind = receipt.or(match item.node.attr_str("category") {
+                    Some("peer") => Some("peer_msg"),
+                    _ => None,
+                });
+                send_receipt(s, &item.node, false, kind);
+            }
+            Decoded::Skipped => s.ack(&item.node),
             Decoded::Undecryptable(m, why) => {
                 tracing::info!(id = %m.message_id, error = %why, "could not decrypt a message; asking for a retry");
                 emit_stored(s, m, &report);

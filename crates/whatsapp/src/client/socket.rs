@@ -15,6 +15,8 @@ use rand_core::{OsRng, RngCore};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use whatsapp_binary::Node;
 
@@ -26,6 +28,8 @@ use crate::proto::ClientPayload;
 
 /// The server's stanzas are small; history sync blobs arrive by media download, not inline.
 const MAX_INFLATED: usize = 8 * 1024 * 1024;
+/// The `Origin` WhatsApp Web connects from.
+const WEB_ORIGIN: &str = "https://web.whatsapp.com";
 /// Stanzas buffered between the reader and their consumer.
 const INCOMING_BUFFER: usize = 256;
 
@@ -115,9 +119,17 @@ pub async fn connect(dial: Dial<'_>) -> Result<(Connection, mpsc::Receiver<Node>
         .write_buffer_size(0)
         .max_message_size(Some(32 << 20))
         .max_frame_size(Some(16 << 20));
+    let mut request = dial
+        .url
+        .into_client_request()
+        .map_err(|e| ClientError::Connect(format!("bad server URL: {e}")))?;
+    // WhatsApp's endpoint serves WhatsApp Web, which connects from its own origin.
+    request
+        .headers_mut()
+        .insert("Origin", HeaderValue::from_static(WEB_ORIGIN));
     let (mut ws, _) = timeout(
         dial.connect_timeout,
-        tokio_tungstenite::connect_async_with_config(dial.url, Some(config), false),
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true),
     )
     .await
     .map_err(|_| ClientError::Timeout("connecting to the WhatsApp server"))?

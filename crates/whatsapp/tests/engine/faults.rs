@@ -189,3 +189,49 @@ async fn an_account_that_cannot_reconnect_for_long_says_so_and_keeps_trying() {
     assert!(unreachable.linked.is_some(), "still linked");
     assert!(engine.store.has_credentials(), "nothing is forgotten");
 }
+
+#[tokio::test]
+async fn a_server_that_is_not_whatsapp_is_refused_with_a_clear_error() {
+    let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
+    // Linked against the real fake, then pointed at one whose root key we do not trust.
+    let mut engine = linked_engine(&fake, fake.phone()).await;
+    engine.stop().await;
+    let mut config = (*engine.config).clone();
+    config.root_key = [7; 32];
+    let logins = fake.logins();
+    let mut distrusting =
+        crate::driver::Engine::start(std::sync::Arc::new(config.clone()), engine.store.clone());
+    let refused = distrusting.expect_reason("untrusted_server").await;
+    assert_eq!(refused.status, Status::Error);
+    assert!(
+        refused.message.contains("WHATSAPP_ROOT_PUBLIC_KEY"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(fake.logins(), logins, "no login was sent to it");
+    assert!(distrusting.store.has_credentials(), "nothing is forgotten");
+    distrusting.stop().await;
+
+    // Linking against it fails the same way, at once.
+    let mut fresh = crate::driver::Engine::start(
+        std::sync::Arc::new(config),
+        std::sync::Arc::new(whatsapp::store::MemoryStore::new()),
+    );
+    let (reply, rx) = tokio::sync::oneshot::channel();
+    fresh
+        .command(Command::Link {
+            method: whatsapp::client::LinkMethod::Qr,
+            reply,
+        })
+        .await;
+    let answer = tokio::time::timeout(Duration::from_secs(20), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&answer, Err(whatsapp::client::CommandError::Unavailable(m)) if m.contains("did not prove it is WhatsApp")),
+        "{answer:?}"
+    );
+    let state = fresh.expect_reason("untrusted_server").await;
+    assert_eq!(state.status, Status::Inactive);
+}
