@@ -112,6 +112,10 @@ fn outgoing(m: store::OutgoingMessage) -> Outgoing {
 impl PgAccountStore {
     /// Publishes what `report` says was stored.
     fn publish(&self, commit: &Commit, report: &store::CommitReport) {
+        // Everything published here was appended to the event log by the commit.
+        let Some(cursor) = report.last_event else {
+            return;
+        };
         for (message_id, outcome) in &report.inbound {
             let Some(message) = commit.inbound.iter().find(|m| &m.message_id == message_id) else {
                 continue;
@@ -132,9 +136,10 @@ impl PgAccountStore {
             } else {
                 "delivered"
             };
-            self.hub.publish(
+            self.hub.publish_logged(
                 self.user_id,
                 self.session_id,
+                cursor,
                 AccountEvent::Message {
                     id,
                     message_id: message_id.clone(),
@@ -153,9 +158,10 @@ impl PgAccountStore {
                 .iter()
                 .find(|s| &s.message_id == message_id)
                 .and_then(|s| s.reason.clone());
-            self.hub.publish(
+            self.hub.publish_logged(
                 self.user_id,
                 self.session_id,
+                cursor,
                 AccountEvent::MessageStatus {
                     id: *id,
                     message_id: message_id.clone(),
@@ -269,7 +275,8 @@ impl AccountStore for PgAccountStore {
 
     async fn set_state(&self, state: &AccountState) -> Result<(), StoreFailure> {
         let linked = state.linked.as_ref();
-        self.engine
+        let cursor = self
+            .engine
             .update_session(
                 self.session_id,
                 store::SessionStatusUpdate {
@@ -285,7 +292,14 @@ impl AccountStore for PgAccountStore {
                 },
             )
             .await
-            .map_err(failure)
+            .map_err(failure)?;
+        self.hub.publish_logged(
+            self.user_id,
+            self.session_id,
+            cursor,
+            crate::supervisor::state_event(state),
+        );
+        Ok(())
     }
 
     async fn wipe(&self) -> Result<(), StoreFailure> {

@@ -63,6 +63,10 @@ pub enum AccountEvent {
 pub struct HubEvent {
     pub user_id: Uuid,
     pub account_id: Uuid,
+    /// For events written to the user's event log (`store::UserEvent`): the log's cursor after
+    /// them. Readers that keep a cursor fetch from the log (and so never miss one, even when the
+    /// broadcast lagged); `None` = a live-only event (QR, pairing code, typing, presence).
+    pub cursor: Option<i64>,
     #[serde(flatten)]
     pub event: AccountEvent,
 }
@@ -86,13 +90,29 @@ impl Hub {
         }
     }
 
+    /// A live-only event (not in the event log).
     pub fn publish(&self, user_id: Uuid, account_id: Uuid, event: AccountEvent) {
-        // No subscriber is fine: nobody is looking right now.
-        let _ = self.tx.send(HubEvent {
+        self.send(HubEvent {
             user_id,
             account_id,
+            cursor: None,
             event,
         });
+    }
+
+    /// An event that was written to the user's event log, up to `cursor`.
+    pub fn publish_logged(&self, user_id: Uuid, account_id: Uuid, cursor: i64, event: AccountEvent) {
+        self.send(HubEvent {
+            user_id,
+            account_id,
+            cursor: Some(cursor),
+            event,
+        });
+    }
+
+    fn send(&self, event: HubEvent) {
+        // No subscriber is fine: nobody is looking right now.
+        let _ = self.tx.send(event);
     }
 
     /// Every event from now on (filter by `user_id`).

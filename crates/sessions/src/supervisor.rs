@@ -83,7 +83,7 @@ fn utc(t: SystemTime) -> DateTime<Utc> {
     DateTime::<Utc>::from(t)
 }
 
-fn state_event(state: &AccountState) -> AccountEvent {
+pub(crate) fn state_event(state: &AccountState) -> AccountEvent {
     AccountEvent::State {
         status: state.status.as_str().to_owned(),
         status_reason: state.reason.to_owned(),
@@ -251,11 +251,24 @@ impl Sessions {
             status_message: Some("Logged out. Link the account again to use it.".into()),
             ..Default::default()
         };
-        self.inner
+        let cursor = self
+            .inner
             .engine
             .update_session(account_id, update)
             .await
-            .map_err(|e| SessionsError::Store(e.to_string()))
+            .map_err(|e| SessionsError::Store(e.to_string()))?;
+        if let Ok(Some(account)) = self.inner.engine.account(account_id).await {
+            let state = AccountState {
+                status: Status::Inactive,
+                reason: "logged_out_by_user",
+                message: "Logged out. Link the account again to use it.".into(),
+                linked: None,
+            };
+            self.inner
+                .hub
+                .publish_logged(account.user_id, account_id, cursor, state_event(&state));
+        }
+        Ok(())
     }
 
     /// Logs out and stops the account's task, before its row is deleted.
@@ -427,10 +440,10 @@ async fn monitor(
             message: "An internal error stopped this account. Reconnect to start it again.".into(),
             linked: None,
         };
+        // The store publishes the state with its event-log cursor.
         if let Err(e) = store.set_state(&state).await {
             tracing::warn!(error = %e, "could not record the engine fault");
         }
-        inner.hub.publish(user_id, account_id, state_event(&state));
     }
     let mut running = lock(&inner.running);
     if running
@@ -443,15 +456,16 @@ async fn monitor(
     lock(&inner.qrs).remove(&account_id);
 }
 
-/// Engine events → the hub (messages and statuses are published by the store adapter, with
-/// their database ids, when they are committed).
+/// Engine events → the hub. States, messages and statuses are published by the store adapter,
+/// with their event-log cursor, when they are stored; the rest is live only.
 fn forward(inner: &Inner, user_id: Uuid, account_id: Uuid, event: Event) {
     let hub_event = match event {
         Event::State(state) => {
             if state.status != Status::Connecting || state.reason != "linking" {
                 lock(&inner.qrs).remove(&account_id);
             }
-            state_event(&state)
+            // Published by the store adapter, which wrote it to the event log.
+            return;
         }
         Event::Qr { qr, expires_at } => {
             lock(&inner.qrs).insert(account_id, (qr.clone(), expires_at));

@@ -36,6 +36,7 @@ mod conversations;
 mod domain;
 pub mod embedded;
 pub mod engine;
+mod events;
 mod error;
 mod lead_link;
 mod leads;
@@ -55,6 +56,7 @@ pub use engine::{
     KeyWrite, OutgoingMessage, RotationReport, SessionCipher, SessionStatusUpdate, StatusChange,
 };
 pub use error::StoreError;
+pub use events::{EVENTS_PAGE_MAX, EventKind, NewEvent, UserEvent};
 pub use records::{
     Conversation, ConversationSummary, Lead, LeadPatch, Message, MessagePage, NewLead, NewOutgoing,
     NewTemplate, Template, WhatsappSession,

@@ -2,6 +2,7 @@
 //! outgoing text as `queued`; the account's engine task sends it and moves its status on.
 
 use crate::domain::{PhoneE164, multiline_text};
+use crate::events::{EventKind, NewEvent};
 use crate::lead_link::lead_for_phone;
 use crate::records::{Message, NewOutgoing};
 use crate::{StoreError, UserTx};
@@ -13,6 +14,18 @@ use uuid::Uuid;
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.session_id AS account_id, m.lead_id, m.message_id, \
      m.direction, m.message_type AS \"type\", m.content->>'text' AS text, m.status, m.status_reason, \
      m.created_at, m.phone_number";
+
+/// Messages by row id, as the API shows them (for the event log), oldest first.
+pub(crate) async fn messages_by_ids(
+    conn: &mut sqlx::PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Message>, StoreError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM public.whatsapp_messages m WHERE m.id = ANY($1) \
+         ORDER BY m.created_at, m.id"
+    );
+    Ok(sqlx::query_as(&sql).bind(ids).fetch_all(conn).await?)
+}
 
 /// WhatsApp's own limit is higher; this is the product's (and the REST API's) limit.
 pub(crate) const TEXT_MAX: usize = 4096;
@@ -113,7 +126,11 @@ impl UserTx {
             .fetch_optional(&mut *self.tx)
             .await?;
         match (inserted, key) {
-            (Some(message), _) => Ok((message, true)),
+            (Some(message), _) => {
+                self.append_events(&[message_event(EventKind::Message, &message)?])
+                    .await?;
+                Ok((message, true))
+            }
             // Lost the race to a concurrent request with the same key, which has committed.
             (None, Some(key)) => {
                 let earlier = self
@@ -141,6 +158,16 @@ impl UserTx {
             .fetch_optional(&mut *self.tx)
             .await?)
     }
+}
+
+/// The event log entry for a message (as the API shows it).
+pub(crate) fn message_event(kind: EventKind, message: &Message) -> Result<NewEvent, StoreError> {
+    Ok(NewEvent {
+        account_id: Some(message.account_id),
+        kind,
+        payload: serde_json::to_value(message)
+            .map_err(|_| StoreError::invalid("message", "cannot be shown as JSON"))?,
+    })
 }
 
 /// A repeated request must be the same request.

@@ -3,6 +3,7 @@
 //! phone number, JIDs, credentials) the engine's to write (see `crate::engine`).
 
 use crate::domain::required_text;
+use crate::events::{EventKind, NewEvent};
 use crate::records::{Conversation, WhatsappSession};
 use crate::{StoreError, UserTx};
 use uuid::Uuid;
@@ -11,6 +12,31 @@ use uuid::Uuid;
 const SESSION_COLUMNS: &str = "id, user_id, phone_number, session_name, status, status_reason, \
      status_message, jid, lid, push_name, linked_at, last_seen, created_at, updated_at";
 const SESSION_NAME_MAX: usize = 100;
+
+/// The event log entry for an account (as the store shows it).
+pub(crate) fn account_event(account: &WhatsappSession) -> Result<NewEvent, StoreError> {
+    Ok(NewEvent {
+        account_id: Some(account.id),
+        kind: EventKind::Account,
+        payload: serde_json::to_value(account)
+            .map_err(|_| StoreError::invalid("account", "cannot be shown as JSON"))?,
+    })
+}
+
+/// One account read by the system path (for the event an engine state change appends).
+pub(crate) async fn account_as_system(
+    conn: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<WhatsappSession, StoreError> {
+    crate::user_tx::act_as(&mut *conn, user_id).await?;
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM public.whatsapp_sessions WHERE id = $1");
+    let account = sqlx::query_as(&sql).bind(id).fetch_one(&mut *conn).await?;
+    sqlx::query("SELECT set_config('role', 'rarity_app', true)")
+        .execute(&mut *conn)
+        .await?;
+    Ok(account)
+}
 
 impl UserTx {
     /// The user's linked WhatsApp accounts, oldest first.
@@ -41,10 +67,12 @@ impl UserTx {
         let sql = format!(
             "INSERT INTO public.whatsapp_sessions (session_name) VALUES ($1) RETURNING {SESSION_COLUMNS}"
         );
-        Ok(sqlx::query_as(&sql)
+        let account: WhatsappSession = sqlx::query_as(&sql)
             .bind(name)
             .fetch_one(&mut *self.tx)
-            .await?)
+            .await?;
+        self.append_events(&[account_event(&account)?]).await?;
+        Ok(account)
     }
 
     /// Renames an account; [`StoreError::NotFound`] if it is not this user's.
@@ -57,11 +85,13 @@ impl UserTx {
         let sql = format!(
             "UPDATE public.whatsapp_sessions SET session_name = $2 WHERE id = $1 RETURNING {SESSION_COLUMNS}"
         );
-        Ok(sqlx::query_as(&sql)
+        let account: WhatsappSession = sqlx::query_as(&sql)
             .bind(id)
             .bind(name)
             .fetch_one(&mut *self.tx)
-            .await?)
+            .await?;
+        self.append_events(&[account_event(&account)?]).await?;
+        Ok(account)
     }
 
     /// Deletes an account with its credentials, keys and messages (the caller logs it out of
@@ -74,6 +104,13 @@ impl UserTx {
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        self.append_events(&[NewEvent {
+            // The account row is gone, and with it every event that named it.
+            account_id: None,
+            kind: EventKind::AccountRemoved,
+            payload: serde_json::json!({ "id": id }),
+        }])
+        .await?;
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use super::outgoing::count_attempts;
 use super::statuses::{self, StatusChange, ValidStatusChange};
 use crate::StoreError;
 use crate::domain::MessageStatus;
+use crate::events::{EventKind, append_as_user};
 use crate::user_tx::act_as;
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -60,6 +61,9 @@ pub struct CommitReport {
     /// Status changes that took effect: (WhatsApp message id, row id, new status). Ignored ones
     /// (unknown id, not a step forward) are absent.
     pub statuses: Vec<(String, Uuid, MessageStatus)>,
+    /// The user's event log cursor after the events this commit appended (messages stored,
+    /// statuses moved), if it appended any.
+    pub last_event: Option<i64>,
 }
 
 impl EngineStore {
@@ -129,10 +133,44 @@ impl EngineStore {
                 }
             }
             count_attempts(&mut tx, session_id, &commit.attempts).await?;
+            report.last_event = append_message_events(&mut tx, user_id, &report).await?;
         }
         tx.commit().await?;
         Ok(report)
     }
+}
+
+/// The event log entries for what the commit stored: each new or completed message and each
+/// status change, with the message as the API shows it.
+async fn append_message_events(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    report: &CommitReport,
+) -> Result<Option<i64>, StoreError> {
+    let stored: Vec<Uuid> = report
+        .inbound
+        .iter()
+        .filter_map(|(_, outcome)| match outcome {
+            InboundOutcome::Inserted { id, .. } | InboundOutcome::Completed { id, .. } => Some(*id),
+            InboundOutcome::Duplicate { .. } => None,
+        })
+        .collect();
+    let moved: Vec<Uuid> = report.statuses.iter().map(|(_, id, _)| *id).collect();
+    if stored.is_empty() && moved.is_empty() {
+        return Ok(None);
+    }
+    let mut all = stored.clone();
+    all.extend(&moved);
+    let rows = crate::messages::messages_by_ids(conn, &all).await?;
+    let mut events = Vec::with_capacity(stored.len() + moved.len());
+    for (ids, kind) in [(&stored, EventKind::Message), (&moved, EventKind::MessageStatus)] {
+        for id in ids {
+            if let Some(message) = rows.iter().find(|m| m.id == *id) {
+                events.push(crate::messages::message_event(kind, message)?);
+            }
+        }
+    }
+    append_as_user(conn, user_id, &events).await
 }
 
 /// [`StoreError::NotFound`] unless the account is visible to the user the transaction acts as.

@@ -3,6 +3,8 @@
 
 use super::EngineStore;
 use crate::StoreError;
+use crate::events;
+use crate::whatsapp::account_event;
 use crate::domain::{PhoneE164, SessionStatus, display_name};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -61,11 +63,13 @@ fn check_jid(field: &'static str, jid: &str) -> Result<(), StoreError> {
 impl EngineStore {
     /// Applies `update` to any user's account (system path); [`StoreError::NotFound`] when the
     /// account does not exist (e.g. deleted meanwhile).
+    /// Appends an `account` event to the owner's event log in the same transaction and returns
+    /// its cursor.
     pub async fn update_session(
         &self,
         session_id: Uuid,
         update: SessionStatusUpdate,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         if let Some(status) = &update.status {
             SessionStatus::parse(status)?;
         }
@@ -82,6 +86,7 @@ impl EngineStore {
                 check_jid(field, jid)?;
             }
         }
+        let mut tx = self.pool.begin().await?;
         let found: bool = sqlx::query_scalar(
             "SELECT app_api.whatsapp_update_session($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -95,12 +100,20 @@ impl EngineStore {
         .bind(display_name(update.push_name.as_deref(), NAME_MAX))
         .bind(update.linked_at)
         .bind(update.touch_last_seen)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        if found {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound)
+        if !found {
+            return Err(StoreError::NotFound);
         }
+        let owner: Uuid = sqlx::query_scalar("SELECT app_api.whatsapp_account_owner($1)")
+            .bind(session_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let account = crate::whatsapp::account_as_system(&mut tx, owner, session_id).await?;
+        let cursor = events::append(&mut tx, owner, &[account_event(&account)?])
+            .await?
+            .unwrap_or_default();
+        tx.commit().await?;
+        Ok(cursor)
     }
 }

@@ -265,7 +265,9 @@ pub async fn run_account(ctx: AccountCtx, mut commands: mpsc::Receiver<Command>)
                         },
                     ))
                     .await;
-                    match pair::pair(&ctx, method, reply, &mut commands).await {
+                    // Boxed, as `login` below: a linked account idles in `run_linked` for
+                    // days; its future should not keep room for pairing's states.
+                    match Box::pin(pair::pair(&ctx, method, reply, &mut commands)).await {
                         PairEnd::Paired(paired) => {
                             creds = Some(*paired);
                             persisted = false;
@@ -477,7 +479,9 @@ async fn run_linked(
     })
     .await;
     loop {
-        let cause = match login(ctx, creds).await {
+        // Boxed: only `serve` runs for long, so the account's future should be its size, not
+        // the handshake's (every idle account keeps its future for as long as it lives).
+        let cause = match Box::pin(login(ctx, creds)).await {
             Ok((conn, incoming)) => {
                 if persist_once(ctx, creds, persisted).await {
                     attempt = 0;
@@ -722,6 +726,40 @@ async fn remove_companion(session: &Session, me: &Jid) {
         Err(ClientError::NotConnected) => {}
         Err(e) => {
             tracing::info!(error = %e, "WhatsApp did not confirm the logout; credentials are deleted anyway")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<A, B, F: FnOnce(A, B) -> Fut, Fut>(_: F) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    fn future_size_1<A, F: FnOnce(A) -> Fut, Fut>(_: F) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every linked account keeps these futures for as long as it runs, so whatever they await
+    /// inline is paid per idle account, all the time. Pairing, the handshake and the handling
+    /// of stanzas and outgoing messages are boxed for that reason; without it the account's
+    /// task alone took 17 KiB and the stanza and outbox tasks 3 KiB each.
+    #[test]
+    fn an_idle_accounts_futures_stay_small() {
+        let sizes = [
+            ("run_account", future_size(run_account), 6 * 1024),
+            ("stanza_loop", future_size(session::stanza_loop), 1024),
+            ("outbox_loop", future_size_1(send::outbox_loop), 1024),
+            ("keepalive", future_size_1(session::keepalive), 1024),
+        ];
+        for (name, size, limit) in sizes {
+            eprintln!("{name}: {size} bytes");
+            assert!(
+                size <= limit,
+                "{name}'s future is {size} bytes (limit {limit})"
+            );
         }
     }
 }

@@ -414,7 +414,9 @@ pub(crate) async fn outbox_loop(s: Arc<Session>) {
                 progressed = true;
                 continue;
             }
-            match send_one(&s, out).await {
+            // Boxed: this task idles in `notified()` for most of its life; encrypting and
+            // fanning out need a large future only while a message goes out.
+            match Box::pin(send_one(&s, out)).await {
                 Ok(done) => progressed |= done,
                 Err(e) => {
                     tracing::info!(error = %e, "sending stopped; it resumes after reconnecting");

@@ -185,14 +185,16 @@ pub(crate) async fn stanza_loop(session: Arc<Session>, mut incoming: mpsc::Recei
                     Err(_) => break,
                 }
             }
-            if let Err(e) = recv::handle_messages(&session, batch).await {
+            // Both handlers are boxed: this task waits for stanzas most of its life, and
+            // decrypting needs a large future only while a batch is handled.
+            if let Err(e) = Box::pin(recv::handle_messages(&session, batch)).await {
                 tracing::warn!(error = %e, "could not store incoming messages; reconnecting so the server delivers them again");
                 session.conn.close(Disconnect::StoreUnavailable);
                 return;
             }
             continue;
         }
-        if let Err(e) = dispatch(&session, &node).await {
+        if let Err(e) = Box::pin(dispatch(&session, &node)).await {
             tracing::warn!(error = %e, tag = %node.tag, "could not handle a stanza; reconnecting");
             session.conn.close(Disconnect::StoreUnavailable);
             return;

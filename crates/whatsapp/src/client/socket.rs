@@ -127,9 +127,16 @@ pub async fn connect(dial: Dial<'_>) -> Result<(Connection, mpsc::Receiver<Node>
     request
         .headers_mut()
         .insert("Origin", HeaderValue::from_static(WEB_ORIGIN));
+    // Boxed: dialling (DNS, TCP, TLS, the HTTP upgrade) is by far the largest state of this
+    // future, and every caller's future would otherwise keep room for it for as long as the
+    // account lives, idle or not.
     let (mut ws, _) = timeout(
         dial.connect_timeout,
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true),
+        Box::pin(tokio_tungstenite::connect_async_with_config(
+            request,
+            Some(config),
+            true,
+        )),
     )
     .await
     .map_err(|_| ClientError::Timeout("connecting to the WhatsApp server"))?
