@@ -9,6 +9,10 @@
 -- So appending takes a per-user advisory lock held to the end of the transaction: one user's
 -- events are appended one transaction at a time, and their ids grow in commit order.
 --
+-- Appending also sends `NOTIFY rarity_user_events, '<user id>:<last id>'`, which PostgreSQL
+-- delivers only when the transaction commits: every server instance listening wakes the sockets
+-- of that user, which then read the log after their cursor.
+--
 -- Users read their own log (RLS); nobody but the server writes it, through
 -- app_api.append_user_events. Old events are pruned (app_api.prune_user_events): a tab that was
 -- away longer than the retention reloads its page instead of catching up.
@@ -51,6 +55,7 @@ BEGIN
         VALUES (p_user_id, p_account_ids[i], p_kinds[i], p_payloads[i])
         RETURNING id INTO v_last;
     END LOOP;
+    PERFORM pg_notify('rarity_user_events', p_user_id::text || ':' || v_last::text);
     RETURN v_last;
 END
 $$;

@@ -4,6 +4,8 @@ pub mod api;
 pub mod components;
 #[cfg(feature = "ssr")]
 pub mod ctx;
+#[cfg(feature = "ssr")]
+pub mod qr;
 pub mod pages;
 
 use leptos::prelude::*;

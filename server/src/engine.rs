@@ -32,10 +32,51 @@ pub async fn sessions(
         engine: engine.clone(),
         hub: hub.clone(),
     });
-    Ok(Sessions::new(
-        engine,
-        Arc::new(client_config(config)),
-        hub,
-        factory,
-    ))
+    let sessions = Sessions::new(engine, Arc::new(client_config(config)), hub, factory);
+    tokio::spawn(forward_outbox_wakes(store.clone(), sessions.clone()));
+    Ok(sessions)
+}
+
+/// Wakes an account's sender when a committed transaction queued a message outside any request
+/// (the automatic reply to an opt-out, queued inside the engine's own commit): the database
+/// notifies on commit (`store::OUTBOX_WAKE_CHANNEL`), so the sender never looks before the row is
+/// there. Runs for the life of the process; a lost listening connection is re-opened.
+async fn forward_outbox_wakes(store: Store, sessions: Sessions) {
+    loop {
+        match store.outbox_wakes().await {
+            Ok(mut wakes) => loop {
+                match wakes.next().await {
+                    Ok(account) => sessions.wake(account),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox wake-ups stopped; listening again");
+                        break;
+                    }
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot listen for outbox wake-ups; retrying"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+}
+
+/// Forwards the database's commit notices of new user events to the hub, reconnecting when the
+/// listening connection drops. Runs until aborted.
+pub fn forward_event_notices(store: Store, hub: Hub) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match store.listen_events().await {
+                Ok(mut listener) => loop {
+                    match listener.next().await {
+                        Ok((user_id, cursor)) => hub.publish_log_growth(user_id, cursor),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "event notices interrupted; listening again");
+                            break;
+                        }
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot listen for event notices; retrying"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    })
 }

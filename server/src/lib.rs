@@ -12,6 +12,7 @@ pub mod security;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ws;
 
 pub use config::Config;
 pub use router::router;

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/ws", get(crate::ws::upgrade))
         .merge(auth::routes())
         .nest("/api", api::routes(&state))
         .merge(pages)

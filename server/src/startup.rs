@@ -126,6 +126,7 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
             | store::StoreError::UnknownEncryptionKey { .. }) => StartupError::EncryptionKey(e),
             e => StartupError::Store(e),
         })?;
+    let notices = crate::engine::forward_event_notices(store.clone(), sessions.hub().clone());
     sessions.start_all().await.map_err(StartupError::Sessions)?;
 
     let bundle = config.leptos_site_root.join("pkg").join("rarity.js");
@@ -168,6 +169,7 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
     };
     tracing::info!("HTTP server stopped; disconnecting the WhatsApp accounts");
     sessions.shutdown(SESSIONS_GRACE).await;
+    notices.abort();
     tracing::info!("closing the database pool");
     store.close().await;
     served

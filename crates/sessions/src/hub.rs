@@ -51,6 +51,8 @@ pub enum AccountEvent {
     },
     /// A contact is typing (or stopped).
     Typing { chat: String, state: String },
+    /// The user's event log grew (a database notice; carries no data: read the log).
+    Logged,
     /// A contact's presence.
     Presence {
         chat: String,
@@ -107,6 +109,17 @@ impl Hub {
             account_id,
             cursor: Some(cursor),
             event,
+        });
+    }
+
+    /// Wakes the readers of `user_id`'s event log (from the database's commit notices, which
+    /// also cover changes made by requests and by other server instances).
+    pub fn publish_log_growth(&self, user_id: Uuid, cursor: i64) {
+        self.send(HubEvent {
+            user_id,
+            account_id: Uuid::nil(),
+            cursor: Some(cursor),
+            event: AccountEvent::Logged,
         });
     }
 

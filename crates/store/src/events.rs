@@ -148,7 +148,39 @@ impl UserTx {
     }
 }
 
+/// The channel `app_api.append_user_events` notifies on commit.
+pub const EVENTS_CHANNEL: &str = "rarity_user_events";
+
+/// Commit-time notices of new events (see [`Store::listen_events`]).
+pub struct EventListener {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl EventListener {
+    /// The next notice: the user whose log grew, and the id of its last new event. Waits; after
+    /// a lost connection it reconnects (notices sent meanwhile are lost — readers also poll the
+    /// log now and then for that reason).
+    pub async fn next(&mut self) -> Result<(Uuid, i64), StoreError> {
+        loop {
+            let notification = self.listener.recv().await?;
+            let Some((user, id)) = notification.payload().split_once(':') else {
+                continue;
+            };
+            if let (Ok(user), Ok(id)) = (user.parse(), id.parse()) {
+                return Ok((user, id));
+            }
+        }
+    }
+}
+
 impl Store {
+    /// Listens for new events of every user (a dedicated connection).
+    pub async fn listen_events(&self) -> Result<EventListener, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(EVENTS_CHANNEL).await?;
+        Ok(EventListener { listener })
+    }
+
     /// Deletes events older than `age` (in batches); returns how many.
     pub async fn prune_events(&self, age: std::time::Duration) -> Result<i64, StoreError> {
         Ok(

@@ -37,6 +37,7 @@ mod domain;
 pub mod embedded;
 pub mod engine;
 mod events;
+mod events;
 mod error;
 mod lead_link;
 mod leads;
@@ -56,6 +57,7 @@ pub use engine::{
     KeyWrite, OutgoingMessage, RotationReport, SessionCipher, SessionStatusUpdate, StatusChange,
 };
 pub use error::StoreError;
+pub use events::{EVENTS_CHANNEL, EVENTS_PAGE_MAX, EventKind, EventListener, NewEvent, UserEvent};
 pub use events::{EVENTS_PAGE_MAX, EventKind, NewEvent, UserEvent};
 pub use records::{
     Conversation, ConversationSummary, Lead, LeadPatch, Message, MessagePage, NewLead, NewOutgoing,

@@ -89,6 +89,8 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let sessions = server::engine::sessions(&config, &store, &key)
         .await
         .expect("the sessions supervisor starts");
+    // Lives as long as the test's runtime.
+    server::engine::forward_event_notices(store.clone(), sessions.hub().clone());
     TestApp {
         router: router(AppState::new(&config, store.clone(), sessions.clone())),
         store,
@@ -97,6 +99,22 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
 }
 
 impl TestApp {
+    /// Serves the router on a loopback port (for clients that need a real socket, e.g. the
+    /// WebSocket); returns its address.
+    #[allow(dead_code)]
+    pub async fn listen(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("bound");
+        let service = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, service).await;
+        });
+        addr
+    }
+
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self
             .router

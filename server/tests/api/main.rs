@@ -12,3 +12,4 @@ mod lifecycle;
 mod pages;
 mod server_fns;
 mod whatsapp;
+mod ws;

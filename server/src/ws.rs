@@ -1,0 +1,201 @@
+//! `/ws`: one authenticated WebSocket per browser tab, carrying this user's events with a cursor.
+//!
+//! Events that change data (a message stored, a status moved, an account changed) come from the
+//! user's event log (`store::UserEvent`), which is written in the same transaction as the change:
+//! a tab that reconnects with `?cursor=N` gets every event after `N` — after a network blip or a
+//! server restart, nothing skipped, nothing doubled. The event hub only wakes the socket up; the
+//! log is read after the cursor, so a lagging broadcast cannot lose anything either. Live-only
+//! events (QR codes, pairing codes, typing, presence) go straight from the hub.
+//!
+//! Server → browser, JSON text frames:
+//! - `{"type":"hello","cursor":N}` first; `{"type":"reset","cursor":N}` instead when the tab's
+//!   cursor is older than the log keeps (it reloads its data, then carries on from `N`);
+//! - `{"type":"event","cursor":N,"kind","account_id","payload"}`;
+//! - `{"type":"live","account_id","event":{"type":"qr"|"pairing_code"|"typing"|"presence",…}}`
+//!   (a QR event carries the code as an SVG too, rendered here);
+//! - `{"type":"heartbeat","cursor":N}` every [`HEARTBEAT`], so the tab notices a dead socket.
+//!
+//! The browser sends nothing but pongs and its close. A request without a valid session cookie,
+//! or from another site's page (`Origin`), is refused before the upgrade.
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sessions::{AccountEvent, HubEvent};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use app::ctx::CurrentUser;
+
+use crate::api::ApiError;
+use crate::auth::csrf::same_origin;
+use crate::state::AppState;
+
+/// How often the server proves it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(20);
+/// Events read from the log per query.
+const PAGE: i64 = 200;
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    cursor: Option<i64>,
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: Option<Extension<CurrentUser>>,
+    query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(Extension(user)) = user else {
+        return ApiError::Unauthorized.into_response();
+    };
+    // Cross-site WebSocket hijacking: a page elsewhere must not open a socket with our cookie.
+    if !same_origin(&headers, state.settings.frontend_url.as_deref()) {
+        return ApiError::Forbidden.into_response();
+    }
+    let Ok(Query(query)) = query else {
+        return ApiError::BadRequest("cursor must be a whole number".into()).into_response();
+    };
+    if query.cursor.is_some_and(|c| c < 0) {
+        return (StatusCode::BAD_REQUEST, "cursor must not be negative").into_response();
+    }
+    ws.max_message_size(4096)
+        .on_upgrade(move |socket| async move {
+            if let Err(e) = serve(socket, state, user.id, query.cursor).await {
+                tracing::debug!(error = %e, "browser socket ended");
+            }
+        })
+}
+
+/// Why a socket ended early.
+#[derive(Debug, thiserror::Error)]
+enum SocketEnd {
+    #[error("the browser went away")]
+    Gone,
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+}
+
+async fn send(socket: &mut WebSocket, value: Value) -> Result<(), SocketEnd> {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .map_err(|_| SocketEnd::Gone)
+}
+
+/// Sends every logged event after `cursor`; returns the new cursor.
+async fn catch_up(
+    socket: &mut WebSocket,
+    state: &AppState,
+    user_id: Uuid,
+    mut cursor: i64,
+) -> Result<i64, SocketEnd> {
+    loop {
+        let mut tx = state.store.as_user(user_id).await?;
+        let events = tx.events_after(cursor, PAGE).await?;
+        tx.commit().await?;
+        let full = events.len() as i64 == PAGE;
+        for event in events {
+            cursor = event.id;
+            send(
+                socket,
+                json!({
+                    "type": "event",
+                    "cursor": event.id,
+                    "kind": event.kind,
+                    "account_id": event.account_id,
+                    "payload": event.payload,
+                }),
+            )
+            .await?;
+        }
+        if !full {
+            return Ok(cursor);
+        }
+    }
+}
+
+/// A live-only hub event as the browser gets it.
+fn live(event: &HubEvent) -> Option<Value> {
+    let mut body = serde_json::to_value(&event.event).ok()?;
+    if let AccountEvent::Qr { qr, .. } = &event.event {
+        body["svg"] = Value::String(app::qr::svg(qr)?);
+    }
+    Some(json!({ "type": "live", "account_id": event.account_id, "event": body }))
+}
+
+async fn serve(
+    mut socket: WebSocket,
+    state: AppState,
+    user_id: Uuid,
+    resume_from: Option<i64>,
+) -> Result<(), SocketEnd> {
+    // Subscribe before reading the log: whatever happens meanwhile is in one or the other.
+    let mut hub = state.sessions.hub().subscribe();
+    let mut tx = state.store.as_user(user_id).await?;
+    let latest = tx.latest_event_id().await?;
+    let oldest = tx.oldest_event_id().await?;
+    tx.commit().await?;
+    let mut cursor = match resume_from {
+        // A cursor from the future (another database, a forged value) cannot be trusted.
+        Some(c) if c > latest => {
+            send(&mut socket, json!({ "type": "reset", "cursor": latest })).await?;
+            latest
+        }
+        // Older than what is kept: the tab must reload rather than miss pruned events.
+        Some(c) if oldest > 0 && c < oldest - 1 => {
+            send(&mut socket, json!({ "type": "reset", "cursor": latest })).await?;
+            latest
+        }
+        Some(c) => {
+            send(&mut socket, json!({ "type": "hello", "cursor": c })).await?;
+            catch_up(&mut socket, &state, user_id, c).await?
+        }
+        None => {
+            send(&mut socket, json!({ "type": "hello", "cursor": latest })).await?;
+            latest
+        }
+    };
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            received = hub.recv() => match received {
+                Ok(event) if event.user_id != user_id => {}
+                Ok(event) => match event.cursor {
+                    Some(c) if c > cursor => {
+                        cursor = catch_up(&mut socket, &state, user_id, cursor).await?;
+                    }
+                    Some(_) => {}
+                    None => {
+                        if let Some(body) = live(&event) {
+                            send(&mut socket, body).await?;
+                        }
+                    }
+                },
+                // The broadcast dropped events for this slow socket: the log has them.
+                Err(RecvError::Lagged(_)) => {
+                    cursor = catch_up(&mut socket, &state, user_id, cursor).await?;
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            _ = heartbeat.tick() => {
+                // A notice lost to a dropped listening connection is caught here at the latest.
+                cursor = catch_up(&mut socket, &state, user_id, cursor).await?;
+                send(&mut socket, json!({ "type": "heartbeat", "cursor": cursor })).await?;
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
