@@ -2,11 +2,14 @@
 
 pub mod api;
 pub mod components;
+pub mod fns;
+pub mod live;
 #[cfg(feature = "ssr")]
 pub mod ctx;
 #[cfg(feature = "ssr")]
 pub mod qr;
 pub mod pages;
+pub mod time;
 
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
@@ -42,6 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    time::provide_local_offset();
     // Effects run only in the browser: this marks the moment the page became interactive, which the
     // end-to-end tests wait for before using hydrated behaviour.
     Effect::new(move |_| {

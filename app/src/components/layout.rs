@@ -70,7 +70,15 @@ pub fn DashboardLayout() -> impl IntoView {
         move |href: &'static str| move || is_current(href, &pathname.read()).then_some("page");
     let link = "flex items-center gap-3 rounded-md px-3 min-h-10 text-sm text-muted transition-colors duration-150 hover:text-fg hover:bg-raised aria-[current=page]:bg-raised aria-[current=page]:text-fg aria-[current=page]:font-medium";
     let tab = "flex flex-1 flex-col items-center justify-center gap-1 min-h-14 text-[11px] text-muted transition-colors duration-150 aria-[current=page]:text-fg aria-[current=page]:font-medium";
+    // One live socket per tab, shared by the pages (see `crate::live`).
+    let live = crate::live::provide_live();
+    let reconnecting = move || live.connection.get() == crate::live::Connection::Reconnecting;
     view! {
+        <p role="status" aria-live="polite" data-testid="live-status"
+            class="fixed inset-x-0 top-0 z-30 border-b border-warning/40 bg-bg px-4 py-1.5 text-center text-xs text-warning"
+            class:hidden=move || !reconnecting()>
+            "Reconnecting… updates resume when the connection is back."
+        </p>
         <div class="min-h-screen lg:flex">
             <nav
                 aria-label="Main"

@@ -21,5 +21,5 @@ mod supervisor;
 pub use adapter::{PgAccountStore, PgStoreFactory, StoreFactory};
 pub use hub::{AccountEvent, Hub, HubEvent};
 pub use supervisor::{Sessions, SessionsError};
-pub use whatsapp::client::{ClientConfig, LinkMethod, LinkStarted, Timing};
+pub use whatsapp::client::{ClientConfig, CommandError, LinkMethod, LinkStarted, Timing};
 pub use whatsapp::events::ChatState;

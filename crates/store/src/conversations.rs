@@ -3,12 +3,20 @@
 
 use crate::messages::MESSAGE_COLUMNS;
 use crate::records::{ConversationSummary, Message, MessagePage};
+
+/// One page of [`UserTx::conversations_page`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ConversationPage {
+    pub conversations: Vec<ConversationSummary>,
+    /// Pass as `before` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
 use crate::{StoreError, UserTx};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// Upper bound on the conversation list; paging it comes with the chat page.
-const CONVERSATIONS_MAX: i64 = 500;
+/// Conversations per page when the caller does not say.
+pub const CONVERSATIONS_PAGE_DEFAULT: i64 = 50;
 /// Page sizes are clamped to this range.
 pub const PAGE_MIN: i64 = 1;
 pub const PAGE_MAX: i64 = 200;
@@ -27,12 +35,16 @@ struct SummaryRow {
 /// timestamp in microseconds since the epoch, big-endian, then the UUID); clients treat it as
 /// opaque.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cursor {
+pub(crate) struct Cursor {
     created_at: DateTime<Utc>,
     id: Uuid,
 }
 
 impl Cursor {
+    pub(crate) fn new(created_at: DateTime<Utc>, id: Uuid) -> Cursor {
+        Cursor { created_at, id }
+    }
+
     fn of(message: &Message) -> Cursor {
         Cursor {
             created_at: message.created_at,
@@ -40,14 +52,22 @@ impl Cursor {
         }
     }
 
-    fn encode(self) -> String {
+    pub(crate) fn encode(self) -> String {
         let mut bytes = Vec::with_capacity(24);
         bytes.extend_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
         bytes.extend_from_slice(self.id.as_bytes());
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    fn decode(input: &str) -> Result<Cursor, StoreError> {
+    pub(crate) fn created_at(self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    pub(crate) fn id(self) -> Uuid {
+        self.id
+    }
+
+    pub(crate) fn decode(input: &str) -> Result<Cursor, StoreError> {
         let bad = || StoreError::invalid("before", "is not a cursor this API returned");
         if input.len() != 48 || !input.is_ascii() {
             return Err(bad());
@@ -65,9 +85,55 @@ impl Cursor {
 }
 
 impl UserTx {
-    /// One entry per lead that has messages, with its latest message (whichever account carried
-    /// it) and how many inbound messages are not read yet; the most recent conversation first.
+    /// The first page of [`UserTx::conversations_page`] (at most
+    /// [`CONVERSATIONS_PAGE_DEFAULT`] conversations).
     pub async fn conversations(&mut self) -> Result<Vec<ConversationSummary>, StoreError> {
+        Ok(self
+            .conversations_page(None, CONVERSATIONS_PAGE_DEFAULT)
+            .await?
+            .conversations)
+    }
+
+    /// One entry per lead that has messages, with its latest message (whichever account carried
+    /// it) and how many inbound messages are not read yet; the most recent conversation first,
+    /// `limit` (clamped to 1..=200) at a time. `before` is the previous page's `next_cursor`.
+    pub async fn conversations_page(
+        &mut self,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<ConversationPage, StoreError> {
+        self.conversations_search(None, before, limit).await
+    }
+
+    /// [`UserTx::conversations_page`] limited to leads whose name or phone number contains
+    /// `search` (case-insensitive; digits of a phone number match however the user typed them).
+    pub async fn conversations_search(
+        &mut self,
+        search: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<ConversationPage, StoreError> {
+        let before = before.map(Cursor::decode).transpose()?;
+        let search = search.map(str::trim).filter(|s| !s.is_empty());
+        if search.is_some_and(|s| s.chars().count() > 100) {
+            return Err(StoreError::invalid(
+                "search",
+                "is too long (at most 100 characters)",
+            ));
+        }
+        // LIKE wildcards in the user's text are literal.
+        let pattern = search.map(|s| {
+            let escaped = s
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let digits = search
+            .map(|s| s.chars().filter(char::is_ascii_digit).collect::<String>())
+            .filter(|d| d.len() >= 3)
+            .map(|d| format!("%{d}%"));
+        let limit = limit.clamp(PAGE_MIN, PAGE_MAX);
         // Per lead: one index probe for the latest message (lead_timeline_idx) and one count over
         // the partial unread index. RLS applies to both tables.
         let sql = format!(
@@ -79,24 +145,40 @@ impl UserTx {
              CROSS JOIN LATERAL ( \
                  SELECT * FROM public.whatsapp_messages x WHERE x.lead_id = l.id \
                  ORDER BY x.created_at DESC, x.id DESC LIMIT 1) m \
+             WHERE ($2::timestamptz IS NULL OR (m.created_at, m.id) < ($2::timestamptz, $3::uuid)) \
+               AND ($4::text IS NULL OR l.name ILIKE $4 OR l.phone ILIKE $4 OR ($5::text IS NOT NULL AND l.phone LIKE $5)) \
              ORDER BY m.created_at DESC, m.id DESC \
              LIMIT $1"
         );
-        let rows: Vec<SummaryRow> = sqlx::query_as(&sql)
-            .bind(CONVERSATIONS_MAX)
+        let mut rows: Vec<SummaryRow> = sqlx::query_as(&sql)
+            .bind(limit + 1)
+            .bind(before.map(|c| c.created_at))
+            .bind(before.map(|c| c.id))
+            .bind(pattern)
+            .bind(digits)
             .fetch_all(&mut *self.tx)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ConversationSummary {
-                lead_id: r.summary_lead_id,
-                lead_name: r.lead_name,
-                phone_number: r.lead_phone,
-                account_id: r.message.account_id,
-                last_message: r.message,
-                unread_count: r.unread_count,
-            })
-            .collect())
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|r| Cursor::of(&r.message).encode())
+        } else {
+            None
+        };
+        Ok(ConversationPage {
+            conversations: rows
+                .into_iter()
+                .map(|r| ConversationSummary {
+                    lead_id: r.summary_lead_id,
+                    lead_name: r.lead_name,
+                    phone_number: r.lead_phone,
+                    account_id: r.message.account_id,
+                    last_message: r.message,
+                    unread_count: r.unread_count,
+                })
+                .collect(),
+            next_cursor,
+        })
     }
 
     /// A lead's messages, newest first, `limit` (clamped to 1..=200) at a time. `before` is the

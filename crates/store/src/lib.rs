@@ -32,6 +32,7 @@
 
 mod accounts;
 mod config;
+mod chat;
 mod conversations;
 mod domain;
 pub mod embedded;
@@ -57,6 +58,7 @@ pub use engine::{
     KeyWrite, OutgoingMessage, RotationReport, SessionCipher, SessionStatusUpdate, StatusChange,
 };
 pub use error::StoreError;
+pub use chat::ReadReceipts;
 pub use events::{EVENTS_CHANNEL, EVENTS_PAGE_MAX, EventKind, EventListener, NewEvent, UserEvent};
 pub use events::{EVENTS_PAGE_MAX, EventKind, NewEvent, UserEvent};
 pub use records::{
