@@ -53,8 +53,8 @@ pub struct Linked {
 
 pub struct Fleet {
     procs: Vec<Proc>,
-    /// RSS of each process before its first account (KiB).
-    baseline: Vec<u64>,
+    /// RSS of each process before its first account.
+    baseline: Vec<procfs::Rss>,
     pub linked: Vec<Linked>,
 }
 
@@ -120,7 +120,7 @@ impl Fleet {
         let mut baseline = Vec::new();
         for p in &procs {
             p.gc().await?;
-            baseline.push(procfs::rss_kib(p.pid)?);
+            baseline.push(procfs::rss(p.pid)?);
         }
         Ok(Fleet {
             procs,
@@ -130,7 +130,7 @@ impl Fleet {
     }
 
     pub fn baseline_kib(&self) -> u64 {
-        self.baseline.iter().sum()
+        self.baseline.iter().map(|r| r.total).sum()
     }
 
     /// Links `users` (fake accounts that exist), `batch` pairings in flight at a time, each
@@ -216,24 +216,24 @@ impl Fleet {
         }
     }
 
-    /// RSS growth since the baseline, summed over the processes that host an account (KiB),
-    /// each sampled after a full collection (a no-op for ours); and for node, the V8 heap used
-    /// after that collection, summed.
-    pub async fn rss_growth_kib(&self) -> Res<(i64, Option<u64>)> {
-        let mut total = 0i64;
-        let mut heap = None;
+    /// RSS growth since the baseline, summed over the processes that host an account, each
+    /// sampled after a full collection (a no-op for ours).
+    pub async fn rss_growth(&self) -> Res<Growth> {
+        let mut growth = Growth::default();
         for (i, p) in self.procs.iter().enumerate() {
             if !self.linked.iter().any(|l| l.proc == i) {
                 continue;
             }
             p.gc().await?;
-            let now = procfs::rss_kib(p.pid)?;
-            total += i64::try_from(now)? - i64::try_from(self.baseline[i])?;
+            let now = procfs::rss(p.pid)?;
+            let base = self.baseline[i];
+            growth.total_kib += i64::try_from(now.total)? - i64::try_from(base.total)?;
+            growth.file_kib += i64::try_from(now.file)? - i64::try_from(base.file)?;
             if let Some(h) = p.seen(|s| s.heap_kib) {
-                *heap.get_or_insert(0) += h;
+                *growth.heap_kib.get_or_insert(0) += h;
             }
         }
-        Ok((total, heap))
+        Ok(growth)
     }
 
     /// Ends every linked account's connection (credentials kept).
@@ -302,6 +302,16 @@ impl Fleet {
             p.quit().await;
         }
     }
+}
+
+/// RSS growth of a fleet's processes (KiB).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Growth {
+    pub total_kib: i64,
+    /// Of which file-backed (code paged in).
+    pub file_kib: i64,
+    /// Node only: V8 heap in use after a full collection, summed over the processes.
+    pub heap_kib: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]

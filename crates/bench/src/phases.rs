@@ -52,6 +52,9 @@ pub struct MemPoint {
 pub struct MemSample {
     pub kib_per_account: f64,
     pub growth_kib: i64,
+    /// Of which file-backed: program code paged in on first use (part of the RSS, shared with
+    /// any other process running the same program).
+    pub file_kib: i64,
     /// Node only: V8 heap in use after a full collection, summed over the processes.
     pub heap_kib: Option<u64>,
     /// Time to link the accounts added for this checkpoint.
@@ -204,11 +207,12 @@ async fn idle_sample(
     let link_secs = started.elapsed().as_secs_f64();
     let busy = fleet.wait_idle(fake, Duration::from_secs(120)).await;
     tokio::time::sleep(opts.settle).await;
-    let (growth_kib, heap_kib) = fleet.rss_growth_kib().await?;
+    let growth = fleet.rss_growth().await?;
     Ok(MemSample {
-        kib_per_account: growth_kib as f64 / fleet.linked.len().max(1) as f64,
-        growth_kib,
-        heap_kib,
+        kib_per_account: growth.total_kib as f64 / fleet.linked.len().max(1) as f64,
+        growth_kib: growth.total_kib,
+        file_kib: growth.file_kib,
+        heap_kib: growth.heap_kib,
         link_secs,
         busy,
     })

@@ -4,15 +4,28 @@ use std::sync::OnceLock;
 
 use crate::Res;
 
-/// `VmRSS` of `pid`, in KiB.
-pub fn rss_kib(pid: u32) -> Res<u64> {
+/// Resident memory of a process, in KiB (`/proc/<pid>/status`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rss {
+    /// `VmRSS`: everything resident, the figure the benchmark compares.
+    pub total: u64,
+    /// `RssFile`: file-backed pages (mostly program code paged in on first use).
+    pub file: u64,
+}
+
+pub fn rss(pid: u32) -> Res<Rss> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("no VmRSS in /proc/{pid}/status").into())
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Ok(Rss {
+        total: field("VmRSS:").ok_or_else(|| format!("no VmRSS in /proc/{pid}/status"))?,
+        file: field("RssFile:").unwrap_or(0),
+    })
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux we run on).

@@ -250,30 +250,36 @@ pub fn render(r: &Results) -> String {
 
 fn memory_details(name: &str, m: &Memory) -> String {
     let mut s = format!(
-        "- {name} memory: {} process(es), baseline {} total;",
+        "- {name}, memory: {} process(es), baseline {} in all\n",
         m.procs,
         size(m.baseline_kib as f64)
     );
-    for p in m.points.iter().chain(&m.restart) {
-        if let Ok(x) = &p.result {
-            s.push_str(&format!(
-                " N={}: +{}{} ({:.0} s to link{})",
-                p.accounts,
-                size(x.growth_kib as f64),
-                x.heap_kib.map_or_else(String::new, |h| format!(
-                    ", V8 heap in use {}",
-                    size(h as f64)
-                )),
-                x.link_secs,
-                if x.busy > 0 {
-                    format!(", {} not idle", x.busy)
-                } else {
-                    String::new()
-                }
-            ));
-        }
+    let restart = m.restart.iter().map(|p| (p, true));
+    for (p, restarted) in m.points.iter().map(|p| (p, false)).chain(restart) {
+        let Ok(x) = &p.result else { continue };
+        s.push_str(&format!(
+            "  - N={}{}: RSS +{} (file-backed {}){}; {} in {:.0} s{}\n",
+            p.accounts,
+            if restarted { " after a restart" } else { "" },
+            size(x.growth_kib as f64),
+            size(x.file_kib as f64),
+            x.heap_kib.map_or_else(String::new, |h| format!(
+                "; V8 heap in use {}",
+                size(h as f64)
+            )),
+            if restarted {
+                "logged in again"
+            } else {
+                "linked"
+            },
+            x.link_secs,
+            if x.busy > 0 {
+                format!(" ({} not idle when sampled)", x.busy)
+            } else {
+                String::new()
+            }
+        ));
     }
-    s.push('\n');
     s
 }
 
