@@ -35,6 +35,46 @@ pub struct SessionUser {
     pub email: String,
 }
 
+/// How long a web session lasts: `idle` without a request (sliding), and at most `absolute` from
+/// sign-in however active it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLifetime {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+/// The outcome of [`Accounts::login_attempt`].
+#[derive(Clone, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// No account has this email (nothing was counted).
+    UnknownEmail,
+    /// The account has had too many failed sign-ins lately; try again after this long. The
+    /// password must not be checked.
+    LockedOut { retry_after: Duration },
+    /// Counted as a failure already; check the password against these credentials and call
+    /// [`Accounts::login_succeeded`] if it matches.
+    Check(Credentials),
+}
+
+impl std::fmt::Debug for LoginAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownEmail => f.write_str("UnknownEmail"),
+            Self::LockedOut { retry_after } => write!(f, "LockedOut({retry_after:?})"),
+            Self::Check(c) => write!(f, "Check({c:?})"),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    user_id: Uuid,
+    email: String,
+    password_hash: Option<String>,
+    allowed: bool,
+    retry_after_seconds: i32,
+}
+
 /// See [`crate::Store::accounts`].
 #[derive(Clone, Debug)]
 pub struct Accounts {
@@ -106,6 +146,88 @@ impl Accounts {
             .bind(idle)
             .fetch_optional(&self.pool)
             .await?;
+        Ok(row)
+    }
+
+    /// Counts one sign-in attempt for `email` *before* its password is checked (see
+    /// migration …200002): at most `max_failures` failed attempts per `window` per account, unless
+    /// `bypass_lockout` (the browser proved an earlier successful sign-in of this account).
+    pub async fn login_attempt(
+        &self,
+        email: &str,
+        max_failures: u32,
+        window: Duration,
+        bypass_lockout: bool,
+    ) -> Result<LoginAttempt, StoreError> {
+        let Ok(email) = normalize_email(email) else {
+            return Ok(LoginAttempt::UnknownEmail);
+        };
+        let row: Option<AttemptRow> = sqlx::query_as(
+            "SELECT user_id, email, password_hash, allowed, retry_after_seconds \
+             FROM app_api.login_attempt($1, $2, $3, $4)",
+        )
+        .bind(&email)
+        .bind(i32::try_from(max_failures).unwrap_or(i32::MAX))
+        .bind(window)
+        .bind(bypass_lockout)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => LoginAttempt::UnknownEmail,
+            Some(row) => match (row.allowed, row.password_hash) {
+                (true, Some(password_hash)) => LoginAttempt::Check(Credentials {
+                    user_id: row.user_id,
+                    email: row.email,
+                    password_hash,
+                }),
+                _ => LoginAttempt::LockedOut {
+                    retry_after: Duration::from_secs(
+                        u64::try_from(row.retry_after_seconds).unwrap_or(1).max(1),
+                    ),
+                },
+            },
+        })
+    }
+
+    /// Clears the account's failed sign-in count after a correct password.
+    pub async fn login_succeeded(&self, user_id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("SELECT app_api.login_succeeded($1)")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// [`Accounts::create_web_session`] with an absolute lifetime as well.
+    pub async fn start_web_session(
+        &self,
+        user_id: Uuid,
+        token_hash: &[u8; 32],
+        lifetime: SessionLifetime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT app_api.create_web_session($1, $2, $3, $4)")
+            .bind(user_id)
+            .bind(&token_hash[..])
+            .bind(lifetime.idle)
+            .bind(lifetime.absolute)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// [`Accounts::resume_web_session`] that also ends sessions older than `lifetime.absolute`.
+    pub async fn resume_web_session_within(
+        &self,
+        token_hash: &[u8; 32],
+        lifetime: SessionLifetime,
+    ) -> Result<Option<SessionUser>, StoreError> {
+        let row =
+            sqlx::query_as("SELECT user_id, email FROM app_api.resume_web_session($1, $2, $3)")
+                .bind(&token_hash[..])
+                .bind(lifetime.idle)
+                .bind(lifetime.absolute)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row)
     }
 

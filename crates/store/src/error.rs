@@ -34,6 +34,10 @@ pub enum StoreError {
     /// (enforced by a database trigger, so concurrent requests cannot both pass). A 409.
     #[error("you can link at most {limit} WhatsApp accounts")]
     LimitReached { limit: u32 },
+    /// The user already has as many leads or templates as their quota allows (a database trigger,
+    /// like the account limit). `what` is the plural noun ("leads", "templates"). A 409.
+    #[error("you can have at most {limit} {what}")]
+    QuotaReached { what: &'static str, limit: u32 },
     /// The WhatsApp account has no stored credentials (never linked, or logged out), so nothing
     /// can be sent through it yet. A 4xx (409).
     #[error("this WhatsApp account is not linked")]
@@ -97,6 +101,7 @@ impl StoreError {
                 | StoreError::NotFound
                 | StoreError::Forbidden
                 | StoreError::LimitReached { .. }
+                | StoreError::QuotaReached { .. }
                 | StoreError::NotLinked
         )
     }
@@ -109,6 +114,8 @@ enum Meaning {
     Invalid(&'static str, &'static str),
     /// The trigger's DETAIL carries the limit.
     LimitReached,
+    /// A per-user quota trigger (what, plural); the DETAIL carries the limit.
+    QuotaReached(&'static str),
     NotLinked,
     NotFound,
 }
@@ -199,6 +206,11 @@ const CONSTRAINTS: &[(&str, Meaning)] = &[
         Meaning::Invalid("category", "must be 1 to 50 characters"),
     ),
     ("whatsapp_sessions_per_user_limit", Meaning::LimitReached),
+    ("leads_per_user_quota", Meaning::QuotaReached("leads")),
+    (
+        "whatsapp_templates_per_user_quota",
+        Meaning::QuotaReached("templates"),
+    ),
     ("whatsapp_messages_session_linked", Meaning::NotLinked),
     // Raised by app_api.whatsapp_write_secrets: the account is not this user's (or is gone).
     ("whatsapp_sessions_owner", Meaning::NotFound),
@@ -288,11 +300,11 @@ impl From<sqlx::Error> for StoreError {
                     Meaning::Conflict(field, message) => StoreError::Conflict { field, message },
                     Meaning::Invalid(field, message) => StoreError::invalid(field, *message),
                     Meaning::LimitReached => StoreError::LimitReached {
-                        limit: db
-                            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                            .and_then(|pg| pg.detail())
-                            .and_then(|detail| detail.trim().parse().ok())
-                            .unwrap_or_default(),
+                        limit: detail_number(db.as_ref()),
+                    },
+                    Meaning::QuotaReached(what) => StoreError::QuotaReached {
+                        what,
+                        limit: detail_number(db.as_ref()),
                     },
                     Meaning::NotLinked => StoreError::NotLinked,
                     Meaning::NotFound => StoreError::NotFound,
@@ -307,6 +319,14 @@ impl From<sqlx::Error> for StoreError {
         }
         StoreError::Database(err)
     }
+}
+
+/// The number a limit trigger puts in its DETAIL (0 if missing).
+fn detail_number(db: &dyn sqlx::error::DatabaseError) -> u32 {
+    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .and_then(|pg| pg.detail())
+        .and_then(|detail| detail.trim().parse().ok())
+        .unwrap_or_default()
 }
 
 impl From<sqlx::migrate::MigrateError> for StoreError {

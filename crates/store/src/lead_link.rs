@@ -35,8 +35,12 @@ pub(crate) async fn lead_for_phone(
     if let Some(id) = find_lead(conn, phone).await? {
         return Ok((id, false));
     }
+    // `rarity.auto_lead` exempts this insert from the per-user lead quota (a message must never be
+    // refused for it; see migration …200003). The SELECT sets it before the row reaches the
+    // trigger; it is cleared again right after.
     let created: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO public.leads (user_id, name, phone, source) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO public.leads (user_id, name, phone, source) \
+         SELECT $1, $2, $3, $4 WHERE set_config('rarity.auto_lead', 'on', true) = 'on' \
          ON CONFLICT ON CONSTRAINT leads_user_id_phone_key DO NOTHING RETURNING id",
     )
     .bind(user_id)
@@ -45,6 +49,9 @@ pub(crate) async fn lead_for_phone(
     .bind(WHATSAPP_SOURCE)
     .fetch_optional(&mut *conn)
     .await?;
+    sqlx::query("SELECT set_config('rarity.auto_lead', '', true)")
+        .execute(&mut *conn)
+        .await?;
     if let Some(id) = created {
         return Ok((id, true));
     }

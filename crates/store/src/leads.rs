@@ -1,6 +1,7 @@
 //! Leads, as seen by the user of a [`UserTx`]. No query filters by user: RLS does, so a missing
 //! WHERE clause cannot leak another tenant's rows.
 
+use crate::conversations::{Cursor, PAGE_MAX, PAGE_MIN};
 use crate::domain::{LeadStatus, PhoneE164, normalize_email, optional_text, required_text};
 use crate::records::{Lead, LeadPatch, NewLead, ValidLead};
 use crate::{StoreError, UserTx};
@@ -9,8 +10,16 @@ use uuid::Uuid;
 const LEAD_COLUMNS: &str =
     "id, user_id, name, phone, company, email, status, source, campaign, created_at, updated_at";
 
-/// Upper bound on one listing; paging comes with the leads page's search.
-const LIST_LIMIT: i64 = 1000;
+/// Leads per page when the caller does not say; pages hold 1 to [`crate::conversations::PAGE_MAX`].
+pub const LEADS_PAGE_DEFAULT: i64 = 100;
+
+/// One page of [`UserTx::leads_page`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LeadPage {
+    pub leads: Vec<Lead>,
+    /// Pass as `before` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
 
 pub(crate) const NAME_MAX: usize = 200;
 const COMPANY_MAX: usize = 200;
@@ -48,15 +57,41 @@ fn change(field: &'static str, input: Option<&str>, max: usize) -> Result<Change
 }
 
 impl UserTx {
-    /// The user's leads, newest first.
+    /// The first page of the user's leads, newest first ([`LEADS_PAGE_DEFAULT`] of them).
     pub async fn leads_list(&mut self) -> Result<Vec<Lead>, StoreError> {
+        Ok(self.leads_page(None, LEADS_PAGE_DEFAULT).await?.leads)
+    }
+
+    /// The user's leads, newest first, `limit` (clamped to 1..=200) at a time; `before` is the
+    /// previous page's `next_cursor` (a malformed one is [`StoreError::Invalid`]).
+    pub async fn leads_page(
+        &mut self,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<LeadPage, StoreError> {
+        let before = before.map(Cursor::decode).transpose()?;
+        let limit = limit.clamp(PAGE_MIN, PAGE_MAX);
         let sql = format!(
-            "SELECT {LEAD_COLUMNS} FROM public.leads ORDER BY created_at DESC, id LIMIT $1"
+            "SELECT {LEAD_COLUMNS} FROM public.leads \
+             WHERE $2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid) \
+             ORDER BY created_at DESC, id DESC LIMIT $1"
         );
-        Ok(sqlx::query_as(&sql)
-            .bind(LIST_LIMIT)
+        let mut leads: Vec<Lead> = sqlx::query_as(&sql)
+            .bind(limit + 1)
+            .bind(before.map(Cursor::created_at))
+            .bind(before.map(Cursor::id))
             .fetch_all(&mut *self.tx)
-            .await?)
+            .await?;
+        let more = leads.len() as i64 > limit;
+        leads.truncate(limit as usize);
+        let next_cursor = if more {
+            leads
+                .last()
+                .map(|l| Cursor::new(l.created_at, l.id).encode())
+        } else {
+            None
+        };
+        Ok(LeadPage { leads, next_cursor })
     }
 
     /// One lead; [`StoreError::NotFound`] if it does not exist or belongs to someone else.

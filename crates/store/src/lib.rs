@@ -38,11 +38,12 @@ mod domain;
 pub mod embedded;
 pub mod engine;
 mod events;
-mod events;
 mod error;
 mod lead_link;
 mod leads;
 mod messages;
+mod ops;
+mod paging;
 mod records;
 mod templates;
 #[cfg(feature = "test-support")]
@@ -50,7 +51,7 @@ pub mod test_support;
 mod user_tx;
 mod whatsapp;
 
-pub use accounts::{Accounts, Credentials, SessionUser};
+pub use accounts::{Accounts, Credentials, LoginAttempt, SessionLifetime, SessionUser};
 pub use config::{DEFAULT_MAX_SESSIONS_PER_USER, StoreConfig, StoreSettings};
 pub use domain::{LeadStatus, MessageStatus, PhoneE164, SessionStatus, normalize_email};
 pub use engine::{
@@ -58,9 +59,10 @@ pub use engine::{
     KeyWrite, OutgoingMessage, RotationReport, SessionCipher, SessionStatusUpdate, StatusChange,
 };
 pub use error::StoreError;
+pub use ops::{ACCOUNT_STATUSES, OpsSnapshot, PoolStats};
+pub use paging::{ConversationPage, LeadPage, TemplatePage};
 pub use chat::ReadReceipts;
 pub use events::{EVENTS_CHANNEL, EVENTS_PAGE_MAX, EventKind, EventListener, NewEvent, UserEvent};
-pub use events::{EVENTS_PAGE_MAX, EventKind, NewEvent, UserEvent};
 pub use records::{
     Conversation, ConversationSummary, Lead, LeadPatch, Message, MessagePage, NewLead, NewOutgoing,
     NewTemplate, Template, WhatsappSession,

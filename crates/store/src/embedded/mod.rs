@@ -80,6 +80,12 @@ impl EmbeddedPostgres {
             .map_err(io(format!("creating {}", socket_dir.display())))?;
 
         let runner = Runner::new(bin_dir, dir.clone());
+        // The cluster trusts whoever reaches its socket, so only the server's own user may: the
+        // directory (data, socket, log) and the socket directory are 0700, and the socket itself
+        // 0700 too (`unix_socket_permissions`). When we are root, that user is `postgres` and root
+        // reaches the socket anyway.
+        private(&dir).await?;
+        private(&socket_dir).await?;
         runner.hand_over(&dir).await?;
 
         if !pgdata.join("PG_VERSION").is_file() {
@@ -185,11 +191,22 @@ async fn initdb(runner: &Runner, pgdata: &Path) -> Result<(), EmbeddedError> {
         .map_err(io("writing postgresql.conf"))
 }
 
+/// Mode 0700 on a directory of ours.
+async fn private(dir: &Path) -> Result<(), EmbeddedError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    tokio::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .await
+        .map_err(io(format!("making {} private", dir.display())))
+}
+
 /// Socket only, in our own directory.
 async fn write_settings(pgdata: &Path, socket_dir: &Path) -> Result<(), EmbeddedError> {
     let quoted = socket_dir.to_string_lossy().replace('\'', "''");
     let text = format!(
-        "# Written by rarity on every start.\nlisten_addresses = ''\nunix_socket_directories = '{quoted}'\n"
+        "# Written by rarity on every start.\nlisten_addresses = ''\nunix_socket_directories = '{quoted}'\n\
+         unix_socket_permissions = 0700\n\
+         # No JIT: the service may run with MemoryDenyWriteExecute (deploy/rarity-leads.service).\n\
+         jit = off\n"
     );
     tokio::fs::write(pgdata.join("rarity.conf"), text)
         .await

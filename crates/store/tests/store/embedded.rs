@@ -64,6 +64,16 @@ async fn an_embedded_cluster_persists_across_restarts() -> TestResult {
         "{}",
         pg.database_url()
     );
+    // Private to the server's user: nobody else can reach the trust-authenticated socket.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode(dir.clone())?, 0o700, "the cluster directory");
+    assert_eq!(mode(dir.join("run"))?, 0o700, "the socket directory");
+    assert_eq!(mode(dir.join("run/.s.PGSQL.5432"))?, 0o700, "the socket");
+    assert!(
+        settings.contains("unix_socket_permissions = 0700"),
+        "{settings}"
+    );
     pg.stop().await?;
     assert!(
         !dir.join("pgdata/postmaster.pid").exists(),
