@@ -19,6 +19,20 @@ pub struct LeadView {
     pub created: String,
 }
 
+/// One page of leads, newest first; `next` is the cursor of the following page (`?before=`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeadPageView {
+    pub leads: Vec<LeadView>,
+    pub next: Option<String>,
+}
+
+/// One page of templates by name; `next` is the cursor of the following page (`?after=`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TemplatePageView {
+    pub templates: Vec<TemplateView>,
+    pub next: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TemplateView {
     pub id: String,
@@ -181,6 +195,9 @@ mod convert {
             store::StoreError::NotFound | store::StoreError::Forbidden => {
                 FormError::Failed("That item no longer exists.".into())
             }
+            quota @ store::StoreError::QuotaReached { .. } => {
+                FormError::Failed(format!("{}. Delete some to add more.", sentence(&quota)))
+            }
             other => {
                 leptos::logging::error!("server function failed: {other} ({:?})", other);
                 failed()
@@ -231,6 +248,15 @@ mod convert {
 
     const SIGNED_OUT: &str = "Your session has ended. Sign in again to continue.";
 
+    /// An error's text with a capital first letter.
+    fn sentence(err: &store::StoreError) -> String {
+        let text = err.to_string();
+        let mut chars = text.chars();
+        chars.next().map_or_else(String::new, |first| {
+            first.to_uppercase().chain(chars).collect()
+        })
+    }
+
     fn failed() -> FormError {
         FormError::Failed("Something went wrong; please try again.".into())
     }
@@ -270,12 +296,22 @@ mod convert {
     }
 }
 
+/// Leads on one dashboard page.
+pub const LEADS_PER_PAGE: i64 = 50;
+
+/// A page of leads; `before` is the previous page's `next` (empty = the newest).
 #[server(prefix = "/fn", endpoint = "leads/list")]
-pub async fn list_leads() -> Result<Vec<LeadView>, ServerFnError> {
+pub async fn list_leads(#[server(default)] before: String) -> Result<LeadPageView, ServerFnError> {
     let mut tx = convert::user_tx().await?;
-    let leads = tx.leads_list().await.map_err(convert::internal)?;
+    let page = tx
+        .leads_page(convert::optional(before).as_deref(), LEADS_PER_PAGE)
+        .await
+        .map_err(convert::internal)?;
     tx.commit().await.map_err(convert::internal)?;
-    Ok(leads.into_iter().map(convert::lead).collect())
+    Ok(LeadPageView {
+        leads: page.leads.into_iter().map(convert::lead).collect(),
+        next: page.next_cursor,
+    })
 }
 
 #[server(prefix = "/fn", endpoint = "leads/create")]
@@ -318,12 +354,24 @@ pub async fn delete_lead(#[server(default)] id: String) -> Result<(), ServerFnEr
     tx.commit().await.map_err(convert::internal)
 }
 
+/// Templates on one dashboard page.
+pub const TEMPLATES_PER_PAGE: i64 = 50;
+
+/// A page of templates; `after` is the previous page's `next` (empty = from the start).
 #[server(prefix = "/fn", endpoint = "templates/list")]
-pub async fn list_templates() -> Result<Vec<TemplateView>, ServerFnError> {
+pub async fn list_templates(
+    #[server(default)] after: String,
+) -> Result<TemplatePageView, ServerFnError> {
     let mut tx = convert::user_tx().await?;
-    let templates = tx.templates_list().await.map_err(convert::internal)?;
+    let page = tx
+        .templates_page(convert::optional(after).as_deref(), TEMPLATES_PER_PAGE)
+        .await
+        .map_err(convert::internal)?;
     tx.commit().await.map_err(convert::internal)?;
-    Ok(templates.into_iter().map(convert::template).collect())
+    Ok(TemplatePageView {
+        templates: page.templates.into_iter().map(convert::template).collect(),
+        next: page.next_cursor,
+    })
 }
 
 #[server(prefix = "/fn", endpoint = "templates/create")]

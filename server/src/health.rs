@@ -14,9 +14,11 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.readiness().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
+        // The cause goes to the log only: it can name database internals (schema, migrations,
+        // connection errors) that the public has no business seeing.
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")).into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
         }
     }
 }

@@ -3,15 +3,20 @@
 
 pub mod api;
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod engine;
+pub mod form_errors;
 pub mod health;
+pub mod request_id;
 pub mod rotate;
 pub mod router;
 pub mod security;
 pub mod startup;
 pub mod state;
+pub mod stats;
 pub mod telemetry;
+pub mod throttle;
 pub mod ws;
 
 pub use config::Config;

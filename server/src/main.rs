@@ -5,6 +5,14 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Before the configuration: `--version` must answer on a machine that is not set up.
+    if matches!(
+        std::env::args().nth(1).as_deref(),
+        Some("--version" | "-V" | "version")
+    ) {
+        println!("server {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     let config = match server::Config::load() {
         Ok(config) => config,
         Err(e) => {
@@ -22,7 +30,7 @@ async fn main() -> ExitCode {
         None => {}
         Some("rotate-key") => return rotate_key(&config).await,
         Some(other) => {
-            eprintln!("unknown command {other:?}; usage: server [rotate-key]");
+            eprintln!("unknown command {other:?}; usage: server [rotate-key | --version]");
             return ExitCode::from(2);
         }
     }

@@ -12,12 +12,12 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes as _, ResponseOptions, generate_route_list};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use app::ctx::CurrentUser;
 
 use crate::state::AppState;
-use crate::{api, auth, health, security};
+use crate::{api, auth, client_ip, form_errors, health, request_id, security, stats, throttle};
 
 /// Largest request body we read (JSON, forms, server-function arguments).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(stats::metrics))
         .route("/ws", get(crate::ws::upgrade))
         .merge(auth::routes())
         .nest("/api", api::routes(&state))
@@ -38,23 +39,34 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/pkg", ServeDir::new(site_root.join("pkg")))
         .nest_service("/fonts", ServeDir::new(site_root.join("fonts")))
         .fallback(fallback)
-        // Layers run outside-in from the last one added: trace → headers → body limit → CSRF →
-        // session → page protection → handler.
+        // Layers run outside-in from the last one added: request id → trace → headers → latency
+        // metric → body limit → client IP → form-error guard → CSRF → limit per IP → session →
+        // limit per user → page protection → handler.
         .layer(from_fn(auth::session::protect_pages))
+        .layer(from_fn_with_state(state.clone(), throttle::limit_by_user))
         .layer(from_fn_with_state(
             state.clone(),
             auth::session::resolve_session,
         ))
+        .layer(from_fn_with_state(state.clone(), throttle::limit_by_ip))
         .layer(from_fn_with_state(state.clone(), auth::csrf::check_origin))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+        .layer(from_fn_with_state(state.clone(), form_errors::guard))
+        .layer(from_fn({
+            let trusted = state.settings.trusted_proxies.clone();
+            move |request, next| client_ip::resolve(trusted.clone(), request, next)
+        }))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(from_fn(stats::track));
     security::with_security_headers(app)
-        // One INFO line per request (method, path, status, latency); bodies and headers are not
-        // logged, so cookies and tokens never reach the log.
+        // One INFO line per request (method, path, status, latency) in a span carrying the request
+        // id, so every line logged while serving it carries the id too; bodies, headers and query
+        // strings are not logged, so cookies and tokens never reach the log.
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .make_span_with(request_id::span)
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
+        .layer(from_fn(request_id::assign))
         .with_state(state)
 }
 

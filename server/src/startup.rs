@@ -138,6 +138,9 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
         );
     }
     let state = AppState::new(config, store.clone(), sessions.clone());
+    if let Some(metrics) = state.metrics.clone() {
+        crate::stats::spawn_upkeep(metrics);
+    }
     let addr = config.socket_addr();
     let listener = tokio::net::TcpListener::bind(addr)
         .await

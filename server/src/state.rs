@@ -6,9 +6,14 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
+use secrecy::ExposeSecret as _;
+use sha2::{Digest as _, Sha256};
+
 use crate::auth::jwt::JwtVerifier;
-use crate::auth::rate_limit::{Limits, LoginLimiter};
+use crate::auth::rate_limit::Limits;
+use crate::auth::token::TokenKey;
 use crate::config::Config;
+use crate::throttle::RateLimits;
 
 /// The parts of [`Config`] that request handling needs.
 #[derive(Debug, Clone)]
@@ -17,6 +22,36 @@ pub struct Settings {
     pub session_idle_timeout: Duration,
     pub max_sessions_per_user: u32,
     pub frontend_url: Option<String>,
+    /// Idle timeout and absolute lifetime of dashboard sessions.
+    pub session_lifetime: store::SessionLifetime,
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// SHA-256 of `METRICS_TOKEN` (`None` = `/metrics` for loopback only).
+    pub metrics_token_hash: Option<[u8; 32]>,
+}
+
+/// Keys that sign what we hand to browsers, derived from `SESSION_ENCRYPTION_KEY` (random per
+/// process when there is none, as in tests: cookies then do not survive a restart).
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// Signs session tokens (`auth::token`).
+    pub session: TokenKey,
+    /// Signs device cookies (`auth::device`).
+    pub device: TokenKey,
+}
+
+impl Keys {
+    pub fn from_config(config: &Config) -> Self {
+        match &config.session_encryption_key {
+            Some(key) => Self {
+                session: TokenKey::derive(key.bytes(), "session-cookie-v1"),
+                device: TokenKey::derive(key.bytes(), "device-cookie-v1"),
+            },
+            None => Self {
+                session: TokenKey::random(),
+                device: TokenKey::random(),
+            },
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -28,12 +63,17 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// `None` when `SUPABASE_JWT_SECRET` is unset: bearer tokens are then refused.
     pub jwt: Option<Arc<JwtVerifier>>,
-    pub login_limiter: Arc<LoginLimiter>,
+    /// Every rate limit, the hashing gate and the session-lookup bound.
+    pub limits: Arc<RateLimits>,
+    pub keys: Arc<Keys>,
+    /// The Prometheus recorder's handle (`None` only if another recorder was installed first).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub metrics_cache: Arc<crate::stats::SnapshotCache>,
 }
 
 impl AppState {
     pub fn new(config: &Config, store: store::Store, sessions: sessions::Sessions) -> Self {
-        Self::with_limits(config, store, sessions, Limits::default())
+        Self::with_limits(config, store, sessions, Limits::for_config(config))
     }
 
     pub fn with_limits(
@@ -51,12 +91,24 @@ impl AppState {
                 session_idle_timeout: config.session_idle_timeout,
                 max_sessions_per_user: config.whatsapp_max_sessions_per_user,
                 frontend_url: config.frontend_url.clone(),
+                session_lifetime: store::SessionLifetime {
+                    idle: config.session_idle_timeout,
+                    absolute: config.session_max_lifetime,
+                },
+                trusted_proxies: config.trusted_proxies.clone(),
+                metrics_token_hash: config
+                    .metrics_token
+                    .as_ref()
+                    .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
             }),
             jwt: config
                 .supabase_jwt_secret
                 .as_ref()
                 .map(|secret| Arc::new(JwtVerifier::new(secret, config.supabase_url.as_deref()))),
-            login_limiter: Arc::new(LoginLimiter::new(limits)),
+            limits: Arc::new(RateLimits::new(limits)),
+            keys: Arc::new(Keys::from_config(config)),
+            metrics: crate::stats::install(),
+            metrics_cache: Arc::default(),
         }
     }
 

@@ -3,10 +3,12 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
-use crate::api::{CreateLead, DeleteLead, LeadView, list_leads};
+use crate::api::{CreateLead, DeleteLead, LeadPageView, LeadView, list_leads};
 use crate::components::form::{field_error, form_error};
 use crate::components::layout::PageHeader;
+use crate::components::pager::Pager;
 use crate::components::ui::{
     BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, EmptyState, ErrorNote, Field, INPUT,
     sentence, user_message,
@@ -16,9 +18,14 @@ use crate::components::ui::{
 pub fn LeadsPage() -> impl IntoView {
     let create = ServerAction::<CreateLead>::new();
     let delete = ServerAction::<DeleteLead>::new();
+    // `?before=<cursor>` shows older leads. The pager's links reload the page, so the list is
+    // fetched with the query of the page it is on.
+    let query = use_query_map();
+    let before = move || query.read().get("before").unwrap_or_default();
+    let before_now = move || query.read_untracked().get("before").unwrap_or_default();
     let leads = Resource::new(
         move || (create.version().get(), delete.version().get()),
-        |_| list_leads(),
+        move |_| list_leads(before_now()),
     );
 
     // What the last submission said about one field (or about the form as a whole).
@@ -80,14 +87,16 @@ pub fn LeadsPage() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match leads.await {
                             Err(e) => view! { <ErrorNote message=Some(user_message(&e))/> }.into_any(),
-                            Ok(list) if list.is_empty() => view! {
+                            Ok(page) if page.leads.is_empty() && before().is_empty() => view! {
                                 <EmptyState title="No leads yet"
                                     hint="Add your first lead with the form. Leads are also created automatically when a new number messages one of your accounts."/>
                             }.into_any(),
-                            Ok(list) => view! {
+                            Ok(LeadPageView { leads: list, next }) => view! {
                                 <ul class="flex flex-col gap-2" data-testid="lead-list">
                                     {list.into_iter().map(|lead| view! { <LeadRow lead delete/> }).collect_view()}
                                 </ul>
+                                <Pager first=(!before().is_empty()).then_some("/leads")
+                                    next=next.map(|cursor| format!("/leads?before={cursor}"))/>
                             }.into_any(),
                         }
                     })}

@@ -2,10 +2,14 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
-use crate::api::{CreateTemplate, DeleteTemplate, list_templates, template_variables};
+use crate::api::{
+    CreateTemplate, DeleteTemplate, TemplatePageView, list_templates, template_variables,
+};
 use crate::components::form::{field_error, form_error};
 use crate::components::layout::PageHeader;
+use crate::components::pager::Pager;
 use crate::components::ui::{
     BUTTON_DANGER, BUTTON_PRIMARY, CARD, EmptyState, ErrorNote, Field, INPUT, sentence,
     user_message,
@@ -21,9 +25,14 @@ fn chips(vars: Vec<String>) -> impl IntoView {
 pub fn TemplatesPage() -> impl IntoView {
     let create = ServerAction::<CreateTemplate>::new();
     let delete = ServerAction::<DeleteTemplate>::new();
+    // `?after=<cursor>` shows the next page. The pager's links reload the page, so the list is
+    // fetched with the query of the page it is on.
+    let query = use_query_map();
+    let after = move || query.read().get("after").unwrap_or_default();
+    let after_now = move || query.read_untracked().get("after").unwrap_or_default();
     let templates = Resource::new(
         move || (create.version().get(), delete.version().get()),
-        |_| list_templates(),
+        move |_| list_templates(after_now()),
     );
     let content = RwSignal::new(String::new());
     let outcome = create.value();
@@ -71,11 +80,11 @@ pub fn TemplatesPage() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match templates.await {
                             Err(e) => view! { <ErrorNote message=Some(user_message(&e))/> }.into_any(),
-                            Ok(list) if list.is_empty() => view! {
+                            Ok(page) if page.templates.is_empty() && after().is_empty() => view! {
                                 <EmptyState title="No templates yet"
                                     hint="Write a message once and reuse it: {{name}} and {{company}} are filled in from the lead."/>
                             }.into_any(),
-                            Ok(list) => view! {
+                            Ok(TemplatePageView { templates: list, next }) => view! {
                                 <ul class="flex flex-col gap-2">
                                     {list.into_iter().map(|t| view! {
                                         <li class=format!("{CARD} flex flex-col gap-2 p-4") data-testid="template-row">
@@ -94,6 +103,8 @@ pub fn TemplatesPage() -> impl IntoView {
                                         </li>
                                     }).collect_view()}
                                 </ul>
+                                <Pager first=(!after().is_empty()).then_some("/templates")
+                                    next=next.map(|cursor| format!("/templates?after={cursor}"))/>
                             }.into_any(),
                         }
                     })}

@@ -224,6 +224,7 @@ impl AccountStore for PgAccountStore {
             .await
             .map_err(failure)?;
         self.publish(&commit, &report);
+        crate::telemetry::committed(&commit, &report);
         Ok(CommitReport {
             inbound: report
                 .inbound
@@ -274,6 +275,7 @@ impl AccountStore for PgAccountStore {
     }
 
     async fn set_state(&self, state: &AccountState) -> Result<(), StoreFailure> {
+        crate::telemetry::state_written(state);
         let linked = state.linked.as_ref();
         let cursor = self
             .engine

@@ -17,6 +17,7 @@
 mod adapter;
 mod hub;
 mod supervisor;
+pub mod telemetry;
 
 pub use adapter::{PgAccountStore, PgStoreFactory, StoreFactory};
 pub use hub::{AccountEvent, Hub, HubEvent};

@@ -428,7 +428,11 @@ async fn monitor(
             }
         }),
     };
-    let task = tokio::spawn(run_account(ctx, commands));
+    let task = tokio::spawn(crate::telemetry::account_task(
+        account_id,
+        user_id,
+        run_account(ctx, commands),
+    ));
     let outcome = task.await;
     if let Err(e) = outcome
         && e.is_panic()

@@ -34,6 +34,13 @@ pub enum ApiError {
     Conflict(String),
     #[error("temporarily unavailable")]
     Unavailable,
+    /// A rate limit: 429 with `Retry-After` (seconds).
+    #[error("too many requests; try again in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    /// Too busy to take this request now (password hashing, session lookups): 503 with
+    /// `Retry-After` (seconds).
+    #[error("the server is busy; try again in {retry_after} s")]
+    Overloaded { retry_after: u64 },
     /// WhatsApp could not be reached (or refused); the message says why in our own words.
     #[error("{0}")]
     WhatsappUnavailable(String),
@@ -64,7 +71,10 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unavailable | Self::WhatsappUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::WhatsappUnavailable(_) | Self::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -82,6 +92,8 @@ impl ApiError {
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
             Self::Unavailable => "unavailable",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Overloaded { .. } => "overloaded",
             Self::WhatsappUnavailable(_) => "whatsapp_unavailable",
             Self::Internal(_) => "internal",
         }
@@ -109,6 +121,12 @@ impl IntoResponse for ApiError {
         }
         let mut response =
             (self.status(), Json(serde_json::json!({ "error": error }))).into_response();
+        if let Self::RateLimited { retry_after } | Self::Overloaded { retry_after } = &self {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(*retry_after),
+            );
+        }
         if matches!(self, Self::Unauthorized) {
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
@@ -128,7 +146,9 @@ impl From<store::StoreError> for ApiError {
                 Self::Conflict("an account with this email address already exists".to_owned())
             }
             E::Conflict { field, message } => Self::Conflict(format!("{field}: {message}")),
-            E::LimitReached { .. } | E::NotLinked => Self::Conflict(err.to_string()),
+            E::LimitReached { .. } | E::QuotaReached { .. } | E::NotLinked => {
+                Self::Conflict(err.to_string())
+            }
             // RLS makes "someone else's row" and "no row" the same thing; so do we.
             E::NotFound | E::Forbidden => Self::NotFound,
             other => Self::internal(other),

@@ -65,6 +65,15 @@ impl FromRequestParts<AppState> for ApiUser {
                 tracing::info!(error = %e, "bearer token refused");
                 ApiError::Unauthorized
             })?;
+            // Cookie users are limited by `throttle::limit_by_user`; token users here, once the
+            // token names them.
+            state
+                .limits
+                .requests_per_user
+                .check(&user.id)
+                .map_err(|retry| ApiError::RateLimited {
+                    retry_after: retry.seconds(),
+                })?;
             state
                 .store
                 .accounts()

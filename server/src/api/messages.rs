@@ -74,14 +74,25 @@ async fn show(
     Ok(Json(message))
 }
 
+/// `GET /api/conversations?limit=&before=`: the latest conversation first, paged (see `paging`).
 async fn conversations(
     State(state): State<AppState>,
     user: ApiUser,
-) -> Result<Json<Vec<store::ConversationSummary>>, ApiError> {
+    query: Result<Query<super::paging::PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let page = super::paging::PageRequest::parse(query, "before", 50)?;
     let mut tx = state.store.as_user(user.id).await?;
-    let list = tx.conversations().await?;
+    let list = tx
+        .conversations_page(page.cursor.as_deref(), page.limit)
+        .await?;
     tx.commit().await?;
-    Ok(Json(list))
+    Ok(super::paging::respond(
+        "/api/conversations",
+        "before",
+        page.limit,
+        list.conversations,
+        list.next_cursor,
+    ))
 }
 
 #[derive(Deserialize)]

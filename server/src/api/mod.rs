@@ -9,6 +9,7 @@ mod accounts;
 mod error;
 mod extract;
 mod messages;
+mod paging;
 
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiUser, ResourceId};
@@ -36,6 +37,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/templates/{id}", delete(template_delete))
         .merge(accounts::routes())
         .merge(messages::routes())
+        .route_layer(axum::middleware::from_fn(crate::stats::tag_route))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     match security::cors(state.settings.frontend_url.as_deref()) {
@@ -57,14 +59,26 @@ async fn me(user: ApiUser) -> Json<Me> {
     })
 }
 
+/// `GET /api/leads?limit=&before=`: newest first, paged (see `paging`).
 async fn leads_list(
     State(state): State<AppState>,
     user: ApiUser,
-) -> Result<Json<Vec<store::Lead>>, ApiError> {
+    query: Result<
+        axum::extract::Query<paging::PageQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<Response, ApiError> {
+    let page = paging::PageRequest::parse(query, "before", 100)?;
     let mut tx = state.store.as_user(user.id).await?;
-    let leads = tx.leads_list().await?;
+    let leads = tx.leads_page(page.cursor.as_deref(), page.limit).await?;
     tx.commit().await?;
-    Ok(Json(leads))
+    Ok(paging::respond(
+        "/api/leads",
+        "before",
+        page.limit,
+        leads.leads,
+        leads.next_cursor,
+    ))
 }
 
 async fn lead_get(
@@ -112,14 +126,28 @@ async fn lead_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /api/templates?limit=&after=`: by name, paged (see `paging`).
 async fn templates_list(
     State(state): State<AppState>,
     user: ApiUser,
-) -> Result<Json<Vec<store::Template>>, ApiError> {
+    query: Result<
+        axum::extract::Query<paging::PageQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<Response, ApiError> {
+    let page = paging::PageRequest::parse(query, "after", 100)?;
     let mut tx = state.store.as_user(user.id).await?;
-    let templates = tx.templates_list().await?;
+    let templates = tx
+        .templates_page(page.cursor.as_deref(), page.limit)
+        .await?;
     tx.commit().await?;
-    Ok(Json(templates))
+    Ok(paging::respond(
+        "/api/templates",
+        "after",
+        page.limit,
+        templates.templates,
+        templates.next_cursor,
+    ))
 }
 
 async fn template_create(

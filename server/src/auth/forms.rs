@@ -2,22 +2,29 @@
 //!
 //! They work without JavaScript: success is a 303 to `/` (to `/login` after logging out), failure a
 //! 303 back to `/login?error=<code>` or `/signup?error=<code>`. The codes are a contract with the
-//! app's pages, see [`FormError`].
-
-use std::net::{IpAddr, SocketAddr};
+//! app's pages, see [`FormError`]. Rate limits answer 429 with `Retry-After` (a short page for a
+//! browser, JSON otherwise).
+//!
+//! Sign-in is limited three ways, each counted *before* the slow password check so a burst of
+//! parallel attempts cannot overshoot: per client IP (in memory), per account (failures counted in
+//! the database, where no flood of random emails can flush them) and — for browsers presenting the
+//! account's device cookie, which are exempt from the first two — per device cookie. See
+//! `auth::device` for why.
 
 use axum::Form;
+use axum::extract::State;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use http::header;
-use http::request::Parts;
+use http::{HeaderMap, header};
 
 use app::ctx::CurrentUser;
 
-use super::{password, session::SessionTokenHash, token};
+use super::rate_limit::RetryAfter;
+use super::{device, password, session::SessionTokenHash, token};
 use crate::api::ApiError;
+use crate::client_ip::{ClientIp, IpKey};
 use crate::state::AppState;
+use crate::throttle::too_many_requests;
 
 /// `?error=` codes shown by `/login` and `/signup`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,23 +56,6 @@ pub struct CredentialsForm {
     password: String,
 }
 
-/// The TCP peer address, when the server was started with connect info (tests may omit it).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
-    }
-}
-
 fn back(page: &str, error: FormError) -> Response {
     Redirect::to(&format!("{page}?error={}", error.code())).into_response()
 }
@@ -78,35 +68,47 @@ fn rejected(page: &str, rejection: &FormRejection) -> Response {
     back(page, FormError::BadRequest)
 }
 
-async fn start_session(state: &AppState, user_id: uuid::Uuid) -> Response {
-    let token = token::generate();
+/// Starts a web session for `user_id` and leaves a device cookie for `email` (normalised).
+async fn start_session(state: &AppState, user_id: uuid::Uuid, email: &str) -> Response {
+    let token = token::generate(&state.keys.session);
     let created = state
         .store
         .accounts()
-        .create_web_session(
+        .start_web_session(
             user_id,
             &token::hash(&token),
-            state.settings.session_idle_timeout,
+            state.settings.session_lifetime,
         )
         .await;
+    let secure = state.settings.cookie_secure;
     match created {
-        Ok(_) => (
-            [(
+        Ok(()) => {
+            let mut response = Redirect::to("/").into_response();
+            let headers = response.headers_mut();
+            headers.append(header::SET_COOKIE, token::set_cookie(&token, secure));
+            headers.append(
                 header::SET_COOKIE,
-                token::set_cookie(&token, state.settings.cookie_secure),
-            )],
-            Redirect::to("/"),
-        )
-            .into_response(),
+                device::set_cookie(email, &state.keys.device, secure),
+            );
+            response
+        }
         Err(e) => ApiError::internal(e).into_response(),
     }
 }
 
 pub async fn signup(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     form: Result<Form<CredentialsForm>, FormRejection>,
 ) -> Response {
     const PAGE: &str = "/signup";
+    if let Some(ip) = ip
+        && let Err(retry) = state.limits.signups_per_ip.check(&IpKey::from(ip))
+    {
+        tracing::warn!(%ip, "sign-up rate limited");
+        return too_many_requests(retry, &headers);
+    }
     let form = match form {
         Ok(Form(form)) => form,
         Err(rejection) => return rejected(PAGE, &rejection),
@@ -117,14 +119,21 @@ pub async fn signup(
     if !(password::MIN_LEN..=password::MAX_LEN).contains(&form.password.chars().count()) {
         return back(PAGE, FormError::WeakPassword);
     }
-    let hash = match password::hash_blocking(form.password).await {
-        Ok(hash) => hash,
-        Err(e) => return ApiError::internal(e).into_response(),
+    let password = form.password;
+    let hash = match state
+        .limits
+        .hashing
+        .run(move || password::hash(&password))
+        .await
+    {
+        Ok(Ok(hash)) => hash,
+        Ok(Err(e)) => return ApiError::internal(e).into_response(),
+        Err(busy) => return busy.into_response(),
     };
     match state.store.accounts().create_user(&email, &hash).await {
         Ok(user_id) => {
             tracing::info!(%user_id, "account created");
-            start_session(&state, user_id).await
+            start_session(&state, user_id, &email).await
         }
         Err(store::StoreError::EmailTaken) => back(PAGE, FormError::EmailTaken),
         Err(e) => ApiError::internal(e).into_response(),
@@ -134,6 +143,7 @@ pub async fn signup(
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     form: Result<Form<CredentialsForm>, FormRejection>,
 ) -> Response {
     const PAGE: &str = "/login";
@@ -144,31 +154,60 @@ pub async fn login(
     // An impossible email cannot match an account; still count it so probing costs attempts.
     let email =
         store::normalize_email(&form.email).unwrap_or_else(|_| form.email.trim().to_lowercase());
-    if !state.login_limiter.allows(&email, ip) {
-        tracing::warn!(?ip, "login rate limited");
-        return back(PAGE, FormError::RateLimited);
+    let limits = &state.limits;
+    let secure = state.settings.cookie_secure;
+    let device = device::from_headers(&headers, &state.keys.device, secure)
+        .filter(|d| d.vouches_for(&email));
+    // One unit per attempt, taken before anything slow happens.
+    let counted = match (&device, ip) {
+        (Some(device), _) => limits.logins_per_device.check(&device.nonce),
+        (None, Some(ip)) => limits.logins_per_ip.check(&IpKey::from(ip)),
+        (None, None) => Ok(()),
+    };
+    if let Err(retry) = counted {
+        tracing::warn!(?ip, device = device.is_some(), "sign-in rate limited");
+        return too_many_requests(retry, &headers);
     }
     if form.password.len() > password::MAX_LEN * 4 {
         return back(PAGE, FormError::InvalidCredentials);
     }
-    let credentials = match state.store.accounts().credentials(&email).await {
-        Ok(credentials) => credentials,
+    let attempt = state
+        .store
+        .accounts()
+        .login_attempt(
+            &email,
+            limits.limits.login_failures_per_account,
+            limits.limits.login_window,
+            device.is_some(),
+        )
+        .await;
+    let credentials = match attempt {
+        Ok(store::LoginAttempt::Check(credentials)) => Some(credentials),
+        Ok(store::LoginAttempt::UnknownEmail) => None,
+        Ok(store::LoginAttempt::LockedOut { retry_after }) => {
+            tracing::warn!(?ip, "sign-in refused: too many failures for this account");
+            return too_many_requests(RetryAfter(retry_after), &headers);
+        }
         Err(e) => return ApiError::internal(e).into_response(),
     };
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
-    let valid = match password::verify_blocking(form.password, stored_hash).await {
+    let password = form.password;
+    let valid = match limits
+        .hashing
+        .run(move || password::verify_or_dummy(&password, stored_hash.as_deref()))
+        .await
+    {
         Ok(valid) => valid,
-        Err(e) => return ApiError::internal(e).into_response(),
+        Err(busy) => return busy.into_response(),
     };
     match credentials {
         Some(user) if valid => {
-            state.login_limiter.record_success(&email);
-            start_session(&state, user.user_id).await
+            if let Err(e) = state.store.accounts().login_succeeded(user.user_id).await {
+                return ApiError::internal(e).into_response();
+            }
+            start_session(&state, user.user_id, &user.email).await
         }
-        _ => {
-            state.login_limiter.record_failure(&email, ip);
-            back(PAGE, FormError::InvalidCredentials)
-        }
+        _ => back(PAGE, FormError::InvalidCredentials),
     }
 }
 

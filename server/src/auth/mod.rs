@@ -2,6 +2,7 @@
 //! JWTs for the REST API, the login rate limit and CSRF checks.
 
 pub mod csrf;
+pub mod device;
 pub mod forms;
 pub mod jwt;
 pub mod password;

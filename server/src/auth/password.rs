@@ -1,5 +1,6 @@
 //! Password hashing with argon2id (the `argon2` crate's defaults: 19 MiB, 2 passes, 1 lane — OWASP's
-//! recommended minimum). Hashing is deliberately slow, so it runs on the blocking pool.
+//! recommended minimum). Hashing is deliberately slow, so callers run it on the blocking pool through
+//! the hashing gate (`throttle::HashingGate`), which bounds how many run at once.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -13,8 +14,6 @@ pub const MAX_LEN: usize = 1024;
 pub enum PasswordError {
     #[error("argon2 failed: {0}")]
     Hash(argon2::password_hash::Error),
-    #[error("hashing task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
 }
 
 /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
@@ -40,24 +39,20 @@ pub fn verify(password: &str, phc: &str) -> bool {
     }
 }
 
-pub async fn hash_blocking(password: String) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || hash(&password)).await?
-}
-
 /// Verifies against `phc`, or — when the email is unknown — against a fixed dummy hash, so that
 /// "no such user" takes as long as "wrong password" and response timing does not reveal accounts.
-pub async fn verify_blocking(password: String, phc: Option<String>) -> Result<bool, PasswordError> {
-    tokio::task::spawn_blocking(move || match phc {
-        Some(phc) => Ok(verify(&password, &phc)),
+/// Slow on purpose: run it through the hashing gate (`throttle::HashingGate`).
+pub fn verify_or_dummy(password: &str, phc: Option<&str>) -> bool {
+    match phc {
+        Some(phc) => verify(password, phc),
         None => {
             static DUMMY: OnceLock<Option<String>> = OnceLock::new();
             if let Some(dummy) = DUMMY.get_or_init(|| hash("dummy password for timing").ok()) {
-                let _ = verify(&password, dummy);
+                let _ = verify(password, dummy);
             }
-            Ok(false)
+            false
         }
-    })
-    .await?
+    }
 }
 
 #[cfg(test)]

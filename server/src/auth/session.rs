@@ -2,7 +2,15 @@
 //!
 //! `resolve_session` turns a valid `rl_session` cookie into a [`CurrentUser`] request extension (read
 //! by the API extractor and handed to Leptos as context). Resuming a session slides its idle timeout
-//! forward in the store; an expired, unknown or malformed cookie is treated as signed out and cleared.
+//! forward in the store (within the absolute lifetime); an expired, unknown, forged or malformed
+//! cookie is treated as signed out and cleared.
+//!
+//! Only cookies carrying our signature reach the database (see `token`), and at most
+//! `Limits::session_lookups` lookups run at once, so neither a flood of random cookies nor one of
+//! real ones can take every pooled connection away from the rest of the server.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -14,6 +22,9 @@ use app::ctx::CurrentUser;
 use super::token;
 use crate::api::ApiError;
 use crate::state::AppState;
+
+/// How long a request waits for a session-lookup slot before it is answered 503.
+const LOOKUP_WAIT: Duration = Duration::from_secs(5);
 
 /// The hash of the cookie token that authenticated this request (for logout).
 #[derive(Debug, Clone, Copy)]
@@ -50,15 +61,25 @@ pub async fn resolve_session(
         return next.run(request).await;
     }
     let mut clear_cookie = false;
-    match token::from_headers(request.headers()) {
+    let secure = state.settings.cookie_secure;
+    match token::from_headers(request.headers(), &state.keys.session, secure) {
         None => {}
         Some(Err(())) => clear_cookie = true,
         Some(Ok(token)) => {
             let hash = token::hash(&token);
+            let lookup = tokio::time::timeout(
+                LOOKUP_WAIT,
+                Arc::clone(&state.limits.session_lookups).acquire_owned(),
+            )
+            .await;
+            let Ok(Ok(_slot)) = lookup else {
+                tracing::warn!("session lookups are saturated; asking the client to retry");
+                return ApiError::Overloaded { retry_after: 1 }.into_response();
+            };
             let resumed = state
                 .store
                 .accounts()
-                .resume_web_session(&hash, state.settings.session_idle_timeout)
+                .resume_web_session_within(&hash, state.settings.session_lifetime)
                 .await;
             match resumed {
                 Ok(Some(user)) => {
@@ -81,10 +102,9 @@ pub async fn resolve_session(
         .entry(header::CACHE_CONTROL)
         .or_insert(http::HeaderValue::from_static("no-store"));
     if clear_cookie && !response.headers().contains_key(header::SET_COOKIE) {
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            token::clear_cookie(state.settings.cookie_secure),
-        );
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, token::clear_cookie(secure));
     }
     response
 }

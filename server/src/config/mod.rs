@@ -51,6 +51,17 @@ pub struct Config {
     pub log_format: LogFormat,
     pub leptos_site_root: PathBuf,
     pub cookie_secure: bool,
+    /// `PUBLIC_URL`: the origin people reach the dashboard at; `https://` makes cookies `Secure`.
+    pub public_url: Option<String>,
+    /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// `SESSION_MAX_LIFETIME`: a dashboard session ends this long after sign-in, active or not.
+    pub session_max_lifetime: Duration,
+    /// `METRICS_TOKEN`: bearer token for `/metrics` (unset = loopback only).
+    pub metrics_token: Option<SecretString>,
+    /// `RATE_LIMIT_PER_IP` / `RATE_LIMIT_PER_USER`: requests per second (bursts of ten times).
+    pub rate_limit_per_ip: u32,
+    pub rate_limit_per_user: u32,
 }
 
 /// All problems found, one human-readable line each.
@@ -181,12 +192,52 @@ impl Config {
         };
         let leptos_site_root =
             PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
-        let cookie_secure = match get("COOKIE_SECURE") {
-            Some(raw) => check!(parse::boolean("COOKIE_SECURE", &raw)),
+        let public_url =
+            get("PUBLIC_URL").and_then(|raw| check!(parse::origin("PUBLIC_URL", &raw)));
+        let https = public_url.as_deref().map(|url| url.starts_with("https://"));
+        let cookie_secure = match (get("COOKIE_SECURE"), https) {
+            (Some(raw), https) => match check!(parse::boolean("COOKIE_SECURE", &raw)) {
+                Some(false) if https == Some(true) => check!(Err(
+                    "COOKIE_SECURE cannot be false when PUBLIC_URL is https: the session cookie must \
+                     be Secure there"
+                        .to_owned()
+                )),
+                secure => secure,
+            },
+            // The public URL says whether browsers talk https to us.
+            (None, Some(https)) => Some(https),
             // Browsers drop Secure cookies on plain-http non-localhost origins, so the default follows
             // the bind address: loopback = local development over http, anything else = behind TLS.
-            None => host.map(|h| !h.is_loopback()),
+            (None, None) => host.map(|h| !h.is_loopback()),
         };
+        let trusted_proxies = get("TRUSTED_PROXIES").map_or(Some(Default::default()), |raw| {
+            check!(crate::client_ip::TrustedProxies::parse(
+                "TRUSTED_PROXIES",
+                &raw
+            ))
+        });
+        let session_max_lifetime = get("SESSION_MAX_LIFETIME")
+            .map_or(Some(Duration::from_secs(12 * 3600)), |raw| {
+                check!(parse::duration("SESSION_MAX_LIFETIME", &raw))
+            });
+        let rate_limit_per_ip = get("RATE_LIMIT_PER_IP").map_or(Some(50), |raw| {
+            check!(parse::number("RATE_LIMIT_PER_IP", &raw, 1, 100_000)).map(|n| n as u32)
+        });
+        let rate_limit_per_user = get("RATE_LIMIT_PER_USER").map_or(Some(25), |raw| {
+            check!(parse::number("RATE_LIMIT_PER_USER", &raw, 1, 100_000)).map(|n| n as u32)
+        });
+        let metrics_token = get("METRICS_TOKEN").and_then(|raw| {
+            let token = raw.trim().to_owned();
+            let len = token.chars().count();
+            check!(if len >= 16 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "METRICS_TOKEN must be at least 16 characters, got {len}"
+                ))
+            })
+            .map(|()| SecretString::from(token))
+        });
 
         match (
             host,
@@ -196,7 +247,14 @@ impl Config {
             session_idle_timeout,
             log_format,
             cookie_secure,
-            (whatsapp_server_url, whatsapp_root_public_key),
+            (
+                whatsapp_server_url,
+                whatsapp_root_public_key,
+                trusted_proxies,
+                session_max_lifetime,
+                rate_limit_per_ip,
+                rate_limit_per_user,
+            ),
         ) {
             (
                 Some(host),
@@ -206,7 +264,14 @@ impl Config {
                 Some(session_idle_timeout),
                 Some(log_format),
                 Some(cookie_secure),
-                (Some(whatsapp_server_url), Some(whatsapp_root_public_key)),
+                (
+                    Some(whatsapp_server_url),
+                    Some(whatsapp_root_public_key),
+                    Some(trusted_proxies),
+                    Some(session_max_lifetime),
+                    Some(rate_limit_per_ip),
+                    Some(rate_limit_per_user),
+                ),
             ) if problems.is_empty() => Ok(Self {
                 host,
                 port,
@@ -225,6 +290,12 @@ impl Config {
                 log_format,
                 leptos_site_root,
                 cookie_secure,
+                public_url,
+                trusted_proxies,
+                session_max_lifetime,
+                metrics_token,
+                rate_limit_per_ip,
+                rate_limit_per_user,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -304,6 +375,41 @@ mod tests {
             !from(&[("HOST", "0.0.0.0"), ("COOKIE_SECURE", "false")])
                 .unwrap()
                 .cookie_secure
+        );
+    }
+
+    #[test]
+    fn an_https_public_url_makes_cookies_secure_and_proxies_are_validated() {
+        let c = from(&[("PUBLIC_URL", "https://app.example.com/")]).unwrap();
+        assert!(
+            c.cookie_secure,
+            "https public URL → Secure, even on loopback"
+        );
+        assert_eq!(c.public_url.as_deref(), Some("https://app.example.com"));
+        assert!(
+            !from(&[("PUBLIC_URL", "http://localhost:3001")])
+                .unwrap()
+                .cookie_secure
+        );
+        let err = from(&[
+            ("PUBLIC_URL", "https://app.example.com"),
+            ("COOKIE_SECURE", "false"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip"),
+            ("SESSION_MAX_LIFETIME", "forever"),
+            ("METRICS_TOKEN", "short"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 4, "{:?}", err.problems);
+        let c = from(&[
+            ("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
+            ("SESSION_MAX_LIFETIME", "8h"),
+        ])
+        .unwrap();
+        assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert_eq!(c.session_max_lifetime, Duration::from_secs(8 * 3600));
+        assert_eq!(
+            from(&[]).unwrap().session_max_lifetime,
+            Duration::from_secs(12 * 3600)
         );
     }
 

@@ -206,7 +206,14 @@ async fn five_failures_for_one_email_lock_it_even_for_the_right_password() {
     let response = app
         .post_form("/auth/login", &credentials(&email, PASSWORD), None)
         .await;
-    assert_eq!(response.location(), Some("/login?error=rate_limited"));
+    assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.error_code(), "rate_limited");
+    let retry: u64 = response.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
     assert!(response.session_cookie().is_none());
 }
 
@@ -233,10 +240,9 @@ async fn twenty_failures_from_one_ip_lock_that_ip() {
         None,
         Some([10, 0, 0, 7]),
     );
-    assert_eq!(
-        app.send(blocked).await.location(),
-        Some("/login?error=rate_limited")
-    );
+    let blocked = app.send(blocked).await;
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked.headers.contains_key("retry-after"));
     let other_ip = form_request(
         "/auth/login",
         &credentials(&victim, PASSWORD),

@@ -17,6 +17,9 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     router: Router,
+    /// The owner URL of this test's database (for tests that change settings as the owner).
+    #[allow(dead_code)]
+    pub database_url: String,
     #[allow(dead_code)]
     pub store: Store,
     #[allow(dead_code)]
@@ -47,7 +50,7 @@ impl TestResponse {
             .get_all(header::SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("rl_session="))
+            .find(|v| v.starts_with("rl_session=") || v.starts_with("__Host-rl_session="))
             .and_then(|v| v.split(';').next())
             .map(str::to_owned)
     }
@@ -67,6 +70,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like `spawn_app` with extra environment variables (e.g. a tiny `SESSION_IDLE_TIMEOUT`).
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    spawn_app_limited(vars, None).await
+}
+
+/// Like `spawn_app_with`, with rate limits of the test's choosing (`None` = the configured ones).
+pub async fn spawn_app_limited(
+    vars: &[(&str, &str)],
+    limits: Option<server::auth::rate_limit::Limits>,
+) -> TestApp {
     let url = store::test_support::fresh_database()
         .await
         .unwrap_or_else(|e| panic!("these tests need PostgreSQL: {e}"));
@@ -79,7 +90,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let settings = StoreSettings {
         max_sessions_per_user: Some(config.whatsapp_max_sessions_per_user),
     };
-    let store = Store::connect_with(&StoreConfig::new(url), &settings)
+    let store = Store::connect_with(&StoreConfig::new(url.clone()), &settings)
         .await
         .expect("connect and migrate");
     let key = config
@@ -92,7 +103,11 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     // Lives as long as the test's runtime.
     server::engine::forward_event_notices(store.clone(), sessions.hub().clone());
     TestApp {
-        router: router(AppState::new(&config, store.clone(), sessions.clone())),
+        router: router(match limits {
+            Some(limits) => AppState::with_limits(&config, store.clone(), sessions.clone(), limits),
+            None => AppState::new(&config, store.clone(), sessions.clone()),
+        }),
+        database_url: url,
         store,
         sessions,
     }

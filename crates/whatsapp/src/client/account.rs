@@ -11,6 +11,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
+use tracing::Instrument as _;
 use whatsapp_binary::{Jid, Node, Server};
 
 use super::config::ClientConfig;
@@ -630,11 +631,12 @@ async fn serve(
         ..state(Status::Active, "connected", "Connected.")
     })
     .await;
-    let mut stanzas = tokio::spawn(session::stanza_loop(session.clone(), incoming));
+    let mut stanzas =
+        tokio::spawn(session::stanza_loop(session.clone(), incoming).in_current_span());
     let helpers: Vec<JoinHandle<()>> = vec![
-        tokio::spawn(session::keepalive(session.clone())),
-        tokio::spawn(after_login(session.clone())),
-        tokio::spawn(send::outbox_loop(session.clone())),
+        tokio::spawn(session::keepalive(session.clone()).in_current_span()),
+        tokio::spawn(after_login(session.clone()).in_current_span()),
+        tokio::spawn(send::outbox_loop(session.clone()).in_current_span()),
     ];
     let served = loop {
         tokio::select! {

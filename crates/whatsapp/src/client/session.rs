@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::Instrument as _;
 use whatsapp_binary::{Jid, Node, Server};
 
 use super::config::ClientConfig;
@@ -254,11 +255,14 @@ fn handle_notification(s: &Arc<Session>, node: &Node) {
         // The server's stock of our one-time pre-keys is low.
         Some("encrypt") if node.child_by_tag("count").is_some() => {
             let session = s.clone();
-            tokio::spawn(async move {
-                if let Err(e) = prekeys::top_up(&session, true).await {
-                    tracing::warn!(error = %e, "pre-key upload after a low-count notice failed");
+            tokio::spawn(
+                async move {
+                    if let Err(e) = prekeys::top_up(&session, true).await {
+                        tracing::warn!(error = %e, "pre-key upload after a low-count notice failed");
+                    }
                 }
-            });
+                .in_current_span(),
+            );
         }
         // A contact's device list changed: forget what we cached.
         Some("devices") => {

@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tracing::Instrument as _;
 use whatsapp_binary::Node;
 
 use super::disconnect::Disconnect;
@@ -196,14 +197,8 @@ pub async fn connect(dial: Dial<'_>) -> Result<(Connection, mpsc::Receiver<Node>
     let (in_tx, in_rx) = mpsc::channel(INCOMING_BUFFER);
     let pending: PendingIqs = Arc::default();
     let end = Arc::new(Mutex::new(EndState::default()));
-    tokio::spawn(write_loop(sink, writer, out_rx, end.clone()));
-    tokio::spawn(read_loop(
-        stream,
-        reader,
-        in_tx,
-        pending.clone(),
-        end.clone(),
-    ));
+    tokio::spawn(write_loop(sink, writer, out_rx, end.clone()).in_current_span());
+    tokio::spawn(read_loop(stream, reader, in_tx, pending.clone(), end.clone()).in_current_span());
     Ok((
         Connection {
             out: out_tx,
