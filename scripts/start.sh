@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds and starts the dashboard + API on $PORT (default 3001).
+# Builds and starts the dashboard + API on $PORT (default 3001): a release build of the site and the
+# server by default, `--dev` for the faster-building debug build. Any other arguments go to the server.
 # Without DATABASE_URL the server runs its own PostgreSQL under $DATA_DIR (default ./data).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODE=()
+if [ "${1:-}" = "--dev" ]; then MODE=(--dev); shift; fi
 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-cargo leptos build
+SERVER="$("$ROOT/scripts/build-site.sh" "${MODE[@]}" | tail -n1)"
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$ROOT/target/site}"
-exec "$ROOT/target/debug/server" "$@"
+exec "$SERVER" "$@"

@@ -4,7 +4,7 @@
 # against the real server binary with its embedded PostgreSQL.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-source "$ROOT/scripts/setup.sh"
+source "$ROOT/scripts/setup-test.sh"
 cd "$ROOT"
 
 # Store and server tests create throwaway databases on a local PostgreSQL server.
