@@ -83,8 +83,8 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            requests_per_ip: per_second(50),
-            requests_per_user: per_second(25),
+            requests_per_ip: per_second(100),
+            requests_per_user: per_second(50),
             // 10 sign-ups per hour.
             signups_per_ip: per(Duration::from_secs(360), 10),
             // 20 attempts per 15 minutes.

@@ -220,10 +220,10 @@ impl Config {
             .map_or(Some(Duration::from_secs(12 * 3600)), |raw| {
                 check!(parse::duration("SESSION_MAX_LIFETIME", &raw))
             });
-        let rate_limit_per_ip = get("RATE_LIMIT_PER_IP").map_or(Some(50), |raw| {
+        let rate_limit_per_ip = get("RATE_LIMIT_PER_IP").map_or(Some(100), |raw| {
             check!(parse::number("RATE_LIMIT_PER_IP", &raw, 1, 100_000)).map(|n| n as u32)
         });
-        let rate_limit_per_user = get("RATE_LIMIT_PER_USER").map_or(Some(25), |raw| {
+        let rate_limit_per_user = get("RATE_LIMIT_PER_USER").map_or(Some(50), |raw| {
             check!(parse::number("RATE_LIMIT_PER_USER", &raw, 1, 100_000)).map(|n| n as u32)
         });
         let metrics_token = get("METRICS_TOKEN").and_then(|raw| {
