@@ -58,8 +58,9 @@ impl UserTx {
             .map(|(m, _)| message_event(EventKind::MessageStatus, m))
             .collect::<Result<Vec<_>, _>>()?;
         self.append_events(&events).await?;
-        let mut grouped: BTreeMap<(Uuid, String), Vec<(chrono::DateTime<chrono::Utc>, String)>> =
-            BTreeMap::new();
+        // (account, chat) → (sent at, WhatsApp id) of the messages to mark read there.
+        type Unread = Vec<(chrono::DateTime<chrono::Utc>, String)>;
+        let mut grouped: BTreeMap<(Uuid, String), Unread> = BTreeMap::new();
         for (message, jid) in rows {
             let Some(chat) = jid.or(message.phone_number.clone()) else {
                 continue;
@@ -74,7 +75,7 @@ impl UserTx {
         Ok(grouped
             .into_iter()
             .map(|((account_id, chat), mut ids)| {
-                ids.sort_by(|a, b| b.0.cmp(&a.0));
+                ids.sort_by_key(|m| std::cmp::Reverse(m.0));
                 ids.truncate(RECEIPTS_MAX);
                 ReadReceipts {
                     account_id,

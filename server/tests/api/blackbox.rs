@@ -223,18 +223,28 @@ impl Server {
     }
 
     async fn signup(&self) -> String {
+        self.session_from("/auth/signup").await
+    }
+
+    /// Signs the account of [`Server::signup`] in again; returns its new session cookie.
+    async fn login(&self) -> String {
+        self.session_from("/auth/login").await
+    }
+
+    /// Posts the test account's credentials to `path`; returns the session cookie it sets.
+    async fn session_from(&self, path: &str) -> String {
         let form = "email=blackbox%40example.com&password=correct+horse+battery+staple";
         let reply = self
             .try_request(
                 "POST",
-                "/auth/signup",
+                path,
                 None,
                 Some(form),
                 &[("Content-Type", "application/x-www-form-urlencoded")],
             )
             .await
-            .expect("signup answered");
-        assert_eq!(reply.status, 303, "{}", reply.body);
+            .expect("answered");
+        assert_eq!(reply.status, 303, "{path}: {}", reply.body);
         reply
             .headers
             .iter()
@@ -650,6 +660,17 @@ async fn a_wrong_key_stops_start_up_and_rotate_key_keeps_the_account_linked() {
     );
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 value(s) re-encrypted"));
     server.start(NEW_KEY).await;
+    // Session cookies are signed with a key derived from the session key: rotating it signs
+    // everyone out, and signing in again works.
+    let stale = server
+        .try_request("GET", &account_path, Some(&cookie), None, &[])
+        .await
+        .expect("answered");
+    assert_eq!(
+        stale.status, 401,
+        "a cookie signed with the old key is refused"
+    );
+    let cookie = server.login().await;
     server
         .until(
             "reconnected with the new key",

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use fake_whatsapp::{Config as FakeConfig, FakeWhatsApp};
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::StreamExt as _;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -14,23 +14,35 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::helpers::{TestApp, spawn_app_with, unique_email};
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open(addr: SocketAddr, cookie: Option<&str>, cursor: Option<i64>, origin: Option<&str>) -> Result<Socket, u16> {
+async fn open(
+    addr: SocketAddr,
+    cookie: Option<&str>,
+    cursor: Option<i64>,
+    origin: Option<&str>,
+) -> Result<Socket, u16> {
     let url = match cursor {
         Some(c) => format!("ws://{addr}/ws?cursor={c}"),
         None => format!("ws://{addr}/ws"),
     };
     let mut request = url.into_client_request().unwrap();
     if let Some(cookie) = cookie {
-        request.headers_mut().insert("Cookie", cookie.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("Cookie", cookie.parse().unwrap());
     }
     if let Some(origin) = origin {
-        request.headers_mut().insert("Origin", origin.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
     }
     match tokio_tungstenite::connect_async(request).await {
         Ok((socket, _)) => Ok(socket),
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
         Err(e) => panic!("unexpected socket error: {e}"),
     }
 }
@@ -66,15 +78,25 @@ async fn until(socket: &mut Socket, want: impl Fn(&Value) -> bool) -> Vec<Value>
 }
 
 async fn fake_app(fake: &FakeWhatsApp) -> TestApp {
-    let root: String = fake.root_public_key().iter().map(|b| format!("{b:02x}")).collect();
+    let root: String = fake
+        .root_public_key()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let url = fake.url();
-    spawn_app_with(&[("WHATSAPP_SERVER_URL", url.as_str()), ("WHATSAPP_ROOT_PUBLIC_KEY", root.as_str())]).await
+    spawn_app_with(&[
+        ("WHATSAPP_SERVER_URL", url.as_str()),
+        ("WHATSAPP_ROOT_PUBLIC_KEY", root.as_str()),
+    ])
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_arrive_live_and_a_reconnect_gets_exactly_what_it_missed() {
     let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
-    let contact = fake.add_account("15550002222", "100000000000002", "Carol").unwrap();
+    let contact = fake
+        .add_account("15550002222", "100000000000002", "Carol")
+        .unwrap();
     let app = fake_app(&fake).await;
     let addr = app.listen().await;
     let alice = app.signup(&unique_email()).await;
@@ -82,17 +104,36 @@ async fn events_arrive_live_and_a_reconnect_gets_exactly_what_it_missed() {
 
     // Refused: no session, a forged one, another site's page.
     assert_eq!(open(addr, None, None, None).await.err(), Some(401));
-    assert_eq!(open(addr, Some("rl_session=forged"), None, None).await.err(), Some(401));
-    assert_eq!(open(addr, Some(&alice), None, Some("https://evil.example")).await.err(), Some(403));
+    assert_eq!(
+        open(addr, Some("rl_session=forged"), None, None)
+            .await
+            .err(),
+        Some(401)
+    );
+    assert_eq!(
+        open(addr, Some(&alice), None, Some("https://evil.example"))
+            .await
+            .err(),
+        Some(403)
+    );
 
-    let mut socket = open(addr, Some(&alice), None, Some(&format!("http://{addr}"))).await.unwrap();
+    let mut socket = open(addr, Some(&alice), None, Some(&format!("http://{addr}")))
+        .await
+        .unwrap();
     let mut bobs = open(addr, Some(&bob), None, None).await.unwrap();
     let hello = next(&mut socket).await;
     assert_eq!(hello["type"], "hello");
     assert_eq!(next(&mut bobs).await["type"], "hello");
 
     // An account created through the API shows up as an event.
-    let r = app.json(Method::POST, "/api/accounts", Some(&alice), &json!({"session_name": "Live"})).await;
+    let r = app
+        .json(
+            Method::POST,
+            "/api/accounts",
+            Some(&alice),
+            &json!({"session_name": "Live"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let created = next(&mut socket).await;
@@ -101,25 +142,49 @@ async fn events_arrive_live_and_a_reconnect_gets_exactly_what_it_missed() {
     assert_eq!(created["payload"]["id"], id.as_str());
 
     // Linking: the QR arrives live (with its SVG), the state changes as logged events.
-    let r = app.json(Method::POST, &format!("/api/accounts/{id}/link"), Some(&alice), &json!({"method": "qr"})).await;
+    let r = app
+        .json(
+            Method::POST,
+            &format!("/api/accounts/{id}/link"),
+            Some(&alice),
+            &json!({"method": "qr"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
-    let frames = until(&mut socket, |f| f["type"] == "live" && f["event"]["type"] == "qr").await;
+    let frames = until(&mut socket, |f| {
+        f["type"] == "live" && f["event"]["type"] == "qr"
+    })
+    .await;
     let qr = frames.last().unwrap();
     assert!(qr["event"]["svg"].as_str().unwrap().contains("<svg"));
-    fake.phone().scan(qr["event"]["qr"].as_str().unwrap()).unwrap();
-    until(&mut socket, |f| f["kind"] == "account" && f["payload"]["status"] == "active").await;
+    fake.phone()
+        .scan(qr["event"]["qr"].as_str().unwrap())
+        .unwrap();
+    until(&mut socket, |f| {
+        f["kind"] == "account" && f["payload"]["status"] == "active"
+    })
+    .await;
 
     // A message arrives live, with a cursor.
     let first = contact.send_text("15550001111", "first").await.unwrap();
-    let frames = until(&mut socket, |f| f["kind"] == "message" && f["payload"]["message_id"] == first.as_str()).await;
+    let frames = until(&mut socket, |f| {
+        f["kind"] == "message" && f["payload"]["message_id"] == first.as_str()
+    })
+    .await;
     let cursor = frames.last().unwrap()["cursor"].as_i64().unwrap();
     assert_eq!(frames.last().unwrap()["payload"]["text"], "first");
 
     // The tab goes away; two more arrive; it comes back with its cursor and gets exactly those.
     socket.close(None).await.unwrap();
     let missed = [
-        contact.send_text("15550001111", "while you were away").await.unwrap(),
-        contact.send_text("15550001111", "and this too").await.unwrap(),
+        contact
+            .send_text("15550001111", "while you were away")
+            .await
+            .unwrap(),
+        contact
+            .send_text("15550001111", "and this too")
+            .await
+            .unwrap(),
     ];
     let mut stored = 0;
     for _ in 0..100 {
@@ -132,7 +197,10 @@ async fn events_arrive_live_and_a_reconnect_gets_exactly_what_it_missed() {
     }
     assert_eq!(stored, 1);
     let mut again = open(addr, Some(&alice), Some(cursor), None).await.unwrap();
-    assert_eq!(next(&mut again).await, json!({"type": "hello", "cursor": cursor}));
+    assert_eq!(
+        next(&mut again).await,
+        json!({"type": "hello", "cursor": cursor})
+    );
     let mut messages = Vec::new();
     let mut last = cursor;
     while messages.len() < missed.len() {
@@ -145,10 +213,15 @@ async fn events_arrive_live_and_a_reconnect_gets_exactly_what_it_missed() {
             messages.push(frame["payload"]["message_id"].as_str().unwrap().to_owned());
         }
     }
-    assert_eq!(messages, missed, "exactly the missed messages, in order, once");
+    assert_eq!(
+        messages, missed,
+        "exactly the missed messages, in order, once"
+    );
 
     // A cursor from the future cannot be trusted: the tab is told to reload.
-    let mut future = open(addr, Some(&alice), Some(last + 1_000_000), None).await.unwrap();
+    let mut future = open(addr, Some(&alice), Some(last + 1_000_000), None)
+        .await
+        .unwrap();
     assert_eq!(next(&mut future).await["type"], "reset");
 
     // Bob saw nothing of any of it: only heartbeats, if anything.
