@@ -127,7 +127,7 @@ impl FromServerFnError for FormError {
 pub use templating::template_variables;
 
 #[cfg(feature = "ssr")]
-mod convert {
+pub(crate) mod convert {
     use super::*;
 
     pub fn lead(l: store::Lead) -> LeadView {
@@ -195,6 +195,11 @@ mod convert {
             store::StoreError::NotFound | store::StoreError::Forbidden => {
                 FormError::Failed("That item no longer exists.".into())
             }
+            // The contact opted out: say so (409 for API callers), never queue it.
+            err @ store::StoreError::OptedOut => {
+                set_status(http::StatusCode::CONFLICT);
+                FormError::Failed(err.to_string())
+            }
             quota @ store::StoreError::QuotaReached { .. } => {
                 FormError::Failed(format!("{}. Delete some to add more.", sentence(&quota)))
             }
@@ -233,7 +238,7 @@ mod convert {
 
     /// Sets the response status, except for plain form posts: those must stay a redirect back to
     /// the page (leptos_axum turns them into one), which carries any error in its URL.
-    fn set_status(status: http::StatusCode) {
+    pub(crate) fn set_status(status: http::StatusCode) {
         let plain_form_post = use_context::<http::request::Parts>().is_some_and(|parts| {
             parts
                 .headers
@@ -266,6 +271,10 @@ mod convert {
             store::StoreError::NotFound | store::StoreError::Forbidden => {
                 set_status(http::StatusCode::NOT_FOUND);
                 ServerFnError::new("not found")
+            }
+            err @ store::StoreError::OptedOut => {
+                set_status(http::StatusCode::CONFLICT);
+                ServerFnError::new(err.to_string())
             }
             other => {
                 leptos::logging::error!("server function failed: {other} ({:?})", other);

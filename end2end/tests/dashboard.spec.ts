@@ -2,6 +2,7 @@
 // sign up → dashboard → create a lead through the hydrated page → reload → log out → protected pages
 // redirect; a second user cannot see the first user's lead; hostile names stay inert text.
 import { test, expect, type Page } from '@playwright/test';
+import { hydrated, password, signUp, uniqueEmail } from './support/auth';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,22 +11,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 const artifacts = path.join(here, '..', 'artifacts');
 mkdirSync(artifacts, { recursive: true });
-
-const password = 'correct horse battery';
-const uniqueEmail = (who: string) =>
-  `${who}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.test`;
-
-async function signUp(page: Page, email: string) {
-  await page.goto('/signup');
-  await page.getByTestId('auth-email').fill(email);
-  await page.getByTestId('auth-password').fill(password);
-  await page.getByTestId('auth-submit').click();
-  await expect(page).toHaveURL(/\/$/);
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
-}
 
 async function addLead(page: Page, name: string, phone: string) {
   await page.getByTestId('input-name').fill(name);

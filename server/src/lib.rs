@@ -9,6 +9,7 @@ pub mod engine;
 pub mod form_errors;
 pub mod health;
 pub mod request_id;
+pub mod retention;
 pub mod rotate;
 pub mod router;
 pub mod security;

@@ -1,5 +1,9 @@
 //! Leads: the list and a create form. The form is an `ActionForm` over the `leads/create` server
 //! function, so it posts even before hydration; once hydrated the list refreshes in place.
+//!
+//! Each lead shows its consent state (an opted-out lead is marked) and a privacy panel: the consent
+//! ledger, recording an opt-in or opt-out with its evidence, "Export this lead" and "Erase this
+//! lead".
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -13,19 +17,41 @@ use crate::components::ui::{
     BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, EmptyState, ErrorNote, Field, INPUT,
     sentence, user_message,
 };
+use crate::privacy::{EraseLead, RecordConsent, lead_consent, lead_consents};
 
 #[component]
 pub fn LeadsPage() -> impl IntoView {
     let create = ServerAction::<CreateLead>::new();
     let delete = ServerAction::<DeleteLead>::new();
+    let record = ServerAction::<RecordConsent>::new();
+    let erase = ServerAction::<EraseLead>::new();
+    // Which lead's privacy panel is open: kept here, not in the row, because recording consent
+    // refreshes the list and re-creates every row.
+    let open_panel: RwSignal<Option<String>> = RwSignal::new(None);
     // `?before=<cursor>` shows older leads. The pager's links reload the page, so the list is
     // fetched with the query of the page it is on.
     let query = use_query_map();
     let before = move || query.read().get("before").unwrap_or_default();
     let before_now = move || query.read_untracked().get("before").unwrap_or_default();
     let leads = Resource::new(
-        move || (create.version().get(), delete.version().get()),
+        move || {
+            (
+                create.version().get(),
+                delete.version().get(),
+                erase.version().get(),
+            )
+        },
         move |_| list_leads(before_now()),
+    );
+    let consents = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                record.version().get(),
+                erase.version().get(),
+            )
+        },
+        |_| lead_consents(),
     );
 
     // What the last submission said about one field (or about the form as a whole).
@@ -42,10 +68,16 @@ pub fn LeadsPage() -> impl IntoView {
             form.reset();
         }
     });
-    let delete_error = Signal::derive(move || match delete.value().get() {
-        Some(Err(e)) => Some(user_message(&e)),
+    let delete_error = Signal::derive(move || match (delete.value().get(), erase.value().get()) {
+        (Some(Err(e)), _) | (_, Some(Err(e))) => Some(user_message(&e)),
         _ => None,
     });
+    let erased = move || match erase.value().get() {
+        Some(Ok(messages)) => Some(format!(
+            "Erased the lead and {messages} messages. Only a hash of the number remains if they opted out, so they are never messaged again."
+        )),
+        _ => None,
+    };
     let saved_name = move || match outcome.get() {
         Some(Ok(lead)) => Some(format!("Saved {}.", lead.name)),
         _ => None,
@@ -83,8 +115,10 @@ pub fn LeadsPage() -> impl IntoView {
             </section>
             <section aria-label="Lead list" class="flex flex-col gap-3">
                 <ErrorNote message=delete_error/>
+                <p aria-live="polite" class="text-sm text-accent empty:hidden" data-testid="lead-erased">{erased}</p>
                 <Transition fallback=|| view! { <p class="text-sm text-muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
+                        let states = consents.await.unwrap_or_default();
                         match leads.await {
                             Err(e) => view! { <ErrorNote message=Some(user_message(&e))/> }.into_any(),
                             Ok(page) if page.leads.is_empty() && before().is_empty() => view! {
@@ -93,7 +127,11 @@ pub fn LeadsPage() -> impl IntoView {
                             }.into_any(),
                             Ok(LeadPageView { leads: list, next }) => view! {
                                 <ul class="flex flex-col gap-2" data-testid="lead-list">
-                                    {list.into_iter().map(|lead| view! { <LeadRow lead delete/> }).collect_view()}
+                                    {list.into_iter().map(|lead| {
+                                        let consent = states.iter().find(|c| c.lead_id == lead.id)
+                                            .map(|c| c.state.clone()).unwrap_or_else(|| "unknown".into());
+                                        view! { <LeadRow lead consent delete record erase open_panel/> }
+                                    }).collect_view()}
                                 </ul>
                                 <Pager first=(!before().is_empty()).then_some("/leads")
                                     next=next.map(|cursor| format!("/leads?before={cursor}"))/>
@@ -106,9 +144,28 @@ pub fn LeadsPage() -> impl IntoView {
     }
 }
 
+/// How a consent state shows on a lead: (label, classes), or nothing when unknown.
+fn consent_badge(state: &str) -> Option<(&'static str, &'static str)> {
+    match state {
+        "opted_out" => Some(("Opted out", "text-danger border-danger/40")),
+        "opted_in" => Some(("Opted in", "text-accent border-accent/40")),
+        _ => None,
+    }
+}
+
 #[component]
-fn LeadRow(lead: LeadView, delete: ServerAction<DeleteLead>) -> impl IntoView {
+fn LeadRow(
+    lead: LeadView,
+    consent: String,
+    delete: ServerAction<DeleteLead>,
+    record: ServerAction<RecordConsent>,
+    erase: ServerAction<EraseLead>,
+    open_panel: RwSignal<Option<String>>,
+) -> impl IntoView {
     let confirming = RwSignal::new(false);
+    let row_id = lead.id.clone();
+    let privacy_open = Memo::new(move |_| open_panel.read().as_deref() == Some(row_id.as_str()));
+    let badge = consent_badge(&consent);
     let id = StoredValue::new(lead.id.clone());
     let details = [lead.company.clone(), lead.email.clone()]
         .into_iter()
@@ -116,8 +173,9 @@ fn LeadRow(lead: LeadView, delete: ServerAction<DeleteLead>) -> impl IntoView {
         .collect::<Vec<_>>()
         .join(" · ");
     view! {
-        <li class=format!("{CARD} flex flex-col gap-3 p-4 sm:flex-row sm:items-center sm:justify-between")
-            data-testid="lead-row" data-lead-id=lead.id.clone()>
+        <li class=format!("{CARD} flex flex-col gap-3 p-4")
+            data-testid="lead-row" data-lead-id=lead.id.clone() data-consent=consent.clone()>
+          <div class="flex flex-col gap-3 sm:flex-row sm:items-center sm:justify-between">
             <div class="min-w-0">
                 // Text nodes only: names are shown exactly as typed and never interpreted as HTML.
                 <p class="truncate text-sm font-medium" data-testid="lead-name">{lead.name.clone()}</p>
@@ -127,7 +185,20 @@ fn LeadRow(lead: LeadView, delete: ServerAction<DeleteLead>) -> impl IntoView {
                 </p>
             </div>
             <div class="flex items-center gap-2">
+                {badge.map(|(label, tone)| view! {
+                    <span class=format!("rounded-full border px-2 py-0.5 text-xs {tone}") data-testid="lead-consent"
+                        title="Consent to WhatsApp messages">{label}</span>
+                })}
                 <span class="rounded-full border border-line px-2 py-0.5 text-xs text-muted" data-testid="lead-status">{sentence(&lead.status)}</span>
+                <a href=format!("/chats?lead={}", lead.id) class=BUTTON_QUIET data-testid="lead-chat">"Chat"</a>
+                <button type="button" class=BUTTON_QUIET data-testid="lead-privacy"
+                    aria-expanded=move || privacy_open.get().to_string()
+                    on:click=move |_| {
+                        let id = id.get_value();
+                        open_panel.update(|open| {
+                            *open = if open.as_deref() == Some(id.as_str()) { None } else { Some(id) };
+                        });
+                    }>"Privacy"</button>
                 <Show when=move || confirming.get()
                     fallback=move || view! {
                         <button type="button" class=BUTTON_QUIET on:click=move |_| confirming.set(true)
@@ -140,6 +211,97 @@ fn LeadRow(lead: LeadView, delete: ServerAction<DeleteLead>) -> impl IntoView {
                     </ActionForm>
                 </Show>
             </div>
+          </div>
+          <Show when=move || privacy_open.get()>
+              <LeadPrivacy id=id.get_value() record erase/>
+          </Show>
         </li>
+    }
+}
+
+/// A lead's consent ledger, recording consent, export and erasure.
+#[component]
+fn LeadPrivacy(
+    id: String,
+    record: ServerAction<RecordConsent>,
+    erase: ServerAction<EraseLead>,
+) -> impl IntoView {
+    let lead = StoredValue::new(id);
+    let consent = Resource::new(
+        move || record.version().get(),
+        move |_| lead_consent(lead.get_value()),
+    );
+    let erasing = RwSignal::new(false);
+    let record_error = form_error(record, &[]);
+    let export_href = format!("/api/leads/{}/export", lead.get_value());
+    view! {
+        <div class="flex flex-col gap-4 border-t border-line pt-3" data-testid="lead-privacy-panel">
+            <Transition fallback=|| view! { <p class="text-sm text-muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match consent.await {
+                        Err(e) => view! { <ErrorNote message=Some(user_message(&e))/> }.into_any(),
+                        Ok(c) => {
+                            let state = match c.state.as_str() {
+                                "opted_out" => "Opted out: nothing can be sent to this number until they opt in again.",
+                                "opted_in" => "Opted in.",
+                                _ => "No consent recorded.",
+                            };
+                            view! {
+                                <p class="text-sm" data-testid="consent-state">{state}</p>
+                                <ul class="flex flex-col gap-1 text-xs text-muted" data-testid="consent-events">
+                                    {c.events.into_iter().map(|e| view! {
+                                        <li data-testid="consent-event">
+                                            {format!("{} · {} · {} — ", e.at, sentence(&e.kind.replace('_', "-")), e.source)}
+                                            <span class="text-fg">{e.evidence}</span>
+                                        </li>
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Transition>
+            <ActionForm action=record attr:class="flex flex-col gap-2 sm:flex-row sm:items-end" attr:data-testid="consent-form">
+                <input type="hidden" name="id" value=lead.get_value()/>
+                <div class="flex flex-col gap-1.5">
+                    <label class="text-xs text-muted" for=format!("kind-{}", lead.get_value())>"Record"</label>
+                    <select id=format!("kind-{}", lead.get_value()) name="kind" class=INPUT data-testid="consent-kind">
+                        <option value="opt_in">"Opt-in"</option>
+                        <option value="opt_out">"Opt-out"</option>
+                    </select>
+                </div>
+                <div class="flex flex-col gap-1.5">
+                    <label class="text-xs text-muted" for=format!("source-{}", lead.get_value())>"Source"</label>
+                    <select id=format!("source-{}", lead.get_value()) name="source" class=INPUT data-testid="consent-source">
+                        <option value="form">"Form"</option>
+                        <option value="chat">"Chat"</option>
+                        <option value="import">"Import"</option>
+                        <option value="api">"API"</option>
+                    </select>
+                </div>
+                <div class="flex flex-1 flex-col gap-1.5">
+                    <label class="text-xs text-muted" for=format!("evidence-{}", lead.get_value())>"Evidence"</label>
+                    <input id=format!("evidence-{}", lead.get_value()) name="evidence" class=INPUT
+                        placeholder="What shows it, e.g. the form's wording" data-testid="consent-evidence"/>
+                </div>
+                <button type="submit" class=BUTTON_QUIET data-testid="consent-submit">"Record"</button>
+            </ActionForm>
+            <ErrorNote message=record_error/>
+            <div class="flex flex-wrap items-center gap-2">
+                <a href=export_href download class=BUTTON_QUIET data-testid="lead-export">"Export this lead"</a>
+                <Show when=move || erasing.get()
+                    fallback=move || view! {
+                        <button type="button" class=BUTTON_DANGER on:click=move |_| erasing.set(true)
+                            data-testid="lead-erase">"Erase this lead"</button>
+                    }>
+                    <ActionForm action=erase attr:class="flex flex-wrap items-center gap-2">
+                        <input type="hidden" name="id" value=lead.get_value()/>
+                        <span class="text-xs text-muted">"Removes the lead, every message and consent record about them."</span>
+                        <button type="submit" class=BUTTON_DANGER data-testid="lead-erase-confirm">"Erase everything"</button>
+                        <button type="button" class=BUTTON_QUIET on:click=move |_| erasing.set(false)>"Cancel"</button>
+                    </ActionForm>
+                </Show>
+            </div>
+        </div>
     }
 }

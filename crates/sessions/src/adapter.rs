@@ -46,7 +46,14 @@ pub struct PgAccountStore {
 }
 
 fn failure(e: store::StoreError) -> StoreFailure {
-    Box::new(e)
+    match e {
+        // The only commit the database refuses this way is a send attempt to a number on the
+        // suppression list: the engine fails that message and goes on (see `SendRefused`).
+        store::StoreError::OptedOut => Box::new(whatsapp::store::SendRefused {
+            reason: "opted_out",
+        }),
+        other => Box::new(other),
+    }
 }
 
 pub(crate) fn timestamp(unix: u64) -> DateTime<Utc> {

@@ -42,6 +42,13 @@ pub enum StoreError {
     /// can be sent through it yet. A 4xx (409).
     #[error("this WhatsApp account is not linked")]
     NotLinked,
+    /// The recipient opted out (their number is on the user's suppression list): nothing was
+    /// queued or sent. Sending again needs their explicit, recorded opt-in. A 4xx (409).
+    #[error(
+        "this contact opted out of WhatsApp messages from you; record their opt-in before \
+         messaging them again"
+    )]
+    OptedOut,
     /// Stored engine secrets are under another key than the configured `SESSION_ENCRYPTION_KEY`
     /// (start-up check, or a row met while loading). Key ids are not secret: they are the first 16
     /// hex digits of a SHA-256 over the key.
@@ -103,6 +110,7 @@ impl StoreError {
                 | StoreError::LimitReached { .. }
                 | StoreError::QuotaReached { .. }
                 | StoreError::NotLinked
+                | StoreError::OptedOut
         )
     }
 }
@@ -118,6 +126,7 @@ enum Meaning {
     QuotaReached(&'static str),
     NotLinked,
     NotFound,
+    OptedOut,
 }
 
 /// Constraint name → typed error. Names are fixed in the migrations for exactly this purpose.
@@ -284,6 +293,67 @@ const CONSTRAINTS: &[(&str, Meaning)] = &[
         "web_sessions_token_hash_check",
         Meaning::Invalid("token_hash", "must be 32 bytes"),
     ),
+    // Consent, privacy settings, erasure (migrations 20261206100000..02).
+    ("whatsapp_messages_recipient_opted_out", Meaning::OptedOut),
+    (
+        "whatsapp_messages_consent_exempt_unearned",
+        Meaning::Invalid(
+            "consent_exempt",
+            "only the opt-out just recorded may be confirmed",
+        ),
+    ),
+    (
+        "whatsapp_messages_consent_exempt_fixed",
+        Meaning::Invalid("consent_exempt", "cannot be changed"),
+    ),
+    (
+        "whatsapp_messages_consent_exempt_check",
+        Meaning::Invalid("consent_exempt", "is not a known exemption"),
+    ),
+    (
+        "consent_events_kind_check",
+        Meaning::Invalid("kind", "must be opt_in or opt_out"),
+    ),
+    (
+        "consent_events_source_check",
+        Meaning::Invalid("source", "must be import, form, chat, api or keyword"),
+    ),
+    (
+        "consent_events_evidence_check",
+        Meaning::Invalid("evidence", "must be 1 to 2000 characters"),
+    ),
+    ("consent_events_lead_id_fkey", Meaning::NotFound),
+    (
+        "consent_events_message_id_fkey",
+        Meaning::Invalid("message_id", "no such message"),
+    ),
+    (
+        "privacy_settings_opt_out_keywords_check",
+        Meaning::Invalid("opt_out_keywords", "must be 1 to 50 keywords"),
+    ),
+    (
+        "privacy_settings_opt_out_reply_check",
+        Meaning::Invalid("opt_out_reply", "must be 1 to 1000 characters"),
+    ),
+    (
+        "privacy_settings_retention_messages_days_check",
+        Meaning::Invalid("retention_messages_days", "must be 1 to 3650 days"),
+    ),
+    (
+        "privacy_settings_retention_media_days_check",
+        Meaning::Invalid("retention_media_days", "must be 1 to 3650 days"),
+    ),
+    (
+        "privacy_settings_retention_closed_leads_days_check",
+        Meaning::Invalid("retention_closed_leads_days", "must be 1 to 3650 days"),
+    ),
+    (
+        "audit_log_action_check",
+        Meaning::Invalid("action", "is not an action users may log"),
+    ),
+    // Raised by app_api.erase_lead / app_api.delete_user: not this user's (or gone).
+    ("leads_owner", Meaning::NotFound),
+    ("users_owner", Meaning::NotFound),
 ];
 
 /// SQLSTATE 42501: insufficient_privilege, which is what an RLS WITH CHECK failure raises.
@@ -308,6 +378,7 @@ impl From<sqlx::Error> for StoreError {
                     },
                     Meaning::NotLinked => StoreError::NotLinked,
                     Meaning::NotFound => StoreError::NotFound,
+                    Meaning::OptedOut => StoreError::OptedOut,
                 };
             }
             if db.code().as_deref() == Some(INSUFFICIENT_PRIVILEGE) {

@@ -31,20 +31,26 @@
 //! breaks prepared statements, which sqlx uses for every query.
 
 mod accounts;
-mod config;
+mod audit;
 mod chat;
+mod config;
+mod consent;
 mod conversations;
 mod domain;
 pub mod embedded;
 pub mod engine;
-mod events;
+mod erasure;
 mod error;
+mod events;
+mod export;
 mod lead_link;
 mod leads;
 mod messages;
 mod ops;
 mod paging;
+mod privacy_settings;
 mod records;
+mod retention;
 mod templates;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -52,21 +58,30 @@ mod user_tx;
 mod whatsapp;
 
 pub use accounts::{Accounts, Credentials, LoginAttempt, SessionLifetime, SessionUser};
+pub use audit::{AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditEntry};
+pub use chat::ReadReceipts;
 pub use config::{DEFAULT_MAX_SESSIONS_PER_USER, StoreConfig, StoreSettings};
+pub use consent::{
+    ConsentEvent, ConsentKind, ConsentSource, ConsentState, DEFAULT_OPT_OUT_KEYWORDS, LeadConsent,
+    NewConsent, OUTBOX_WAKE_CHANNEL, OutboxWakes, is_opt_out, normalize_keyword,
+};
 pub use domain::{LeadStatus, MessageStatus, PhoneE164, SessionStatus, normalize_email};
 pub use engine::{
     CommitReport, EngineAccount, EngineCommit, EngineStore, InboundOutcome, InboundRecord, KeyKind,
     KeyWrite, OutgoingMessage, RotationReport, SessionCipher, SessionStatusUpdate, StatusChange,
 };
+pub use erasure::{AccountDeletionReport, ErasureReport};
 pub use error::StoreError;
+pub use events::{EVENTS_CHANNEL, EVENTS_PAGE_MAX, EventKind, EventListener, NewEvent, UserEvent};
+pub use export::{ExportError, ExportScope, ExportSummary, PreparedExport};
 pub use ops::{ACCOUNT_STATUSES, OpsSnapshot, PoolStats};
 pub use paging::{ConversationPage, LeadPage, TemplatePage};
-pub use chat::ReadReceipts;
-pub use events::{EVENTS_CHANNEL, EVENTS_PAGE_MAX, EventKind, EventListener, NewEvent, UserEvent};
+pub use privacy_settings::{PrivacySettings, PrivacySettingsInput, RETENTION_DAYS_MAX};
 pub use records::{
     Conversation, ConversationSummary, Lead, LeadPatch, Message, MessagePage, NewLead, NewOutgoing,
     NewTemplate, Template, WhatsappSession,
 };
+pub use retention::PurgeReport;
 pub use user_tx::UserTx;
 
 use sqlx::ConnectOptions;

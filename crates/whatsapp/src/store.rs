@@ -15,6 +15,16 @@ use async_trait::async_trait;
 /// A backend's own failure, passed through.
 pub type StoreFailure = Box<dyn std::error::Error + Send + Sync>;
 
+/// A commit that counts a send attempt may fail with this (boxed as a [`StoreFailure`]) when the
+/// backend refuses to let that message go out at all — the recipient opted out, say. It is not a
+/// store fault: the engine marks the message failed with `reason` and goes on with the next one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the store refuses to send this message ({reason})")]
+pub struct SendRefused {
+    /// The message's failure reason (`status_reason`), e.g. `opted_out`.
+    pub reason: &'static str,
+}
+
 /// The kinds of keys an account keeps besides its credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyKind {
@@ -222,6 +232,8 @@ struct Memory {
     order: Vec<String>,
     states: Vec<AccountState>,
     commits: u64,
+    /// Numbers whose send attempts are refused ([`MemoryStore::refuse_sends_to`]).
+    refused: HashMap<String, &'static str>,
 }
 
 /// An [`AccountStore`] in memory, for tests, benchmarks and demos. Commits are atomic (one lock).
@@ -262,6 +274,12 @@ impl MemoryStore {
                 },
             );
         });
+    }
+
+    /// From now on, a commit that counts a send attempt to `phone` fails with [`SendRefused`]
+    /// and changes nothing, as the server's store does for a number that opted out.
+    pub fn refuse_sends_to(&self, phone: &str, reason: &'static str) {
+        self.with(|m| m.refused.insert(phone.to_owned(), reason));
     }
 
     /// Every stored message, in insertion order.
@@ -320,6 +338,15 @@ impl AccountStore for MemoryStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<CommitReport, StoreFailure> {
+        let refusal = self.with(|m| {
+            commit.attempts.iter().find_map(|id| {
+                let out = m.messages.get(id)?.outgoing.as_ref()?;
+                m.refused.get(&out.phone).copied()
+            })
+        });
+        if let Some(reason) = refusal {
+            return Err(Box::new(SendRefused { reason }));
+        }
         Ok(self.with(|m| {
             m.commits += 1;
             let mut report = CommitReport::default();

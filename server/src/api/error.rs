@@ -32,6 +32,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// The recipient opted out of WhatsApp messages from this user: 409 `opted_out`.
+    #[error("{0}")]
+    OptedOut(String),
     #[error("temporarily unavailable")]
     Unavailable,
     /// A rate limit: 429 with `Retry-After` (seconds).
@@ -70,7 +73,7 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::OptedOut(_) => StatusCode::CONFLICT,
             Self::Unavailable | Self::WhatsappUnavailable(_) | Self::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -91,6 +94,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
+            Self::OptedOut(_) => "opted_out",
             Self::Unavailable => "unavailable",
             Self::RateLimited { .. } => "rate_limited",
             Self::Overloaded { .. } => "overloaded",
@@ -149,6 +153,7 @@ impl From<store::StoreError> for ApiError {
             E::LimitReached { .. } | E::QuotaReached { .. } | E::NotLinked => {
                 Self::Conflict(err.to_string())
             }
+            E::OptedOut => Self::OptedOut(err.to_string()),
             // RLS makes "someone else's row" and "no row" the same thing; so do we.
             E::NotFound | E::Forbidden => Self::NotFound,
             other => Self::internal(other),

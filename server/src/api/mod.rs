@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod messages;
 mod paging;
+mod privacy;
 
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiUser, ResourceId};
@@ -37,6 +38,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/templates/{id}", delete(template_delete))
         .merge(accounts::routes())
         .merge(messages::routes())
+        .merge(privacy::routes())
         .route_layer(axum::middleware::from_fn(crate::stats::tag_route))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });

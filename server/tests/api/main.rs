@@ -13,6 +13,7 @@ mod jwt;
 mod lifecycle;
 mod metrics;
 mod pages;
+mod privacy;
 mod rate_limits;
 mod server_fns;
 mod whatsapp;

@@ -24,7 +24,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn create_account(app: &TestApp, cookie: &str, name: &str) -> String {
+pub(crate) async fn create_account(app: &TestApp, cookie: &str, name: &str) -> String {
     let r = app
         .json(
             Method::POST,
@@ -38,7 +38,7 @@ async fn create_account(app: &TestApp, cookie: &str, name: &str) -> String {
 }
 
 /// Polls the account until `want` holds for its JSON.
-async fn account_until(
+pub(crate) async fn account_until(
     app: &TestApp,
     cookie: &str,
     id: &str,
@@ -614,7 +614,8 @@ async fn two_users_accounts_messages_and_events_stay_apart() {
             // Log-growth notices name the user only.
             _ if event.event == sessions::AccountEvent::Logged => {
                 assert!(
-                    [alice_user.as_str(), bob_user.as_str()].contains(&Some(event.user_id.to_string().as_str())),
+                    [alice_user.as_str(), bob_user.as_str()]
+                        .contains(&Some(event.user_id.to_string().as_str())),
                     "{event:?}"
                 );
                 continue;

@@ -218,6 +218,18 @@ pub(crate) async fn store(
         lead_id = Some(id);
         lead_created = created;
     }
+    // An opt-out keyword from the contact is recorded in this transaction, so "stored" and
+    // "suppressed" are one fact (see `crate::consent`).
+    if record.direction == "in"
+        && let (Some(lead), Some(phone), Some(text)) = (
+            lead_id,
+            &record.phone,
+            record.content.get("text").and_then(|t| t.as_str()),
+        )
+    {
+        crate::consent::on_inbound_text(conn, user_id, session_id, row.id, lead, phone, text)
+            .await?;
+    }
     Ok(if row.inserted {
         InboundOutcome::Inserted {
             id: row.id,

@@ -1,7 +1,13 @@
-//! The outbox as the engine reads it, acting as the account's owner under RLS. Reads never change a
-//! row: `attempts` goes up only in a commit, just before the message is written to the socket, so a
-//! queued row with `attempts > 0` is one a crash interrupted — it is re-sent with the same WhatsApp
-//! id, and WhatsApp and the contact's phone collapse the two into one message.
+//! The outbox as the engine reads it, acting as the account's owner under RLS. `attempts` goes up
+//! only in a commit, just before the message is written to the socket, so a queued row with
+//! `attempts > 0` is one a crash interrupted — it is re-sent with the same WhatsApp id, and
+//! WhatsApp and the contact's phone collapse the two into one message.
+//!
+//! Consent: the one write a read does is to fail queued rows whose recipient opted out after they
+//! were queued (status `failed`, reason `opted_out`) instead of handing them out; a retry receipt
+//! for such a message gets nothing to re-send; and counting an attempt re-checks the suppression
+//! list under the recipient's lock (the database refuses it with `StoreError::OptedOut`), so a
+//! send that begins after an opt-out was stored never reaches the socket.
 
 use super::EngineStore;
 use crate::StoreError;
@@ -24,6 +30,9 @@ pub struct OutgoingMessage {
     pub created_at: DateTime<Utc>,
 }
 
+/// `status_reason` of a queued message whose recipient opted out before it was sent.
+pub(crate) const OPTED_OUT: &str = "opted_out";
+
 /// Outgoing text rows the engine can send (rows written by hand without a WhatsApp id, number or
 /// text are not its to guess at).
 const OUTGOING: &str = "SELECT m.id, m.message_id, m.phone_number, m.contact_jid, \
@@ -40,8 +49,16 @@ impl EngineStore {
         user_id: Uuid,
         limit: i64,
     ) -> Result<Vec<OutgoingMessage>, StoreError> {
-        let sql =
-            format!("{OUTGOING} AND m.status = 'queued' ORDER BY m.created_at, m.id LIMIT $2");
+        let sql = format!(
+            "WITH batch AS ({OUTGOING} AND m.status = 'queued' ORDER BY m.created_at, m.id LIMIT $2), \
+             refused AS ( \
+               UPDATE public.whatsapp_messages u SET status = 'failed', status_reason = '{OPTED_OUT}' \
+               FROM batch b \
+               WHERE u.id = b.id AND u.status = 'queued' AND u.consent_exempt IS NULL \
+                 AND public.rarity_is_suppressed(b.phone_number) \
+               RETURNING u.id) \
+             SELECT * FROM batch WHERE id NOT IN (SELECT id FROM refused) ORDER BY created_at, id"
+        );
         let mut tx = self.as_user(user_id).await?;
         let rows = sqlx::query_as(&sql)
             .bind(session_id)
@@ -59,7 +76,10 @@ impl EngineStore {
         user_id: Uuid,
         message_id: &str,
     ) -> Result<Option<OutgoingMessage>, StoreError> {
-        let sql = format!("{OUTGOING} AND m.message_id = $2");
+        let sql = format!(
+            "{OUTGOING} AND m.message_id = $2 \
+             AND (m.consent_exempt IS NOT NULL OR NOT public.rarity_is_suppressed(m.phone_number))"
+        );
         let mut tx = self.as_user(user_id).await?;
         let row = sqlx::query_as(&sql)
             .bind(session_id)
@@ -101,6 +121,21 @@ pub(crate) async fn count_attempts(
     if message_ids.is_empty() {
         return Ok(());
     }
+    // The recipients' consent locks first, in a fixed order, before the UPDATE locks the rows:
+    // an opt-out holds the same lock while it fails the rows, so taking them the other way round
+    // could deadlock. The UPDATE's trigger then checks the list (see the migration).
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(k.key) FROM ( \
+           SELECT DISTINCT hashtextextended('rarity.consent:' || s.user_id::text || ':' || m.phone_number, 0) AS key \
+           FROM public.whatsapp_messages m JOIN public.whatsapp_sessions s ON s.id = m.session_id \
+           WHERE m.session_id = $1 AND m.direction = 'out' AND m.message_id = ANY ($2) \
+             AND m.phone_number IS NOT NULL \
+           ORDER BY 1 OFFSET 0) k",
+    )
+    .bind(session_id)
+    .bind(message_ids)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query(
         "UPDATE public.whatsapp_messages SET attempts = attempts + 1 \
          WHERE session_id = $1 AND direction = 'out' AND message_id = ANY ($2)",

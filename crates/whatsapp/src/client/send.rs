@@ -37,6 +37,8 @@ pub enum Undeliverable {
     BadNumber,
     NotOnWhatsApp,
     NoUsableDevice,
+    /// The store refused the send attempt ([`crate::store::SendRefused`]), e.g. an opt-out.
+    Refused(&'static str),
 }
 
 impl Undeliverable {
@@ -45,6 +47,7 @@ impl Undeliverable {
             Self::BadNumber => "invalid_number",
             Self::NotOnWhatsApp => "not_on_whatsapp",
             Self::NoUsableDevice => "no_usable_device",
+            Self::Refused(reason) => reason,
         }
     }
 }
@@ -206,6 +209,8 @@ async fn fan_out(
     if !reached_recipient {
         return Err(SendError::Undeliverable(Undeliverable::NoUsableDevice));
     }
+    // Nothing has been written to the socket yet: a refusal (the recipient opted out since the
+    // message was queued) fails this message only, and the key changes are dropped with it.
     s.store
         .commit(Commit {
             keys: keys.take_writes(),
@@ -213,7 +218,10 @@ async fn fan_out(
             ..Commit::default()
         })
         .await
-        .map_err(ClientError::store)?;
+        .map_err(|e| match e.downcast_ref::<crate::store::SendRefused>() {
+            Some(refused) => SendError::Undeliverable(Undeliverable::Refused(refused.reason)),
+            None => SendError::Transient(ClientError::store(e)),
+        })?;
     let identity = creds.me.as_ref().map(|m| m.account.encode_to_vec());
     drop(creds);
 
