@@ -19,7 +19,11 @@ mod tests {
     #[test]
     fn renders_an_svg_and_refuses_what_cannot_fit() {
         let svg = super::svg("https://wa.me/settings/linked_devices#2@abc,def,ghi,jkl,1").unwrap();
-        assert!(svg.starts_with("<?xml") || svg.starts_with("<svg"), "{}", &svg[..40]);
+        assert!(
+            svg.starts_with("<?xml") || svg.starts_with("<svg"),
+            "{}",
+            &svg[..40]
+        );
         assert!(svg.contains("</svg>"));
         assert!(super::svg(&"x".repeat(10_000)).is_none());
     }

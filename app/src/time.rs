@@ -46,7 +46,10 @@ pub fn parse_ms(text: &str) -> Option<i64> {
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let millis = if b.get(19) == Some(&b'.') {
-        let digits: String = text[20..].chars().take_while(char::is_ascii_digit).collect();
+        let digits: String = text[20..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
         let padded = format!("{digits:0<3}");
         padded.get(..3)?.parse().ok()?
     } else {
@@ -132,7 +135,10 @@ mod tests {
         let ms = parse_ms("2026-12-06T17:48:53.123Z").unwrap();
         assert_eq!(ms, 1_796_579_333_123);
         assert_eq!(parse_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_ms("2000-02-29T12:00:00.5+00:00"), Some(951_825_600_500));
+        assert_eq!(
+            parse_ms("2000-02-29T12:00:00.5+00:00"),
+            Some(951_825_600_500)
+        );
         assert_eq!(clock(ms, 0), "17:48");
         assert_eq!(clock(ms, 60), "18:48");
         assert_eq!(clock(ms, -18 * 60), "23:48");

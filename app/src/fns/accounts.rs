@@ -47,13 +47,19 @@ pub async fn create_account(#[server(default)] name: String) -> Result<AccountPa
     use crate::api::convert::{form_tx, refusal, with_status};
     let result = async {
         let mut tx = form_tx().await?;
-        let created = tx.whatsapp_session_create(&name).await.map_err(|e| match e {
-            e @ store::StoreError::LimitReached { .. } => {
-                super::server::set_status(http::StatusCode::CONFLICT);
-                FormError::Failed(format!("{}.", crate::components::ui::sentence(&e.to_string())))
-            }
-            other => refusal(other),
-        })?;
+        let created = tx
+            .whatsapp_session_create(&name)
+            .await
+            .map_err(|e| match e {
+                e @ store::StoreError::LimitReached { .. } => {
+                    super::server::set_status(http::StatusCode::CONFLICT);
+                    FormError::Failed(format!(
+                        "{}.",
+                        crate::components::ui::sentence(&e.to_string())
+                    ))
+                }
+                other => refusal(other),
+            })?;
         tx.commit().await.map_err(refusal)?;
         Ok(super::server::account(created))
     }
@@ -71,7 +77,10 @@ pub async fn rename_account(
         let id = uuid::Uuid::parse_str(&id)
             .map_err(|_| FormError::Failed("That account no longer exists.".into()))?;
         let mut tx = form_tx().await?;
-        let renamed = tx.whatsapp_session_rename(id, &name).await.map_err(refusal)?;
+        let renamed = tx
+            .whatsapp_session_rename(id, &name)
+            .await
+            .map_err(refusal)?;
         tx.commit().await.map_err(refusal)?;
         Ok(super::server::account(renamed))
     }
@@ -81,7 +90,9 @@ pub async fn rename_account(
 
 /// Reads the account as the user (RLS: someone else's is a 404) before acting on it.
 #[cfg(feature = "ssr")]
-async fn owned(id: &str) -> Result<(crate::ctx::AppContext, uuid::Uuid, store::WhatsappSession), ServerFnError> {
+async fn owned(
+    id: &str,
+) -> Result<(crate::ctx::AppContext, uuid::Uuid, store::WhatsappSession), ServerFnError> {
     use super::server::*;
     let id = parse_id(id)?;
     let (ctx, user) = context()?;

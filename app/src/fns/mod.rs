@@ -87,8 +87,8 @@ pub(crate) mod server {
 
     /// A sessions error as the page shows it, with the status an API caller expects.
     pub fn sessions(err: sessions::SessionsError) -> ServerFnError {
-        use sessions::SessionsError as E;
         use sessions::CommandError as C;
+        use sessions::SessionsError as E;
         let (status, message) = match &err {
             E::NotFound => (http::StatusCode::NOT_FOUND, "not found".to_owned()),
             E::Command(C::NotLinked) => (

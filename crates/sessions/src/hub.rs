@@ -103,7 +103,13 @@ impl Hub {
     }
 
     /// An event that was written to the user's event log, up to `cursor`.
-    pub fn publish_logged(&self, user_id: Uuid, account_id: Uuid, cursor: i64, event: AccountEvent) {
+    pub fn publish_logged(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        cursor: i64,
+        event: AccountEvent,
+    ) {
         self.send(HubEvent {
             user_id,
             account_id,

@@ -118,7 +118,9 @@ impl TestApp {
     /// WebSocket); returns its address.
     #[allow(dead_code)]
     pub async fn listen(&self) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("bound");
         let service = self
             .router

@@ -163,7 +163,10 @@ async fn append_message_events(
     all.extend(&moved);
     let rows = crate::messages::messages_by_ids(conn, &all).await?;
     let mut events = Vec::with_capacity(stored.len() + moved.len());
-    for (ids, kind) in [(&stored, EventKind::Message), (&moved, EventKind::MessageStatus)] {
+    for (ids, kind) in [
+        (&stored, EventKind::Message),
+        (&moved, EventKind::MessageStatus),
+    ] {
         for id in ids {
             if let Some(message) = rows.iter().find(|m| m.id == *id) {
                 events.push(crate::messages::message_event(kind, message)?);

@@ -3,9 +3,9 @@
 
 use super::EngineStore;
 use crate::StoreError;
+use crate::domain::{PhoneE164, SessionStatus, display_name};
 use crate::events;
 use crate::whatsapp::account_event;
-use crate::domain::{PhoneE164, SessionStatus, display_name};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
