@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the tests need on top of scripts/setup.sh: cargo-leptos (the test build of the site),
-# every npm package (Playwright and the WhatsApp/Signal implementations our tests cross-check
-# against) and Debian's Chromium for the end-to-end tests. Sourced by scripts/test.sh.
+# Installs what the tests need on top of scripts/setup.sh: every npm package (Playwright and the
+# WhatsApp/Signal implementations our tests cross-check against) and Debian's Chromium for the
+# end-to-end tests. Sourced by scripts/test.sh. (The site is built by scripts/build-site.sh, so the
+# tests no longer need cargo-leptos; install it yourself for `cargo leptos watch`.)
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/setup.sh"
 
-CARGO_LEPTOS_VERSION="0.3.10" # 0.3.11 needs rustc 1.96; see ARCHITECTURE.md
-if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (one-off, ~15-20 min on 2 cores)"
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
-fi
-
 # All npm packages, test oracles included (setup.sh may have installed the build tools only).
-if ! npm_fresh || [ ! -d "$ROOT/node_modules/@playwright/test" ] || [ ! -d "$ROOT/node_modules/libsignal" ]; then
+if ! npm_fresh || [ ! -d "$ROOT/node_modules/@playwright/test" ] || [ ! -d "$ROOT/node_modules/libsignal" ] || [ ! -d "$ROOT/node_modules/@whiskeysockets/baileys" ]; then
   say "installing npm packages (npm ci)"; (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 

@@ -2,7 +2,7 @@
 # Installs what *starting* the server needs, skipping whatever is already present: the wasm32
 # target, the exact wasm-bindgen CLI, the npm build tools (Tailwind CLI, binaryen's wasm-opt) and
 # the PostgreSQL binaries for the embedded database. Sourced by scripts/start.sh; scripts/setup-test.sh
-# adds what only the tests need (cargo-leptos, Chromium, the npm test oracles). Safe to run again.
+# adds what only the tests need (Chromium, the npm test oracles). Safe to run again.
 #
 # Everything comes from package registries (crates.io, npm, Debian): tools that would download
 # binaries from GitHub (unreachable here) are installed at exact versions and put on PATH first.
