@@ -28,8 +28,13 @@ cargo clippy -p frontend --target wasm32-unknown-unknown --locked -- -D warnings
 say "unit and integration tests"
 cargo test --workspace --exclude frontend --locked
 
-say "building the site (server binary + WASM + CSS)"
-cargo leptos build
+say "building the site (server binary + WASM + CSS) and the offline WhatsApp binary"
+# The steps of `cargo leptos build` (debug), without cargo-leptos: the same script start.sh uses.
+./scripts/build-site.sh --dev >/dev/null
+cargo build --locked -p fake-whatsapp --bin fake-whatsapp
 
 say "end-to-end tests (Playwright, Debian Chromium)"
 (cd "$ROOT/end2end" && npx playwright test)
+
+say "dashboard benchmark, small (20 messages on the debug build; ./scripts/bench-dashboard.sh for the real numbers)"
+(cd "$ROOT/end2end" && BENCH_MESSAGES=20 npx playwright test -c bench.config.ts)

@@ -19,6 +19,8 @@ pub struct AppContext {
     pub max_sessions_per_user: u32,
     /// `SESSION_IDLE_TIMEOUT`, shown on the Settings page.
     pub session_idle_timeout: std::time::Duration,
+    /// The offline WhatsApp of demo mode; `None` (the default) when demo mode is off.
+    pub demo: Option<crate::demo::world::DemoWorld>,
 }
 
 /// The signed-in user of this request.

@@ -2,13 +2,15 @@
 
 pub mod api;
 pub mod components;
-pub mod fns;
-pub mod live;
 #[cfg(feature = "ssr")]
 pub mod ctx;
+pub mod demo;
+pub mod fns;
+pub mod live;
+pub mod pages;
+pub mod privacy;
 #[cfg(feature = "ssr")]
 pub mod qr;
-pub mod pages;
 pub mod time;
 
 use leptos::prelude::*;

@@ -23,7 +23,10 @@ pub enum Update {
     /// A message's status moved.
     MessageStatus(MessagePayload),
     /// Something live-only for one account.
-    Live { account_id: String, event: LiveEvent },
+    Live {
+        account_id: String,
+        event: LiveEvent,
+    },
     /// Too much was missed: refetch the page's data.
     Reset,
 }
@@ -89,6 +92,25 @@ pub fn use_live() -> Option<Live> {
 }
 
 impl Live {
+    /// Delivers live-only updates (QR codes, typing, presence) to `on_update` until the calling
+    /// component is cleaned up. Does not start the socket.
+    pub fn subscribe_live(&self, on_update: impl Fn(Update) + 'static) {
+        #[cfg(feature = "hydrate")]
+        {
+            let id = client::subscribe_live(&self.inner.get_value(), std::rc::Rc::new(on_update));
+            let handle = self.inner;
+            on_cleanup(move || {
+                if let Some(inner) = handle.try_get_value() {
+                    client::unsubscribe(&inner, id);
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = on_update;
+        }
+    }
+
     /// Delivers updates after `cursor` to `on_update` until the calling component is cleaned up.
     /// Starts the socket (from `cursor`) if it is not running yet.
     pub fn subscribe(&self, cursor: i64, on_update: impl Fn(Update) + 'static) {
@@ -171,12 +193,28 @@ mod client {
 
     type Callback = Rc<dyn Fn(Update)>;
 
+    pub struct Subscriber {
+        id: u64,
+        /// Logged updates after this cursor; `None` = live-only updates.
+        from: Option<i64>,
+        callback: Callback,
+    }
+
+    /// Whether a subscriber wants an update logged at `cursor` (`None` = a live update).
+    fn accepts(s: &Subscriber, cursor: Option<i64>) -> bool {
+        match (s.from, cursor) {
+            (Some(from), Some(c)) => c > from,
+            (None, Some(_)) => false,
+            (_, None) => true,
+        }
+    }
+
     #[derive(Default)]
     pub struct Inner {
         socket: Option<WebSocket>,
         /// The last event-log cursor seen (`None` until started).
         cursor: Option<i64>,
-        subscribers: Vec<(u64, i64, Callback)>,
+        subscribers: Vec<Subscriber>,
         next_id: u64,
         buffer: VecDeque<(i64, Update)>,
         attempts: u32,
@@ -189,6 +227,19 @@ mod client {
         js_sys::Date::now()
     }
 
+    /// Live-only updates; does not start the socket (the pages' data subscribers do).
+    pub fn subscribe_live(inner: &Rc<RefCell<Inner>>, callback: Callback) -> u64 {
+        let mut state = inner.borrow_mut();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.subscribers.push(Subscriber {
+            id,
+            from: None,
+            callback,
+        });
+        id
+    }
+
     pub fn subscribe(
         inner: &Rc<RefCell<Inner>>,
         connection: RwSignal<Connection>,
@@ -199,7 +250,11 @@ mod client {
             let mut state = inner.borrow_mut();
             let id = state.next_id;
             state.next_id += 1;
-            state.subscribers.push((id, cursor, callback.clone()));
+            state.subscribers.push(Subscriber {
+                id,
+                from: Some(cursor),
+                callback: callback.clone(),
+            });
             let start = state.cursor.is_none();
             if start {
                 state.cursor = Some(cursor);
@@ -234,7 +289,7 @@ mod client {
     }
 
     pub fn unsubscribe(inner: &Rc<RefCell<Inner>>, id: u64) {
-        inner.borrow_mut().subscribers.retain(|(i, _, _)| *i != id);
+        inner.borrow_mut().subscribers.retain(|s| s.id != id);
     }
 
     fn url(cursor: i64) -> Option<String> {
@@ -244,7 +299,10 @@ mod client {
         } else {
             "ws"
         };
-        Some(format!("{scheme}://{}/ws?cursor={cursor}", location.host().ok()?))
+        Some(format!(
+            "{scheme}://{}/ws?cursor={cursor}",
+            location.host().ok()?
+        ))
     }
 
     fn connect(inner: Rc<RefCell<Inner>>, connection: RwSignal<Connection>) {
@@ -371,16 +429,26 @@ mod client {
             }
             Frame::Live { account_id, event } => (Update::Live { account_id, event }, None),
         };
-        // Call the subscribers without holding the borrow: they may subscribe or unsubscribe.
-        let targets: Vec<Rc<dyn Fn(Update)>> = inner
+        // Call the subscribers without holding the borrow: they may subscribe or unsubscribe
+        // (a Reset makes pages refetch, which replaces their components), so each one is looked
+        // up again right before its call.
+        let ids: Vec<u64> = inner
             .borrow()
             .subscribers
             .iter()
-            .filter(|(_, from, _)| cursor.is_none_or(|c| c > *from))
-            .map(|(_, _, f)| f.clone())
+            .filter(|s| accepts(s, cursor))
+            .map(|s| s.id)
             .collect();
-        for f in targets {
-            f(update.clone());
+        for id in ids {
+            let target = inner
+                .borrow()
+                .subscribers
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| s.callback.clone());
+            if let Some(f) = target {
+                f(update.clone());
+            }
         }
     }
 }

@@ -14,6 +14,10 @@ pub fn client_config(config: &Config) -> ClientConfig {
     let mut client =
         ClientConfig::new(&config.whatsapp_server_url, config.whatsapp_root_public_key);
     client.timing.unreachable_after = config.whatsapp_session_timeout;
+    if let Some(each) = config.whatsapp_qr_timeout {
+        client.timing.qr_first = each;
+        client.timing.qr_next = each;
+    }
     client
 }
 
@@ -77,6 +81,27 @@ pub fn forward_event_notices(store: Store, hub: Hub) -> tokio::task::JoinHandle<
                 Err(e) => tracing::warn!(error = %e, "cannot listen for event notices; retrying"),
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    })
+}
+
+/// How long the event log keeps events: a tab away longer reloads its page instead of resuming.
+pub const EVENT_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
+/// Prunes the event log hourly (first a minute after start).
+pub fn prune_events_hourly(store: Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match store.prune_events(EVENT_RETENTION).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "pruned old events"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot prune old events; trying again in an hour")
+                }
+            }
         }
     })
 }

@@ -42,6 +42,8 @@ pub enum StartupError {
     },
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("demo mode: the offline WhatsApp did not start: {0}")]
+    Demo(String),
 }
 
 pub async fn run(mut config: Config) -> Result<(), StartupError> {
@@ -118,7 +120,22 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
             "no session encryption key".into(),
         )));
     };
-    let sessions = crate::engine::sessions(config, &store, key)
+    // Demo mode: the offline WhatsApp runs in this process and the engine talks to it.
+    let demo = if config.demo {
+        let world = app::demo::world::DemoWorld::start()
+            .await
+            .map_err(|e| StartupError::Demo(e.to_string()))?;
+        tracing::warn!(url = %world.fake.url(), "DEMO is on: accounts link to the built-in offline WhatsApp, not to WhatsApp");
+        Some(world)
+    } else {
+        None
+    };
+    let mut engine_config = config.clone();
+    if let Some(world) = &demo {
+        engine_config.whatsapp_server_url = world.fake.url();
+        engine_config.whatsapp_root_public_key = world.fake.root_public_key();
+    }
+    let sessions = crate::engine::sessions(&engine_config, &store, key)
         .await
         .map_err(|e| match e {
             e @ (store::StoreError::WrongEncryptionKey { .. }
@@ -127,17 +144,19 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
             e => StartupError::Store(e),
         })?;
     let notices = crate::engine::forward_event_notices(store.clone(), sessions.hub().clone());
+    let pruning = crate::engine::prune_events_hourly(store.clone());
     sessions.start_all().await.map_err(StartupError::Sessions)?;
+    let purge = crate::retention::spawn(store.clone());
 
     let bundle = config.leptos_site_root.join("pkg").join("rarity.js");
     if !bundle.exists() {
         tracing::warn!(
             missing = %bundle.display(),
-            "the site is not built (run `cargo leptos build`, or set LEPTOS_SITE_ROOT): pages render \
+            "the site is not built (run `scripts/build-site.sh`, or set LEPTOS_SITE_ROOT): pages render \
              and forms work, but without CSS and without hydration"
         );
     }
-    let state = AppState::new(config, store.clone(), sessions.clone());
+    let state = AppState::new(config, store.clone(), sessions.clone()).with_demo(demo);
     if let Some(metrics) = state.metrics.clone() {
         crate::stats::spawn_upkeep(metrics);
     }
@@ -171,8 +190,10 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
         }
     };
     tracing::info!("HTTP server stopped; disconnecting the WhatsApp accounts");
+    purge.abort();
     sessions.shutdown(SESSIONS_GRACE).await;
     notices.abort();
+    pruning.abort();
     tracing::info!("closing the database pool");
     store.close().await;
     served

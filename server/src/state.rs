@@ -69,6 +69,8 @@ pub struct AppState {
     /// The Prometheus recorder's handle (`None` only if another recorder was installed first).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub metrics_cache: Arc<crate::stats::SnapshotCache>,
+    /// Demo mode's offline WhatsApp (`DEMO=true`); `None` otherwise.
+    pub demo: Option<app::demo::world::DemoWorld>,
 }
 
 impl AppState {
@@ -109,7 +111,14 @@ impl AppState {
             keys: Arc::new(Keys::from_config(config)),
             metrics: crate::stats::install(),
             metrics_cache: Arc::default(),
+            demo: None,
         }
+    }
+
+    /// Demo mode: pages get the offline WhatsApp (see `app::demo`).
+    pub fn with_demo(mut self, demo: Option<app::demo::world::DemoWorld>) -> Self {
+        self.demo = demo;
+        self
     }
 
     /// What Leptos pages and server functions receive (`app::ctx::AppContext`).
@@ -119,6 +128,7 @@ impl AppState {
             sessions: self.sessions.clone(),
             max_sessions_per_user: self.settings.max_sessions_per_user,
             session_idle_timeout: self.settings.session_idle_timeout,
+            demo: self.demo.clone(),
         }
     }
 }

@@ -72,6 +72,8 @@ pub fn DashboardLayout() -> impl IntoView {
     let tab = "flex flex-1 flex-col items-center justify-center gap-1 min-h-14 text-[11px] text-muted transition-colors duration-150 aria-[current=page]:text-fg aria-[current=page]:font-medium";
     // One live socket per tab, shared by the pages (see `crate::live`).
     let live = crate::live::provide_live();
+    // Whether demo mode is on: the demo phone panel learns it, the link dialog reads it.
+    crate::demo::provide_demo_mode();
     let reconnecting = move || live.connection.get() == crate::live::Connection::Reconnecting;
     view! {
         <p role="status" aria-live="polite" data-testid="live-status"
@@ -101,6 +103,7 @@ pub fn DashboardLayout() -> impl IntoView {
                     .collect_view()}
             </nav>
             <div class="flex-1 min-w-0 pb-20 lg:pb-0">
+                <crate::demo::DemoPhone/>
                 <Outlet/>
             </div>
             <nav

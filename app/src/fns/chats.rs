@@ -228,7 +228,9 @@ pub async fn retry_message(#[server(default)] id: String) -> Result<MessagePaylo
     let failed = tx.message_get(id).await.map_err(internal)?;
     if failed.status != "failed" || failed.direction != "out" {
         set_status(http::StatusCode::CONFLICT);
-        return Err(ServerFnError::new("Only a failed message can be sent again."));
+        return Err(ServerFnError::new(
+            "Only a failed message can be sent again.",
+        ));
     }
     let (Some(to), Some(text)) = (failed.phone_number.clone(), failed.text.clone()) else {
         set_status(http::StatusCode::CONFLICT);
@@ -258,6 +260,7 @@ fn refused(err: store::StoreError) -> ServerFnError {
     match err {
         e @ (store::StoreError::Invalid { .. }
         | store::StoreError::NotLinked
+        | store::StoreError::OptedOut
         | store::StoreError::Conflict { .. }) => {
             let status = if matches!(e, store::StoreError::Invalid { .. }) {
                 http::StatusCode::UNPROCESSABLE_ENTITY
@@ -266,12 +269,19 @@ fn refused(err: store::StoreError) -> ServerFnError {
             };
             set_status(status);
             ServerFnError::new(match e {
-                store::StoreError::Invalid { field: "text", message } => {
+                store::StoreError::Invalid {
+                    field: "text",
+                    message,
+                } => {
                     format!("The message {message}.")
                 }
                 store::StoreError::NotLinked => {
                     "That WhatsApp account is not linked; link it on the Accounts page.".into()
                 }
+                store::StoreError::OptedOut => "This contact opted out of your WhatsApp \
+                    messages: nothing was sent. Record their opt-in on the Leads page (Privacy) \
+                    before messaging them again."
+                    .into(),
                 other => crate::components::ui::sentence(&other.to_string()),
             })
         }
@@ -320,7 +330,11 @@ pub async fn typing(
     } else {
         sessions::ChatState::Paused
     };
-    match ctx.sessions.typing(user, account_id, &lead.phone, state).await {
+    match ctx
+        .sessions
+        .typing(user, account_id, &lead.phone, state)
+        .await
+    {
         // Not connected right now: nobody can see the typing anyway.
         Ok(()) | Err(sessions::SessionsError::Command(_)) => Ok(()),
         Err(e) => Err(sessions(e)),
@@ -340,8 +354,45 @@ pub async fn follow_presence(
     let mut tx = user_tx().await?;
     let lead = tx.lead_get(lead_id).await.map_err(internal)?;
     tx.commit().await.map_err(internal)?;
-    match ctx.sessions.subscribe_presence(user, account_id, &lead.phone).await {
+    match ctx
+        .sessions
+        .subscribe_presence(user, account_id, &lead.phone)
+        .await
+    {
         Ok(()) | Err(sessions::SessionsError::Command(_)) => Ok(()),
         Err(e) => Err(sessions(e)),
     }
+}
+
+/// Edits the lead beside a thread (empty company clears it).
+#[server(prefix = "/fn", endpoint = "chats/lead")]
+pub async fn update_lead(
+    #[server(default)] lead_id: String,
+    #[server(default)] name: String,
+    #[server(default)] company: String,
+    #[server(default)] status: String,
+) -> Result<LeadCard, crate::api::FormError> {
+    use crate::api::FormError;
+    use crate::api::convert::{form_tx, refusal, with_status};
+    let result = async {
+        let id = uuid::Uuid::parse_str(&lead_id)
+            .map_err(|_| FormError::Failed("That lead no longer exists.".into()))?;
+        let status = if status.trim().is_empty() {
+            None
+        } else {
+            Some(store::LeadStatus::parse(&status).map_err(refusal)?)
+        };
+        let patch = store::LeadPatch {
+            name: Some(name),
+            company: Some(company),
+            status,
+            ..store::LeadPatch::default()
+        };
+        let mut tx = form_tx().await?;
+        let lead = tx.lead_update(id, patch).await.map_err(refusal)?;
+        tx.commit().await.map_err(refusal)?;
+        Ok(lead_card(lead))
+    }
+    .await;
+    with_status(result)
 }

@@ -47,8 +47,16 @@ pub fn AccountsPage() -> impl IntoView {
 enum Linking {
     /// Asking the server.
     Starting,
-    Qr { svg: String, expires_at_ms: i64 },
-    Code { code: String, expires_at_ms: i64 },
+    /// `qr` is the text the phone scans (also on the page as `data-qr`, for tests and tools).
+    Qr {
+        qr: String,
+        svg: String,
+        expires_at_ms: i64,
+    },
+    Code {
+        code: String,
+        expires_at_ms: i64,
+    },
     /// The QR codes ran out (or linking failed): the user can try again.
     Ended(String),
 }
@@ -89,9 +97,14 @@ fn Board(view: AccountsView, data: Resource<Result<AccountsView, ServerFnError>>
                 if is_open && status_of(&a) == "active" {
                     open.set(None);
                 }
-                if is_open && status_of(&a) == "inactive" && a.status_reason.as_deref() != Some("linking") {
+                if is_open
+                    && status_of(&a) == "inactive"
+                    && a.status_reason.as_deref() != Some("linking")
+                {
                     linking.set(Linking::Ended(
-                        a.status_message.clone().unwrap_or_else(|| "Linking ended.".into()),
+                        a.status_message
+                            .clone()
+                            .unwrap_or_else(|| "Linking ended.".into()),
                     ));
                 }
                 accounts.update(|list| match list.iter_mut().find(|x| x.id == a.id) {
@@ -105,7 +118,12 @@ fn Board(view: AccountsView, data: Resource<Result<AccountsView, ServerFnError>>
                     return;
                 }
                 match event {
-                    LiveEvent::Qr { svg: Some(svg), expires_at, .. } => linking.set(Linking::Qr {
+                    LiveEvent::Qr {
+                        qr,
+                        svg: Some(svg),
+                        expires_at,
+                    } => linking.set(Linking::Qr {
+                        qr,
                         svg,
                         expires_at_ms: crate::time::parse_ms(&expires_at).unwrap_or_default(),
                     }),
@@ -127,12 +145,24 @@ fn Board(view: AccountsView, data: Resource<Result<AccountsView, ServerFnError>>
         linking.set(Linking::Starting);
         spawn_local(async move {
             match link_account(id, method.to_owned(), phone).await {
-                Ok(LinkCode { svg: Some(svg), expires_at_ms, .. }) => {
-                    linking.set(Linking::Qr { svg, expires_at_ms })
-                }
-                Ok(LinkCode { code: Some(code), expires_at_ms, .. }) => {
-                    linking.set(Linking::Code { code, expires_at_ms })
-                }
+                Ok(LinkCode {
+                    qr: Some(qr),
+                    svg: Some(svg),
+                    expires_at_ms,
+                    ..
+                }) => linking.set(Linking::Qr {
+                    qr,
+                    svg,
+                    expires_at_ms,
+                }),
+                Ok(LinkCode {
+                    code: Some(code),
+                    expires_at_ms,
+                    ..
+                }) => linking.set(Linking::Code {
+                    code,
+                    expires_at_ms,
+                }),
                 Ok(_) => linking.set(Linking::Ended("Linking could not start.".into())),
                 Err(e) => linking.set(Linking::Ended(user_message(&e))),
             }
@@ -271,7 +301,8 @@ fn AccountCard(
             });
         }
     };
-    let (id_link, id_logout, id_reconnect, id_delete) = (id.clone(), id.clone(), id.clone(), id.clone());
+    let (id_link, id_logout, id_reconnect, id_delete) =
+        (id.clone(), id.clone(), id.clone(), id.clone());
     view! {
         <li class=format!("{CARD} flex flex-col gap-3 p-4") data-testid="account-row" data-account=id.clone() data-status=status.clone()>
             <div class="flex items-start justify-between gap-3">
@@ -340,7 +371,11 @@ fn LinkModal(
     let now = RwSignal::new(now_ms());
     #[cfg(feature = "hydrate")]
     {
-        let timer = set_interval_with_handle(move || now.set(now_ms()), std::time::Duration::from_millis(500)).ok();
+        let timer = set_interval_with_handle(
+            move || now.set(now_ms()),
+            std::time::Duration::from_millis(500),
+        )
+        .ok();
         on_cleanup(move || {
             if let Some(t) = timer {
                 t.clear();
@@ -363,16 +398,18 @@ fn LinkModal(
                 </div>
                 {move || match linking.get() {
                     Linking::Starting => view! { <p class="text-sm text-muted" data-testid="link-starting">"Asking WhatsApp for a code…"</p> }.into_any(),
-                    Linking::Qr { svg, expires_at_ms } => view! {
+                    Linking::Qr { qr, svg, expires_at_ms } => view! {
                         <p class="text-sm text-muted">"On your phone: WhatsApp → Settings → Linked devices → Link a device, then scan this code."</p>
-                        <div class="mx-auto w-full max-w-[18rem] rounded-md bg-white p-2" data-testid="qr" inner_html=svg></div>
+                        <div class="mx-auto w-full max-w-[18rem] rounded-md bg-white p-2 [&>svg]:h-auto [&>svg]:w-full" data-testid="qr" data-qr=qr inner_html=svg></div>
                         <p class="text-center text-xs text-muted" aria-live="polite" data-testid="qr-countdown">
                             {move || format!("Refreshes in {} s", left(expires_at_ms))}
                         </p>
+                        <crate::demo::DemoLinkButton code=None/>
                     }.into_any(),
                     Linking::Code { code, expires_at_ms } => view! {
                         <p class="text-sm text-muted">"On your phone: WhatsApp → Settings → Linked devices → Link a device → Link with phone number instead, and type:"</p>
-                        <p class="text-center font-mono text-3xl tracking-widest" data-testid="pairing-code">{code}</p>
+                        <p class="text-center font-mono text-3xl tracking-widest" data-testid="pairing-code">{code.clone()}</p>
+                        <crate::demo::DemoLinkButton code=Some(code)/>
                         <p class="text-center text-xs text-muted" aria-live="polite" data-testid="code-countdown">
                             {move || format!("Valid for {} s", left(expires_at_ms))}
                         </p>

@@ -89,7 +89,13 @@ fn memory_row(
         (Ok(o), Some(Some(Ok(b)))) if b.kib_per_account > 0.0 => {
             let met = o.kib_per_account * MEMORY_TARGET <= b.kib_per_account;
             let ratio = if o.kib_per_account > 0.0 {
-                format!("1/{:.0}", b.kib_per_account / o.kib_per_account)
+                // One decimal near the target, so "1/20" never hides a 1/19.8 that missed it.
+                let x = b.kib_per_account / o.kib_per_account;
+                if x < 100.0 {
+                    format!("1/{x:.1}")
+                } else {
+                    format!("1/{x:.0}")
+                }
             } else {
                 "≈ 0 (ours below noise)".to_owned()
             };

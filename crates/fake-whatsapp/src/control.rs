@@ -5,8 +5,10 @@
 //! - `GET /root-key` → hex root public key
 //! - `GET /refs` → `[[ref, …], …]` per registering connection
 //! - `POST /scan[?account=<number>]` (body: the QR string) → the new device JID (default account)
-//! - `POST /pair-code` `{"code"}` → the phone enters a companion's 8-character pairing code
-//! - `POST /kick/{code}` → `{"kicked": n}` (stream error to every logged-in connection)
+//! - `POST /pair-code[?account=<number>]` `{"code"}` → that phone (default account) enters a
+//!   companion's 8-character pairing code
+//! - `POST /kick/{code}[?user=<number>&device=<n>]` → `{"kicked": n}` (stream error to every
+//!   logged-in connection, or to that one device only; 401 also unlinks it)
 //! - `POST /drop` → `{"dropped": n}`
 //! - `GET /devices` → `[{"user", "device", "lid"}]`
 //! - `GET /stats` → `{"connections", "logins", "messages_in", "deliveries", "decrypted",
@@ -141,13 +143,39 @@ async fn scan(
     Ok(phone.scan(&body)?.to_string())
 }
 
-async fn pair_code(State(fake): Fake, Json(body): Json<Value>) -> ApiResult {
-    fake.enter_pairing_code(field(&body, "code")?)?;
+async fn pair_code(
+    State(fake): Fake,
+    Query(query): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> ApiResult {
+    let phone = match query.get("account") {
+        Some(user) => phone(&fake, user)?,
+        None => fake.phone().clone(),
+    };
+    phone.enter_pairing_code(field(&body, "code")?)?;
     Ok(Json(json!({ "ok": true })))
 }
 
-async fn kick(State(fake): Fake, Path(code): Path<u16>) -> Json<Value> {
-    Json(json!({ "kicked": fake.kick(code) }))
+async fn kick(
+    State(fake): Fake,
+    Path(code): Path<u16>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let kicked = match (query.get("user"), query.get("device")) {
+        (None, None) => fake.kick(code),
+        (Some(user), Some(device)) => {
+            let device = device
+                .parse::<u16>()
+                .map_err(|_| ApiError(FakeError::Protocol("device must be a number".into())))?;
+            fake.kick_device(user, device, code)
+        }
+        _ => {
+            return Err(ApiError(FakeError::Protocol(
+                "give both user and device, or neither".into(),
+            )));
+        }
+    };
+    Ok(Json(json!({ "kicked": kicked })))
 }
 
 async fn drop_sockets(State(fake): Fake) -> Json<Value> {

@@ -216,6 +216,31 @@ async fn binary_prints_root_key_and_serves_control_api() {
     );
     let (status, body) = http(&control, "POST", "/pair-code", r#"{"code":"ABCD1234"}"#).await;
     assert_eq!(status, 400, "no companion is waiting for a code: {body}");
+    let (status, body) = http(
+        &control,
+        "POST",
+        "/pair-code?account=19999999999",
+        r#"{"code":"ABCD1234"}"#,
+    )
+    .await;
+    assert_eq!(status, 404, "no such phone: {body}");
+    // One device only: both its user and number, or neither.
+    assert_eq!(
+        http(&control, "POST", "/kick/401?user=15550001111", "")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        http(&control, "POST", "/kick/401?user=15550001111&device=x", "")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        http(&control, "POST", "/kick/401?user=15550001111&device=7", "").await,
+        (200, r#"{"kicked":0}"#.to_owned())
+    );
 
     // Stdin commands answer on stdout.
     let stdin = child.stdin.as_mut().unwrap();

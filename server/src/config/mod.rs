@@ -39,6 +39,11 @@ pub struct Config {
     pub whatsapp_server_url: String,
     /// The root key the server's certificate chain must lead to.
     pub whatsapp_root_public_key: [u8; 32],
+    /// `DEMO`: run the offline WhatsApp inside the server and show the demo phone panel.
+    pub demo: bool,
+    /// `WHATSAPP_QR_TIMEOUT`: how long each QR code shows; `None` = WhatsApp Web's (60 s for the
+    /// first, 20 s for each later one).
+    pub whatsapp_qr_timeout: Option<Duration>,
     /// `None` = start the embedded PostgreSQL cluster under `DATA_DIR/postgres`.
     pub database_url: Option<SecretString>,
     pub database_app_password: Option<SecretString>,
@@ -151,6 +156,11 @@ impl Config {
             .map_or(Some(DEFAULT_WHATSAPP_ROOT_KEY), |raw| {
                 check!(parse::hex_key32("WHATSAPP_ROOT_PUBLIC_KEY", &raw))
             });
+        let demo = get("DEMO").map_or(Some(false), |raw| check!(parse::boolean("DEMO", &raw)));
+        let whatsapp_qr_timeout = get("WHATSAPP_QR_TIMEOUT").and_then(|raw| {
+            check!(parse::number("WHATSAPP_QR_TIMEOUT", &raw, 1_000, 600_000))
+                .map(Duration::from_millis)
+        });
         let database_url = get("DATABASE_URL").and_then(|raw| {
             let ok = raw.starts_with("postgres://") || raw.starts_with("postgresql://");
             // Never echo the URL: it usually carries a password.
@@ -281,6 +291,9 @@ impl Config {
                 whatsapp_max_sessions_per_user,
                 whatsapp_server_url,
                 whatsapp_root_public_key,
+                // A bad value was reported above (and then `problems` is not empty).
+                demo: demo.unwrap_or(false),
+                whatsapp_qr_timeout,
                 database_url,
                 database_app_password,
                 supabase_url,

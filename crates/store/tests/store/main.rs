@@ -2,12 +2,18 @@
 //! One test binary with a module per area, so it links once.
 
 mod accounts;
+mod audit;
+mod consent;
 mod embedded;
 mod engine_commit;
 mod engine_crypto;
+mod erasure;
+mod events;
+mod export;
 mod leads;
 mod migrations;
 mod outbox;
+mod retention;
 mod runtime_role;
 mod session_limit;
 mod supabase;
