@@ -188,6 +188,9 @@ test('a contact writes: the conversation appears live with a new lead; the open 
   await expect(conversation).toBeVisible({ timeout: 20_000 });
   await expect(conversation.getByTestId('conversation-preview')).toContainText('blue sofa');
   await expect(conversation.getByTestId('unread-count')).toHaveText('1');
+  // Named as the contact's WhatsApp name once the server has it; the number stays visible.
+  await expect(conversation.getByTestId('conversation-name')).toHaveText('Ana Contact');
+  await expect(conversation.getByTestId('conversation-meta')).toContainText(`+${ANA}`);
   anaLead = (await conversation.getAttribute('data-lead'))!;
   await conversation.click();
   await expect(bubbles(page, 'Hi! Is the blue sofa still available?')).toHaveCount(1);

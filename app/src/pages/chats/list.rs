@@ -68,6 +68,7 @@ fn Items(
                 return;
             };
             let open = selected.get_untracked().as_deref() == Some(lead_id.as_str());
+            let mut fresh = false;
             items.update(
                 |list| match list.iter().position(|i| i.lead_id == lead_id) {
                     Some(at) => {
@@ -87,19 +88,38 @@ fn Items(
                         let at = if is_new { 0 } else { at.min(list.len()) };
                         list.insert(at, item);
                     }
-                    None if is_new && search.get_untracked().is_empty() => list.insert(
-                        0,
-                        ConversationItem {
-                            lead_id: lead_id.clone(),
-                            name: m.phone_number.clone().unwrap_or_default(),
-                            phone: m.phone_number.clone().unwrap_or_default(),
-                            unread: i64::from(m.direction == "in" && !open),
-                            last: m.clone(),
-                        },
-                    ),
+                    None if is_new && search.get_untracked().is_empty() => {
+                        fresh = true;
+                        list.insert(
+                            0,
+                            ConversationItem {
+                                lead_id: lead_id.clone(),
+                                name: m.phone_number.clone().unwrap_or_default(),
+                                phone: m.phone_number.clone().unwrap_or_default(),
+                                unread: i64::from(m.direction == "in" && !open),
+                                last: m.clone(),
+                            },
+                        );
+                    }
                     None => {}
                 },
             );
+            // A conversation new to this page shows its number at once and the lead's name as
+            // soon as the server says it (the contact's WhatsApp name, when it gave one).
+            if fresh && let Some(phone) = m.phone_number.clone() {
+                spawn_local(async move {
+                    let Ok(found) = conversations(phone, String::new()).await else {
+                        return;
+                    };
+                    if let Some(named) = found.items.into_iter().find(|i| i.lead_id == lead_id) {
+                        items.update(|list| {
+                            if let Some(item) = list.iter_mut().find(|i| i.lead_id == lead_id) {
+                                item.name = named.name;
+                            }
+                        });
+                    }
+                });
+            }
         });
     }
 
@@ -190,7 +210,16 @@ fn Items(
                                                 aria-label=format!("{} unread", item.unread)>{item.unread}</span>
                                         })}
                                     </div>
-                                    {on.map(|name| view! { <p class="truncate text-xs text-muted">{format!("via {name}")}</p> })}
+                                    {
+                                        // The number under a name (a sales team dials it), and the account it came in on.
+                                        let number = (item.name != item.phone).then(|| item.phone.clone());
+                                        let line = [number, on.map(|name| format!("via {name}"))]
+                                            .into_iter()
+                                            .flatten()
+                                            .collect::<Vec<_>>()
+                                            .join(" · ");
+                                        (!line.is_empty()).then(|| view! { <p class="truncate text-xs text-muted" data-testid="conversation-meta">{line}</p> })
+                                    }
                                 </a>
                             </li>
                         }
