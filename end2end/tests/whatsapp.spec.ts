@@ -242,6 +242,29 @@ test('typing shows both ways', async () => {
   await page.getByTestId('composer-input').fill('');
 });
 
+test('a template is filled in for the lead in the composer; one that needs a missing value is refused', async () => {
+  for (const [name, content] of [
+    ['Greeting', 'Hi {{first_name}}, this is {{company|the sofa team}}.'],
+    ['Follow-up by email', 'I sent the brochure to {{email}}.'],
+  ]) {
+    const created = await page.request.post(url('/api/templates'), { data: { name, content } });
+    expect(created.status()).toBe(201);
+  }
+  await page.getByTestId('insert-template').click();
+  await expect(page.getByTestId('template-option')).toHaveCount(2);
+  await shoot(page, 'template-picker');
+  await page.getByTestId('template-option').filter({ hasText: 'Greeting' }).click();
+  // Filled in, not sent: the user edits it before sending.
+  await expect(page.getByTestId('composer-input')).toHaveValue('Hi Ana, this is the sofa team.');
+  await page.getByTestId('insert-template').click();
+  await page.getByTestId('template-option').filter({ hasText: 'Follow-up by email' }).click();
+  await expect(page.getByText('needs {{email}}, and Ana Contact has none')).toBeVisible();
+  await expect(page.getByTestId('composer-input')).toHaveValue('Hi Ana, this is the sofa team.');
+  await page.getByTestId('composer-input').fill('');
+  await page.getByTestId('insert-template').click();
+  await expect(page.getByTestId('template-picker')).toHaveCount(0);
+});
+
 test('a dropped socket resumes from its cursor: what was sent meanwhile shows once', async () => {
   await page.evaluate(() => {
     const w = window as any;

@@ -2,21 +2,114 @@
 //! the store saves), so both always agree. No dependencies: it compiles for WASM and the host alike.
 
 /// The distinct `{{name}}` placeholders of a template, in order of first use. A placeholder name is
-/// letters, digits, `_` and `.` (surrounding spaces allowed); anything else between braces, such as
-/// `{{}}` or `{{two words}}`, is plain text, not a variable.
+/// letters, digits, `_` and `.` (surrounding spaces allowed), optionally followed by `|` and a
+/// fallback (`{{name|there}}`); anything else between braces, such as `{{}}` or `{{two words}}`,
+/// is plain text, not a variable.
 pub fn template_variables(content: &str) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
+    for piece in pieces(content) {
+        if let Piece::Variable { name, .. } = piece
+            && !found.iter().any(|f| f == name)
+        {
+            found.push(name.to_owned());
+        }
+    }
+    found
+}
+
+/// A variable that has no value and no fallback: rendering refuses the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingVariable {
+    pub name: String,
+}
+
+impl std::fmt::Display for MissingVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{{{{{}}}}} has no value and no fallback", self.name)
+    }
+}
+
+impl std::error::Error for MissingVariable {}
+
+/// Fills a template's placeholders: each `{{name}}` with `value(name)`, or with its fallback
+/// (`{{name|there}}`) when the value is missing or blank. Text that is not a placeholder is kept
+/// as it is. The first variable with neither is the error (nothing half-filled is returned).
+pub fn render(
+    content: &str,
+    value: impl Fn(&str) -> Option<String>,
+) -> Result<String, MissingVariable> {
+    let mut out = String::with_capacity(content.len());
+    for piece in pieces(content) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Variable { name, fallback } => {
+                match (value(name).filter(|v| !v.trim().is_empty()), fallback) {
+                    (Some(v), _) => out.push_str(&v),
+                    (None, Some(fallback)) => out.push_str(fallback),
+                    (None, None) => {
+                        return Err(MissingVariable {
+                            name: name.to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The values a lead gives a template: `name`, `first_name` (the name's first word), `phone`,
+/// `company`, `email`, `status`. `None` for anything else or a blank field.
+pub fn lead_value(
+    field: &str,
+    name: &str,
+    phone: &str,
+    company: Option<&str>,
+    email: Option<&str>,
+    status: &str,
+) -> Option<String> {
+    let v = match field {
+        "name" => Some(name),
+        "first_name" => name.split_whitespace().next(),
+        "phone" => Some(phone),
+        "company" => company,
+        "email" => email,
+        "status" => Some(status),
+        _ => None,
+    }?;
+    (!v.trim().is_empty()).then(|| v.to_owned())
+}
+
+enum Piece<'a> {
+    Text(&'a str),
+    Variable {
+        name: &'a str,
+        fallback: Option<&'a str>,
+    },
+}
+
+/// The template cut into text and placeholders, in order.
+fn pieces(content: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
     let mut rest = content;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else { break };
-        let name = after[..end].trim();
-        if is_variable_name(name) && !found.iter().any(|f| f == name) {
-            found.push(name.to_owned());
+        let inner = &after[..end];
+        let (name, fallback) = match inner.split_once('|') {
+            Some((name, fallback)) => (name.trim(), Some(fallback)),
+            None => (inner.trim(), None),
+        };
+        if is_variable_name(name) {
+            out.push(Piece::Text(&rest[..start]));
+            out.push(Piece::Variable { name, fallback });
+        } else {
+            out.push(Piece::Text(&rest[..start + 2 + end + 2]));
         }
         rest = &after[end + 2..];
     }
-    found
+    out.push(Piece::Text(rest));
+    out
 }
 
 fn is_variable_name(name: &str) -> bool {
@@ -40,6 +133,54 @@ mod tests {
         assert_eq!(
             template_variables("{{lead.first_name}}"),
             vec!["lead.first_name".to_string()]
+        );
+        assert_eq!(
+            template_variables("Hi {{name|there}} from {{ company | us }}"),
+            vec!["name".to_string(), "company".to_string()]
+        );
+    }
+
+    fn ana(field: &str) -> Option<String> {
+        super::lead_value(
+            field,
+            "Ana Lima",
+            "+15550009001",
+            Some("Sofas Ltd"),
+            None,
+            "new",
+        )
+    }
+
+    #[test]
+    fn values_and_fallbacks_fill_the_template_and_junk_stays_text() {
+        assert_eq!(
+            super::render(
+                "Hi {{first_name}} of {{ company }}! {{}} {{bad name}} {{x",
+                ana
+            )
+            .unwrap(),
+            "Hi Ana of Sofas Ltd! {{}} {{bad name}} {{x"
+        );
+        assert_eq!(
+            super::render("Write to {{email|our team}}, {{name|friend}}", ana).unwrap(),
+            "Write to our team, Ana Lima"
+        );
+        // A blank value takes the fallback; an empty fallback is allowed.
+        assert_eq!(
+            super::render("[{{email|}}]", |_| Some("  ".into())).unwrap(),
+            "[]"
+        );
+        assert_eq!(super::render("no variables", ana).unwrap(), "no variables");
+    }
+
+    #[test]
+    fn a_variable_without_value_or_fallback_refuses_the_template() {
+        let err = super::render("Hi {{name}}, about {{email}} and {{unknown}}", ana).unwrap_err();
+        assert_eq!(err.name, "email");
+        assert_eq!(err.to_string(), "{{email}} has no value and no fallback");
+        assert_eq!(
+            super::render("{{unknown}}", ana).unwrap_err().name,
+            "unknown"
         );
     }
 }

@@ -11,7 +11,7 @@ use leptos::task::spawn_local;
 use super::lead_panel::LeadPanel;
 use super::list::now_ms;
 use super::{ChatContext, digits};
-use crate::components::ui::{BUTTON_PRIMARY, ErrorNote, INPUT, user_message};
+use crate::components::ui::{BUTTON_PRIMARY, BUTTON_QUIET, ErrorNote, INPUT, user_message};
 use crate::fns::MessagePayload;
 use crate::fns::chats::{
     ThreadView as ThreadData, follow_presence, mark_read, older_messages, retry_message,
@@ -382,7 +382,7 @@ fn Thread(view: ThreadData, data: Resource<Result<ThreadData, ServerFnError>>) -
                     })
                 })}
             </Transition>
-            <Composer lead_id=lead_id.clone() account msgs end start scroller error/>
+            <Composer lead_id=lead_id.clone() lead account msgs end start scroller error/>
         </section>
         <LeadPanel lead/>
     }
@@ -540,6 +540,7 @@ fn Tick(status: String) -> impl IntoView {
 #[component]
 fn Composer(
     lead_id: String,
+    lead: RwSignal<crate::fns::chats::LeadCard>,
     account: RwSignal<Option<String>>,
     msgs: RwSignal<Vec<MessagePayload>>,
     end: RwSignal<usize>,
@@ -549,6 +550,55 @@ fn Composer(
 ) -> impl IntoView {
     let ctx = expect_context::<ChatContext>();
     let text = RwSignal::new(String::new());
+    let textarea = NodeRef::<leptos::html::Textarea>::new();
+    let picking = RwSignal::new(false);
+    // The user's templates, fetched the first time the picker opens.
+    let templates = LocalResource::new(move || {
+        let open = picking.get();
+        async move {
+            if open {
+                Some(crate::api::list_templates(String::new()).await)
+            } else {
+                None
+            }
+        }
+    });
+    // A template filled in for this lead goes into the composer, to edit before sending; one
+    // that needs a value the lead lacks (and has no fallback) is refused, naming both.
+    let insert = move |t: crate::api::TemplateView| {
+        let l = lead.get_untracked();
+        let filled = templating::render(&t.content, |field| {
+            templating::lead_value(
+                field,
+                &l.name,
+                &l.phone,
+                l.company.as_deref(),
+                l.email.as_deref(),
+                &l.status,
+            )
+        });
+        match filled {
+            Ok(body) => {
+                text.update(|current| {
+                    if current.trim().is_empty() {
+                        *current = body;
+                    } else {
+                        current.push('\n');
+                        current.push_str(&body);
+                    }
+                });
+                error.set(None);
+                picking.set(false);
+                if let Some(el) = textarea.get_untracked() {
+                    let _ = el.focus();
+                }
+            }
+            Err(missing) => error.set(Some(format!(
+                "\u{201c}{}\u{201d} needs {{{{{}}}}}, and {} has none: fill it in beside the chat, or give the variable a fallback in the template ({{{{{}|…}}}}).",
+                t.name, missing.name, l.name, missing.name
+            ))),
+        }
+    };
     let composing = StoredValue::new(false);
     let idle = StoredValue::new(0u64);
 
@@ -674,8 +724,41 @@ fn Composer(
                     view! { <option value=a.id.clone() selected=selected>{label}</option> }
                 }).collect_view()}
             </select>
+            <div class="relative">
+                <button type="button" class=BUTTON_QUIET data-testid="insert-template" aria-haspopup="listbox"
+                    aria-expanded=move || picking.get().to_string()
+                    on:click=move |_| picking.update(|p| *p = !*p)>"Templates"</button>
+                <Show when=move || picking.get()>
+                    <div class="absolute bottom-12 left-0 z-20 w-72 max-h-72 overflow-y-auto rounded-md border border-line bg-surface p-1 shadow-lg"
+                        role="listbox" aria-label="Insert a template" data-testid="template-picker">
+                        <Suspense fallback=|| view! { <p class="p-2 text-sm text-muted">"Loading…"</p> }>
+                            {move || Suspend::new(async move {
+                                match templates.await {
+                                    Some(Ok(page)) if page.templates.is_empty() => view! {
+                                        <p class="p-2 text-sm text-muted">"No templates yet: write one on the Templates page."</p>
+                                    }.into_any(),
+                                    Some(Ok(page)) => page.templates.into_iter().map(|t| {
+                                        let label = t.name.clone();
+                                        let preview = t.content.clone();
+                                        view! {
+                                            <button type="button" role="option" data-testid="template-option"
+                                                class="block w-full rounded-md px-3 py-2 text-left hover:bg-raised"
+                                                on:click=move |_| insert(t.clone())>
+                                                <span class="block truncate text-sm">{label}</span>
+                                                <span class="block truncate text-xs text-muted">{preview}</span>
+                                            </button>
+                                        }
+                                    }).collect_view().into_any(),
+                                    Some(Err(e)) => view! { <p class="p-2 text-sm text-danger">{user_message(&e)}</p> }.into_any(),
+                                    None => ().into_any(),
+                                }
+                            })}
+                        </Suspense>
+                    </div>
+                </Show>
+            </div>
             <label for="composer-text" class="sr-only">"Message"</label>
-            <textarea id="composer-text" rows="1" maxlength="4096" class=format!("{INPUT} min-h-10 flex-1 resize-none py-2")
+            <textarea node_ref=textarea id="composer-text" rows="1" maxlength="4096" class=format!("{INPUT} min-h-10 flex-1 resize-none py-2")
                 placeholder="Message" title="Enter sends; Shift+Enter adds a line" data-testid="composer-input"
                 prop:value=move || text.get()
                 on:input=move |ev| on_input(event_target_value(&ev))
