@@ -1,11 +1,13 @@
-//! Message templates with `{{variables}}`: list, create (with live variable chips) and delete.
+//! Message templates with `{{variables}}`: list, create (with live variable chips and a preview
+//! filled in for a lead of the user's choosing) and delete.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{
-    CreateTemplate, DeleteTemplate, TemplatePageView, list_templates, template_variables,
+    CreateTemplate, DeleteTemplate, LeadView, TemplatePageView, list_leads, list_templates,
+    template_variables,
 };
 use crate::components::form::{field_error, form_error};
 use crate::components::layout::PageHeader;
@@ -35,6 +37,9 @@ pub fn TemplatesPage() -> impl IntoView {
         move |_| list_templates(after_now()),
     );
     let content = RwSignal::new(String::new());
+    // The preview: the newest leads to choose from (first page), and the one chosen.
+    let leads = LocalResource::new(|| list_leads(String::new()));
+    let preview_lead: RwSignal<Option<LeadView>> = RwSignal::new(None);
     let outcome = create.value();
     let field_error = move |field: &'static str| field_error(create, field);
     let form_error = form_error(create, &["name", "category", "content"]);
@@ -70,6 +75,7 @@ pub fn TemplatesPage() -> impl IntoView {
                         </div>
                         <p class="text-xs text-danger" data-testid="error-content">{move || content_error.get().map(|e| sentence(&e))}</p>
                     </div>
+                    <Preview content leads preview_lead/>
                     <ErrorNote message=form_error/>
                     <button type="submit" class=BUTTON_PRIMARY data-testid="template-submit"
                         disabled=move || create.pending().get()>"Save template"</button>
@@ -110,6 +116,68 @@ pub fn TemplatesPage() -> impl IntoView {
                     })}
                 </Transition>
             </section>
+        </div>
+    }
+}
+
+/// The template as a chosen lead would receive it, or which value that lead lacks.
+#[component]
+fn Preview(
+    content: RwSignal<String>,
+    leads: LocalResource<Result<crate::api::LeadPageView, ServerFnError>>,
+    preview_lead: RwSignal<Option<LeadView>>,
+) -> impl IntoView {
+    let rendered = move || {
+        let text = content.get();
+        if text.trim().is_empty() {
+            return (false, String::new());
+        }
+        preview_lead.with(|lead| match lead {
+            None => (false, "Choose a lead to see the message they would get.".to_owned()),
+            Some(l) => match templating::render(&text, |field| {
+                templating::lead_value(
+                    field,
+                    &l.name,
+                    &l.phone,
+                    l.company.as_deref(),
+                    l.email.as_deref(),
+                    &l.status,
+                )
+            }) {
+                Ok(filled) => (false, filled),
+                Err(missing) => (
+                    true,
+                    format!(
+                        "{} has no {{{{{}}}}}: sending to them would be refused. Give it a fallback, as in {{{{{}|…}}}}.",
+                        l.name, missing.name, missing.name
+                    ),
+                ),
+            },
+        })
+    };
+    view! {
+        <div class="flex flex-col gap-1.5 rounded-md border border-line p-3" data-testid="template-preview">
+            <label for="preview-lead" class="text-xs text-muted">"Preview for"</label>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let list = leads.await.map(|p| p.leads).unwrap_or_default();
+                    let options = list.clone();
+                    view! {
+                        <select id="preview-lead" class=INPUT data-testid="preview-lead"
+                            on:change=move |ev| {
+                                let id = event_target_value(&ev);
+                                preview_lead.set(options.iter().find(|l| l.id == id).cloned());
+                            }>
+                            <option value="">"Choose a lead…"</option>
+                            {list.into_iter().map(|l| view! {
+                                <option value=l.id.clone()>{format!("{} ({})", l.name, l.phone)}</option>
+                            }).collect_view()}
+                        </select>
+                    }
+                })}
+            </Suspense>
+            <p class="whitespace-pre-wrap text-sm" class:text-danger=move || rendered().0
+                aria-live="polite" data-testid="preview-text">{move || rendered().1}</p>
         </div>
     }
 }
