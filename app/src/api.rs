@@ -405,6 +405,89 @@ pub async fn create_template(
     convert::with_status(result)
 }
 
+#[server(prefix = "/fn", endpoint = "templates/update")]
+pub async fn update_template(
+    #[server(default)] id: String,
+    #[server(default)] name: String,
+    #[server(default)] content: String,
+    #[server(default)] category: String,
+) -> Result<TemplateView, FormError> {
+    let result: Result<TemplateView, FormError> = async {
+        let id = convert::parse_id(&id)
+            .map_err(|_| FormError::Failed("That template no longer exists.".into()))?;
+        let new = store::NewTemplate {
+            name,
+            content,
+            variables: Vec::new(),
+            category: convert::optional(category),
+        };
+        let mut tx = convert::form_tx().await?;
+        let template = tx
+            .template_update(id, new)
+            .await
+            .map_err(convert::refusal)?;
+        tx.commit().await.map_err(convert::refusal)?;
+        Ok(convert::template(template))
+    }
+    .await;
+    convert::with_status(result)
+}
+
+/// The categories every user starts with (their own are added by using a new one).
+pub const STARTER_CATEGORIES: [&str; 5] = ["general", "welcome", "follow-up", "offer", "reminder"];
+
+/// (name, category, content) of the templates a new user can add in one click.
+pub const STARTER_TEMPLATES: [(&str, &str, &str); 4] = [
+    (
+        "Welcome",
+        "welcome",
+        "Hi {{first_name|there}}, thanks for getting in touch! How can we help?",
+    ),
+    (
+        "Follow-up",
+        "follow-up",
+        "Hi {{first_name|there}}, just following up on our conversation. Any questions I can answer?",
+    ),
+    (
+        "Special offer",
+        "offer",
+        "Hi {{first_name|there}}, we have an offer for {{company|you}} this week. Would you like the details?",
+    ),
+    (
+        "Call reminder",
+        "reminder",
+        "Hi {{first_name|there}}, a quick reminder of our call. Reply here if the time no longer suits you.",
+    ),
+];
+
+/// Adds the starter templates for a user who has none yet; returns how many were added.
+#[server(prefix = "/fn", endpoint = "templates/starters")]
+pub async fn add_starter_templates() -> Result<usize, ServerFnError> {
+    let mut tx = convert::user_tx().await?;
+    let existing = tx
+        .templates_page(None, 1)
+        .await
+        .map_err(convert::internal)?;
+    if !existing.templates.is_empty() {
+        convert::set_status(http::StatusCode::CONFLICT);
+        return Err(ServerFnError::new(
+            "You already have templates; the starters are for an empty list.",
+        ));
+    }
+    for (name, category, content) in STARTER_TEMPLATES {
+        tx.template_create(store::NewTemplate {
+            name: name.to_owned(),
+            content: content.to_owned(),
+            variables: Vec::new(),
+            category: Some(category.to_owned()),
+        })
+        .await
+        .map_err(convert::internal)?;
+    }
+    tx.commit().await.map_err(convert::internal)?;
+    Ok(STARTER_TEMPLATES.len())
+}
+
 #[server(prefix = "/fn", endpoint = "templates/delete")]
 pub async fn delete_template(#[server(default)] id: String) -> Result<(), ServerFnError> {
     let id = convert::parse_id(&id)?;

@@ -1,6 +1,6 @@
 // Templates against the real binary: the new-template form previews the message as a chosen lead
 // would get it (values, first name, fallbacks) and says which value a lead lacks; saved templates
-// are listed with their variables.
+// are listed with their variables and edited in place; a new user adds the starter set in one click.
 import { test, expect } from '@playwright/test';
 import { hydrated, signUp, uniqueEmail } from './support/auth';
 
@@ -30,4 +30,32 @@ test('a template previews for a chosen lead, names what the lead lacks, and is s
   await expect(row).toBeVisible();
   await expect(row).toContainText('{{first_name}}');
   await expect(row).toContainText('{{email}}');
+
+  // Edited in place: a new name, category and text; the variables follow the text.
+  await row.getByTestId('template-edit').click();
+  const form = page.getByTestId('template-edit-form');
+  await form.getByTestId('edit-name').fill('Welcome back');
+  await form.getByTestId('edit-category').fill('welcome');
+  await form.getByTestId('edit-content').fill('Hello again {{first_name|there}}!');
+  await form.getByTestId('template-save').click();
+  const edited = page.getByTestId('template-row').filter({ hasText: 'Welcome back' });
+  await expect(edited.getByTestId('template-content')).toHaveText('Hello again {{first_name|there}}!');
+  await expect(edited.getByTestId('template-category')).toHaveText('welcome');
+  await expect(edited).not.toContainText('{{email}}');
+  await page.reload();
+  await expect(page.getByTestId('template-row').filter({ hasText: 'Welcome back' })).toBeVisible();
+});
+
+test('a new user can add the starter templates in one click', async ({ page }) => {
+  await signUp(page, uniqueEmail('starters'));
+  await page.getByTestId('nav-templates').click();
+  await hydrated(page);
+  await page.getByTestId('add-starters').click();
+  await expect(page.getByTestId('template-row')).toHaveCount(4);
+  for (const name of ['Welcome', 'Follow-up', 'Special offer', 'Call reminder']) {
+    await expect(page.getByTestId('template-name').getByText(name, { exact: true })).toBeVisible();
+  }
+  // Only for an empty list: asking again is refused.
+  const again = await page.request.post('/fn/templates/starters', { form: {} });
+  expect(again.status()).toBe(409);
 });

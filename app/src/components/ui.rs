@@ -55,6 +55,9 @@ pub fn Field(
     #[prop(optional)] hint: Option<&'static str>,
     #[prop(optional)] required: bool,
     #[prop(optional)] autocomplete: Option<&'static str>,
+    /// The id of a `<datalist>` of suggestions.
+    #[prop(optional)]
+    list: Option<&'static str>,
     #[prop(into)] error: Signal<Option<String>>,
 ) -> impl IntoView {
     let id = format!("field-{name}");
@@ -69,6 +72,7 @@ pub fn Field(
                 placeholder=placeholder
                 required=required
                 autocomplete=autocomplete
+                list=list
                 class=INPUT
                 data-testid=format!("input-{name}")
                 aria-invalid=move || error.get().is_some().then_some("true")

@@ -6,15 +6,15 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{
-    CreateTemplate, DeleteTemplate, LeadView, TemplatePageView, list_leads, list_templates,
-    template_variables,
+    AddStarterTemplates, CreateTemplate, DeleteTemplate, LeadView, STARTER_CATEGORIES,
+    TemplatePageView, TemplateView, UpdateTemplate, list_leads, list_templates, template_variables,
 };
 use crate::components::form::{field_error, form_error};
 use crate::components::layout::PageHeader;
 use crate::components::pager::Pager;
 use crate::components::ui::{
-    BUTTON_DANGER, BUTTON_PRIMARY, CARD, EmptyState, ErrorNote, Field, INPUT, sentence,
-    user_message,
+    BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, EmptyState, ErrorNote, Field, INPUT,
+    sentence, user_message,
 };
 
 fn chips(vars: Vec<String>) -> impl IntoView {
@@ -27,13 +27,22 @@ fn chips(vars: Vec<String>) -> impl IntoView {
 pub fn TemplatesPage() -> impl IntoView {
     let create = ServerAction::<CreateTemplate>::new();
     let delete = ServerAction::<DeleteTemplate>::new();
+    let update = ServerAction::<UpdateTemplate>::new();
+    let starters = ServerAction::<AddStarterTemplates>::new();
     // `?after=<cursor>` shows the next page. The pager's links reload the page, so the list is
     // fetched with the query of the page it is on.
     let query = use_query_map();
     let after = move || query.read().get("after").unwrap_or_default();
     let after_now = move || query.read_untracked().get("after").unwrap_or_default();
     let templates = Resource::new(
-        move || (create.version().get(), delete.version().get()),
+        move || {
+            (
+                create.version().get(),
+                delete.version().get(),
+                update.version().get(),
+                starters.version().get(),
+            )
+        },
         move |_| list_templates(after_now()),
     );
     let content = RwSignal::new(String::new());
@@ -63,7 +72,10 @@ pub fn TemplatesPage() -> impl IntoView {
                 <h2 id="new-template" class="mb-4 text-sm font-medium">"New template"</h2>
                 <ActionForm action=create node_ref=form_ref attr:class="flex flex-col gap-3" attr:data-testid="template-form">
                     <Field label="Name" name="name" required=true error=field_error("name")/>
-                    <Field label="Category" name="category" placeholder="general" error=field_error("category")/>
+                    <Field label="Category" name="category" placeholder="general" list="template-categories" error=field_error("category")/>
+                    <datalist id="template-categories">
+                        {STARTER_CATEGORIES.map(|c| view! { <option value=c></option> }).collect_view()}
+                    </datalist>
                     <div class="flex flex-col gap-1.5">
                         <label for="field-content" class="text-xs text-muted">"Message"</label>
                         <textarea id="field-content" name="content" required rows="5"
@@ -88,26 +100,19 @@ pub fn TemplatesPage() -> impl IntoView {
                             Err(e) => view! { <ErrorNote message=Some(user_message(&e))/> }.into_any(),
                             Ok(page) if page.templates.is_empty() && after().is_empty() => view! {
                                 <EmptyState title="No templates yet"
-                                    hint="Write a message once and reuse it: {{name}} and {{company}} are filled in from the lead."/>
+                                    hint="Write a message once and reuse it: {{name}} and {{company}} are filled in from the lead.">
+                                    <ActionForm action=starters>
+                                        <button type="submit" class=BUTTON_QUIET data-testid="add-starters">"Add the starter templates"</button>
+                                    </ActionForm>
+                                </EmptyState>
+                                <ErrorNote message=Signal::derive(move || match starters.value().get() {
+                                    Some(Err(e)) => Some(user_message(&e)),
+                                    _ => None,
+                                })/>
                             }.into_any(),
                             Ok(TemplatePageView { templates: list, next }) => view! {
                                 <ul class="flex flex-col gap-2">
-                                    {list.into_iter().map(|t| view! {
-                                        <li class=format!("{CARD} flex flex-col gap-2 p-4") data-testid="template-row">
-                                            <div class="flex items-center justify-between gap-2">
-                                                <p class="truncate text-sm font-medium" data-testid="template-name">{t.name}</p>
-                                                <span class="text-xs text-muted">{t.category}</span>
-                                            </div>
-                                            <p class="whitespace-pre-wrap text-sm text-muted">{t.content}</p>
-                                            <div class="flex flex-wrap items-center justify-between gap-2">
-                                                <div class="flex flex-wrap gap-1">{chips(t.variables)}</div>
-                                                <ActionForm action=delete>
-                                                    <input type="hidden" name="id" value=t.id/>
-                                                    <button type="submit" class=BUTTON_DANGER data-testid="template-delete">"Delete"</button>
-                                                </ActionForm>
-                                            </div>
-                                        </li>
-                                    }).collect_view()}
+                                    {list.into_iter().map(|t| view! { <TemplateRow t delete update/> }).collect_view()}
                                 </ul>
                                 <Pager first=(!after().is_empty()).then_some("/templates")
                                     next=next.map(|cursor| format!("/templates?after={cursor}"))/>
@@ -179,5 +184,73 @@ fn Preview(
             <p class="whitespace-pre-wrap text-sm" class:text-danger=move || rendered().0
                 aria-live="polite" data-testid="preview-text">{move || rendered().1}</p>
         </div>
+    }
+}
+
+/// A saved template: shown, or edited in place.
+#[component]
+fn TemplateRow(
+    t: TemplateView,
+    delete: ServerAction<DeleteTemplate>,
+    update: ServerAction<UpdateTemplate>,
+) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let field_error = move |field: &'static str| field_error(update, field);
+    let form_error = form_error(update, &["name", "category", "content"]);
+    // A successful save closes the editor (the list refreshes with the saved row).
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = update.value().get() {
+            editing.set(false);
+        }
+    });
+    let shown = t.clone();
+    let stored = StoredValue::new(t);
+    view! {
+        <li class=format!("{CARD} flex flex-col gap-2 p-4") data-testid="template-row">
+            <Show when=move || editing.get()
+                fallback=move || {
+                    let t = shown.clone();
+                    view! {
+                        <div class="flex items-center justify-between gap-2">
+                            <p class="truncate text-sm font-medium" data-testid="template-name">{t.name}</p>
+                            <span class="text-xs text-muted" data-testid="template-category">{t.category}</span>
+                        </div>
+                        <p class="whitespace-pre-wrap text-sm text-muted" data-testid="template-content">{t.content}</p>
+                        <div class="flex flex-wrap items-center justify-between gap-2">
+                            <div class="flex flex-wrap gap-1">{chips(t.variables)}</div>
+                            <div class="flex gap-2">
+                                <button type="button" class=BUTTON_QUIET data-testid="template-edit"
+                                    on:click=move |_| editing.set(true)>"Edit"</button>
+                                <ActionForm action=delete>
+                                    <input type="hidden" name="id" value=t.id/>
+                                    <button type="submit" class=BUTTON_DANGER data-testid="template-delete">"Delete"</button>
+                                </ActionForm>
+                            </div>
+                        </div>
+                    }
+                }>
+                {move || { let e = stored.get_value(); view! {
+                <ActionForm action=update attr:class="flex flex-col gap-3" attr:data-testid="template-edit-form">
+                    <input type="hidden" name="id" value=e.id.clone()/>
+                    <label class="text-xs text-muted" for=format!("edit-name-{}", e.id)>"Name"</label>
+                    <input id=format!("edit-name-{}", e.id) name="name" required value=e.name.clone() class=INPUT data-testid="edit-name"/>
+                    <p class="text-xs text-danger">{move || field_error("name").get().map(|e| sentence(&e))}</p>
+                    <label class="text-xs text-muted" for=format!("edit-category-{}", e.id)>"Category"</label>
+                    <input id=format!("edit-category-{}", e.id) name="category" value=e.category.clone() list="template-categories" class=INPUT data-testid="edit-category"/>
+                    <p class="text-xs text-danger">{move || field_error("category").get().map(|e| sentence(&e))}</p>
+                    <label class="text-xs text-muted" for=format!("edit-content-{}", e.id)>"Message"</label>
+                    <textarea id=format!("edit-content-{}", e.id) name="content" required rows="4"
+                        class=format!("{INPUT} py-2") data-testid="edit-content">{e.content.clone()}</textarea>
+                    <p class="text-xs text-danger">{move || field_error("content").get().map(|e| sentence(&e))}</p>
+                    <ErrorNote message=form_error/>
+                    <div class="flex gap-2">
+                        <button type="submit" class=BUTTON_PRIMARY data-testid="template-save"
+                            disabled=move || update.pending().get()>"Save"</button>
+                        <button type="button" class=BUTTON_QUIET on:click=move |_| editing.set(false)>"Cancel"</button>
+                    </div>
+                </ActionForm>
+                }}}
+            </Show>
+        </li>
     }
 }

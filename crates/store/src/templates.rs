@@ -152,6 +152,29 @@ impl UserTx {
             .await?)
     }
 
+    /// Replaces a template's name, category and content (its variables are found again);
+    /// [`StoreError::NotFound`] if it is not this user's.
+    pub async fn template_update(
+        &mut self,
+        id: Uuid,
+        new: NewTemplate,
+    ) -> Result<Template, StoreError> {
+        let (name, content, variables, category) = new.validate()?;
+        let sql = format!(
+            "UPDATE public.whatsapp_templates SET name = $2, content = $3, variables = $4, \
+             category = $5 WHERE id = $1 RETURNING {TEMPLATE_COLUMNS}"
+        );
+        sqlx::query_as(&sql)
+            .bind(id)
+            .bind(name)
+            .bind(content)
+            .bind(sqlx::types::Json(variables))
+            .bind(category)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
     /// Deletes a template; [`StoreError::NotFound`] if it is not this user's.
     pub async fn template_delete(&mut self, id: Uuid) -> Result<(), StoreError> {
         let result = sqlx::query("DELETE FROM public.whatsapp_templates WHERE id = $1")

@@ -35,7 +35,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             get(lead_get).patch(lead_update).delete(lead_delete),
         )
         .route("/templates", get(templates_list).post(template_create))
-        .route("/templates/{id}", delete(template_delete))
+        .route(
+            "/templates/{id}",
+            delete(template_delete).patch(template_update),
+        )
         .merge(accounts::routes())
         .merge(messages::routes())
         .merge(privacy::routes())
@@ -161,6 +164,18 @@ async fn template_create(
     let template = tx.template_create(new).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(template)).into_response())
+}
+
+async fn template_update(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ResourceId(id): ResourceId,
+    ApiJson(new): ApiJson<store::NewTemplate>,
+) -> Result<Json<store::Template>, ApiError> {
+    let mut tx = state.store.as_user(user.id).await?;
+    let template = tx.template_update(id, new).await?;
+    tx.commit().await?;
+    Ok(Json(template))
 }
 
 async fn template_delete(

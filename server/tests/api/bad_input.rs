@@ -242,6 +242,58 @@ async fn leads_and_templates_round_trip_for_their_owner() {
     );
     let other = app.signup(&unique_email()).await;
     let tpath = format!("/api/templates/{}", template.json()["id"].as_str().unwrap());
+    // Edited by its owner: the variables are found again; a fallback is not part of the name.
+    let edited = app
+        .json(
+            Method::PATCH,
+            &tpath,
+            Some(&cookie),
+            &json!({"name": "Hello", "content": "Hi {{first_name|there}} at {{company}}", "category": "welcome"}),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    assert_eq!(edited.json()["name"], "Hello");
+    assert_eq!(edited.json()["category"], "welcome");
+    assert_eq!(edited.json()["variables"], json!(["first_name", "company"]));
+    // Another user's id is not found; bad input is a 4xx naming the field; nothing changed.
+    let theirs = app
+        .json(
+            Method::PATCH,
+            &tpath,
+            Some(&other),
+            &json!({"name": "Mine now", "content": "x"}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "{}", theirs.body);
+    let blank = app
+        .json(
+            Method::PATCH,
+            &tpath,
+            Some(&cookie),
+            &json!({"name": "  ", "content": "x"}),
+        )
+        .await;
+    assert_eq!(
+        blank.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        blank.body
+    );
+    assert_eq!(blank.json()["error"]["field"], "name");
+    let mut garbage = request(
+        Method::PATCH,
+        &tpath,
+        Some(&cookie),
+        Some("{not json".to_owned()),
+    );
+    garbage.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    let garbage = app.send(garbage).await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST, "{}", garbage.body);
+    let kept = app.get("/api/templates", Some(&cookie)).await.json();
+    assert_eq!(kept[0]["name"], "Hello");
     assert_eq!(
         app.send(request(Method::DELETE, &tpath, Some(&other), None))
             .await
