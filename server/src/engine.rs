@@ -37,8 +37,31 @@ pub async fn sessions(
         hub: hub.clone(),
     });
     let sessions = Sessions::new(engine, Arc::new(client_config(config)), hub, factory);
+    // Several instances may share the database: each account runs under a lease (see
+    // store::Leases); one instance alone always gets them all.
+    sessions.use_leases(Arc::new(store.leases()));
     tokio::spawn(forward_outbox_wakes(store.clone(), sessions.clone()));
     Ok(sessions)
+}
+
+/// How often an instance looks for linked accounts no instance runs (another instance crashed
+/// or shut down) and checks its own lease connection.
+pub const LEASE_SCAN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Takes over orphaned accounts every [`LEASE_SCAN`] for the life of the process (abort the
+/// handle at shutdown).
+pub fn adopt_orphans(sessions: Sessions) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(LEASE_SCAN);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if let Err(e) = sessions.adopt().await {
+                tracing::warn!(error = %e, "could not look for accounts to take over; trying again");
+            }
+        }
+    })
 }
 
 /// Wakes an account's sender when a committed transaction queued a message outside any request

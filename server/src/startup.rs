@@ -146,6 +146,7 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
     let notices = crate::engine::forward_event_notices(store.clone(), sessions.hub().clone());
     let pruning = crate::engine::prune_events_hourly(store.clone());
     sessions.start_all().await.map_err(StartupError::Sessions)?;
+    let adopting = crate::engine::adopt_orphans(sessions.clone());
     let purge = crate::retention::spawn(store.clone());
 
     let bundle = config.leptos_site_root.join("pkg").join("rarity.js");
@@ -191,6 +192,8 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
     };
     tracing::info!("HTTP server stopped; disconnecting the WhatsApp accounts");
     purge.abort();
+    // No more take-overs: the accounts this instance stops are for the others to take.
+    adopting.abort();
     sessions.shutdown(SESSIONS_GRACE).await;
     notices.abort();
     pruning.abort();

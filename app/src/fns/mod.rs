@@ -99,6 +99,10 @@ pub(crate) mod server {
                 http::StatusCode::CONFLICT,
                 "This account is already linked.".to_owned(),
             ),
+            E::HeldElsewhere => (
+                http::StatusCode::CONFLICT,
+                "Another server of this service connects this account right now; please try again in a moment.".to_owned(),
+            ),
             E::Command(C::Invalid(m)) => (
                 http::StatusCode::UNPROCESSABLE_ENTITY,
                 m.split_once(": ").map_or(m.clone(), |(_, m)| m.to_owned()),

@@ -41,6 +41,11 @@ pub enum SessionsError {
     Timeout,
     #[error("storage failed: {0}")]
     Store(String),
+    /// Another server instance connects this account (see [`store::Leases`]).
+    #[error(
+        "another server instance connects this WhatsApp account; try again there or in a moment"
+    )]
+    HeldElsewhere,
 }
 
 struct Running {
@@ -59,6 +64,9 @@ struct Inner {
     qrs: Mutex<HashMap<Uuid, (String, SystemTime)>>,
     next_generation: std::sync::atomic::AtomicU64,
     monitors: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// With several instances on one database: which accounts this one may connect. `None`
+    /// (tests, tools) runs every account asked for.
+    leases: std::sync::OnceLock<Arc<store::Leases>>,
 }
 
 /// The command handle. Cheap to clone.
@@ -109,8 +117,83 @@ impl Sessions {
                 qrs: Mutex::default(),
                 next_generation: std::sync::atomic::AtomicU64::new(1),
                 monitors: Mutex::default(),
+                leases: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Runs accounts only under a lease (several instances on one database); set once, before
+    /// [`Sessions::start_all`].
+    pub fn use_leases(&self, leases: Arc<store::Leases>) {
+        let _ = self.inner.leases.set(leases);
+    }
+
+    /// Takes the account's lease (when leases are in use). `HeldElsewhere` = another instance
+    /// runs it.
+    async fn claim(&self, account_id: Uuid) -> Result<(), SessionsError> {
+        let Some(leases) = self.inner.leases.get() else {
+            return Ok(());
+        };
+        match leases.try_acquire(account_id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SessionsError::HeldElsewhere),
+            Err(e) => Err(SessionsError::Store(e.to_string())),
+        }
+    }
+
+    /// Gives the account's lease up (logged out or deleted: nobody needs to connect it).
+    async fn unclaim(&self, account_id: Uuid) {
+        if let Some(leases) = self.inner.leases.get()
+            && let Err(e) = leases.release(account_id).await
+        {
+            tracing::warn!(account = %account_id, error = %e, "could not release the account's lease");
+        }
+    }
+
+    /// Starts the linked accounts no instance runs (one that stopped, or crashed, or shut down
+    /// gave their leases up). First checks the lease connection: when it was lost, every account
+    /// this instance ran may be another's now, so they are stopped at once (fencing). Returns how
+    /// many accounts were taken over.
+    pub async fn adopt(&self) -> Result<usize, SessionsError> {
+        let Some(leases) = self.inner.leases.get() else {
+            return Ok(0);
+        };
+        if let Err(lost) = leases.check().await {
+            tracing::warn!(
+                accounts = lost.len(),
+                "the lease connection to PostgreSQL was lost: stopping this instance's accounts"
+            );
+            for account in lost {
+                self.stop(account).await;
+            }
+        }
+        let accounts = self
+            .inner
+            .engine
+            .accounts_to_start()
+            .await
+            .map_err(|e| SessionsError::Store(e.to_string()))?;
+        let mut adopted = 0;
+        for account in &accounts {
+            if leases.holds(account.session_id) {
+                continue;
+            }
+            match self.claim(account.session_id).await {
+                Ok(()) => {
+                    self.ensure_running(account);
+                    adopted += 1;
+                }
+                Err(SessionsError::HeldElsewhere) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if adopted > 0 {
+            tracing::info!(
+                accounts = adopted,
+                "took over WhatsApp accounts no instance was running"
+            );
+        }
+        Ok(adopted)
     }
 
     pub fn hub(&self) -> &Hub {
@@ -125,14 +208,23 @@ impl Sessions {
             .accounts_to_start()
             .await
             .map_err(|e| SessionsError::Store(e.to_string()))?;
+        let mut started = 0;
         for account in &accounts {
-            self.ensure_running(account);
+            match self.claim(account.session_id).await {
+                Ok(()) => {
+                    self.ensure_running(account);
+                    started += 1;
+                }
+                Err(SessionsError::HeldElsewhere) => {}
+                Err(e) => return Err(e),
+            }
         }
         tracing::info!(
-            accounts = accounts.len(),
+            accounts = started,
+            elsewhere = accounts.len() - started,
             "reconnecting linked WhatsApp accounts"
         );
-        Ok(accounts.len())
+        Ok(started)
     }
 
     /// Accounts with a running task.
@@ -193,6 +285,7 @@ impl Sessions {
         method: LinkMethod,
     ) -> Result<LinkStarted, SessionsError> {
         let account = self.owned(user_id, account_id).await?;
+        self.claim(account_id).await?;
         let commands = self.ensure_running(&account);
         let (reply, answer) = oneshot::channel();
         commands
@@ -222,6 +315,18 @@ impl Sessions {
     /// Unlinks the account: tells WhatsApp (when connected) and forgets the credentials.
     pub async fn logout(&self, user_id: Uuid, account_id: Uuid) -> Result<(), SessionsError> {
         self.owned(user_id, account_id).await?;
+        let result = self.logout_here(account_id).await;
+        if result.is_ok() {
+            self.unclaim(account_id).await;
+        }
+        result
+    }
+
+    async fn logout_here(&self, account_id: Uuid) -> Result<(), SessionsError> {
+        if self.running_sender(account_id).is_none() {
+            // Not running here: only the instance that runs it may tell WhatsApp.
+            self.claim(account_id).await?;
+        }
         match self.running_sender(account_id) {
             Some(commands) => {
                 let (reply, answer) = oneshot::channel();
@@ -275,6 +380,7 @@ impl Sessions {
     pub async fn remove(&self, user_id: Uuid, account_id: Uuid) -> Result<(), SessionsError> {
         self.logout(user_id, account_id).await?;
         self.stop(account_id).await;
+        self.unclaim(account_id).await;
         Ok(())
     }
 
@@ -298,6 +404,7 @@ impl Sessions {
     /// Connects a stopped account again (after it was replaced, or an error).
     pub async fn reconnect(&self, user_id: Uuid, account_id: Uuid) -> Result<(), SessionsError> {
         let account = self.owned(user_id, account_id).await?;
+        self.claim(account_id).await?;
         let _ = self.ensure_running(&account).send(Command::Reconnect).await;
         Ok(())
     }
@@ -319,7 +426,10 @@ impl Sessions {
             Some(_) => Err(SessionsError::NotFound),
             None => {
                 self.owned(user_id, account_id).await?;
-                Err(SessionsError::Command(CommandError::NotLinked))
+                match self.inner.leases.get() {
+                    Some(leases) if !leases.holds(account_id) => Err(SessionsError::HeldElsewhere),
+                    _ => Err(SessionsError::Command(CommandError::NotLinked)),
+                }
             }
         }
     }
@@ -404,6 +514,10 @@ impl Sessions {
         };
         if tokio::time::timeout(grace, wait).await.is_err() {
             tracing::warn!("some WhatsApp accounts did not stop in time");
+        }
+        // The accounts are disconnected: hand them over to the other instances at once.
+        if let Some(leases) = self.inner.leases.get() {
+            leases.close().await;
         }
     }
 }

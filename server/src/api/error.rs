@@ -167,7 +167,9 @@ impl From<sessions::SessionsError> for ApiError {
         use whatsapp::client::CommandError as C;
         match err {
             E::NotFound => Self::NotFound,
-            E::Command(C::NotLinked | C::AlreadyLinked) => Self::Conflict(err.to_string()),
+            E::Command(C::NotLinked | C::AlreadyLinked) | E::HeldElsewhere => {
+                Self::Conflict(err.to_string())
+            }
             E::Command(C::Invalid(message)) => match message.split_once(": ") {
                 Some((field, message)) => Self::validation(field, message),
                 None => Self::Validation {

@@ -59,6 +59,8 @@ struct Server {
     child: Option<Child>,
     fake_url: String,
     fake_root: String,
+    /// A shared database (several instances); `None` = the embedded one under `dir`.
+    database_url: Option<String>,
 }
 
 impl Server {
@@ -75,6 +77,9 @@ impl Server {
             .env("WHATSAPP_ROOT_PUBLIC_KEY", &self.fake_root)
             .current_dir(&self.dir)
             .kill_on_drop(true);
+        if let Some(url) = &self.database_url {
+            command.env("DATABASE_URL", url);
+        }
         command
     }
 
@@ -385,6 +390,7 @@ async fn sigkill_at_a_random_moment_loses_and_doubles_nothing() {
         child: None,
         fake_url: fake.url(),
         fake_root: hex(&fake.root_public_key()),
+        database_url: None,
     };
     server.start(KEY).await;
     let cookie = server.signup().await;
@@ -583,6 +589,7 @@ async fn a_wrong_key_stops_start_up_and_rotate_key_keeps_the_account_linked() {
         child: None,
         fake_url: fake.url(),
         fake_root: hex(&fake.root_public_key()),
+        database_url: None,
     };
     server.start(KEY).await;
     let cookie = server.signup().await;
@@ -688,4 +695,168 @@ async fn a_wrong_key_stops_start_up_and_rotate_key_keeps_the_account_linked() {
     assert_eq!(fake.devices().len(), 1);
     server.terminate().await;
     std::fs::remove_dir_all(&server.dir).ok();
+}
+
+/// Several instances on one database (issue 14): an account runs on exactly one of them; a
+/// message queued through the other goes out through it once; when it is SIGKILLed the other
+/// takes the account over from stored credentials (no QR) within 30 s and receives for it; a
+/// graceful shutdown hands the account over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_share_the_accounts_and_take_over_when_one_dies() {
+    let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let contact = fake
+        .add_account("15550002222", "100000000000002", "Carol")
+        .unwrap();
+    let url = store::test_support::fresh_database()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs PostgreSQL: {e}"));
+    let instance = |name: &str| Server {
+        port: free_port(),
+        dir: temp_dir(name),
+        child: None,
+        fake_url: fake.url(),
+        fake_root: hex(&fake.root_public_key()),
+        database_url: Some(url.clone()),
+    };
+    let mut a = instance("lease-a");
+    let mut b = instance("lease-b");
+    a.start(KEY).await;
+    b.start(KEY).await;
+    let cookie = a.signup().await;
+    let account = a
+        .json(
+            "POST",
+            "/api/accounts",
+            &cookie,
+            &json!({"session_name": "Shared"}),
+            &[],
+        )
+        .await;
+    let id = account.json()["id"].as_str().unwrap().to_owned();
+    let link = a
+        .json(
+            "POST",
+            &format!("/api/accounts/{id}/link"),
+            &cookie,
+            &json!({"method": "qr"}),
+            &[],
+        )
+        .await;
+    fake.phone()
+        .scan(link.json()["qr"].as_str().unwrap())
+        .unwrap();
+    let path = format!("/api/accounts/{id}");
+    a.until(
+        "linked on A",
+        &path,
+        &cookie,
+        Duration::from_secs(30),
+        |v| v["status"] == "active",
+    )
+    .await;
+
+    // B sees the account (one database) but leaves it to A: after two of its scans, no new login.
+    let logins = fake.logins();
+    tokio::time::sleep(server::engine::LEASE_SCAN * 2 + Duration::from_secs(1)).await;
+    assert_eq!(fake.logins(), logins, "B did not connect A's account");
+    assert_eq!(b.get(&path, &cookie).await.json()["status"], "active");
+
+    // Queued through B, sent through A, once.
+    let sent = b
+        .json(
+            "POST",
+            "/api/messages",
+            &cookie,
+            &json!({"account_id": id, "to": "+15550002222", "text": "queued on B"}),
+            &[],
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !contact
+        .received()
+        .iter()
+        .any(|r| r.text.as_deref() == Some("queued on B"))
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A dies: B takes over from the stored credentials within 30 s, and receives for it.
+    a.kill().await;
+    let died = tokio::time::Instant::now();
+    while fake.logins() == logins {
+        assert!(
+            died.elapsed() < Duration::from_secs(30),
+            "no take-over within 30 s:\n{}",
+            b.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("take-over after a SIGKILL: {:?}", died.elapsed());
+    b.until(
+        "active on B",
+        &path,
+        &cookie,
+        Duration::from_secs(30),
+        |v| v["status"] == "active",
+    )
+    .await;
+    contact
+        .send_text("15550001111", "after the take-over")
+        .await
+        .unwrap();
+    b.until(
+        "stored through B",
+        "/api/conversations",
+        &cookie,
+        Duration::from_secs(20),
+        |v| {
+            v.as_array().is_some_and(|list| {
+                list.iter()
+                    .any(|c| c["last_message"]["text"] == "after the take-over")
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        contact
+            .received()
+            .iter()
+            .filter(|r| r.text.as_deref() == Some("queued on B"))
+            .count(),
+        1,
+        "sent once, not again by the instance that took over"
+    );
+
+    // A graceful shutdown hands the account over at once to the instance still running.
+    a.start(KEY).await;
+    let before = fake.logins();
+    let stopping = tokio::time::Instant::now();
+    b.terminate().await;
+    while fake.logins() == before {
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "A did not take over after B shut down:\n{}",
+            a.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "hand-over after a graceful shutdown: {:?}",
+        stopping.elapsed()
+    );
+    a.until(
+        "active on A again",
+        &path,
+        &cookie,
+        Duration::from_secs(30),
+        |v| v["status"] == "active",
+    )
+    .await;
+    assert_eq!(fake.devices().len(), 1, "one linked device throughout");
+    a.terminate().await;
+    for dir in [&a.dir, &b.dir] {
+        std::fs::remove_dir_all(dir).ok();
+    }
 }
