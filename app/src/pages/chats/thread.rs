@@ -710,60 +710,66 @@ fn Composer(
     };
 
     view! {
-        <form class="flex flex-col gap-2 border-t border-line p-3 lg:flex-row lg:items-end" data-testid="composer"
+        <form class="flex flex-col gap-2 border-t border-line p-3" data-testid="composer"
             on:submit={
                 let send = send.clone();
                 move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }
             }>
-            <label for="send-from" class="sr-only">"Send from"</label>
-            <select id="send-from" class=format!("{INPUT} lg:w-44") data-testid="send-from"
-                on:change=move |ev| account.set(Some(event_target_value(&ev)))>
-                {move || ctx.accounts.get().into_iter().map(|a| {
-                    let selected = account.get().as_deref() == Some(a.id.as_str());
-                    let label = format!("{}{}", a.name, if a.status == "active" { String::new() } else { format!(" ({})", a.status) });
-                    view! { <option value=a.id.clone() selected=selected>{label}</option> }
-                }).collect_view()}
-            </select>
-            <div class="relative">
-                <button type="button" class=BUTTON_QUIET data-testid="insert-template" aria-haspopup="listbox"
-                    aria-expanded=move || picking.get().to_string()
-                    on:click=move |_| picking.update(|p| *p = !*p)>"Templates"</button>
-                <Show when=move || picking.get()>
-                    <div class="absolute bottom-12 left-0 z-20 w-72 max-h-72 overflow-y-auto rounded-md border border-line bg-surface p-1 shadow-lg"
-                        role="listbox" aria-label="Insert a template" data-testid="template-picker">
-                        <Suspense fallback=|| view! { <p class="p-2 text-sm text-muted">"Loading…"</p> }>
-                            {move || Suspend::new(async move {
-                                match templates.await {
-                                    Some(Ok(page)) if page.templates.is_empty() => view! {
-                                        <p class="p-2 text-sm text-muted">"No templates yet: write one on the Templates page."</p>
-                                    }.into_any(),
-                                    Some(Ok(page)) => page.templates.into_iter().map(|t| {
-                                        let label = t.name.clone();
-                                        let preview = t.content.clone();
-                                        view! {
-                                            <button type="button" role="option" data-testid="template-option"
-                                                class="block w-full rounded-md px-3 py-2 text-left hover:bg-raised"
-                                                on:click=move |_| insert(t.clone())>
-                                                <span class="block truncate text-sm">{label}</span>
-                                                <span class="block truncate text-xs text-muted">{preview}</span>
-                                            </button>
-                                        }
-                                    }).collect_view().into_any(),
-                                    Some(Err(e)) => view! { <p class="p-2 text-sm text-danger">{user_message(&e)}</p> }.into_any(),
-                                    None => ().into_any(),
-                                }
-                            })}
-                        </Suspense>
-                    </div>
-                </Show>
+            // One row for where it goes out from and what to insert, one for the text: the
+            // thread column is narrow beside the lead panel.
+            <div class="flex items-center gap-2">
+                <label for="send-from" class="sr-only">"Send from"</label>
+                <select id="send-from" class=format!("{INPUT} min-w-0 flex-1 sm:max-w-56") data-testid="send-from"
+                    on:change=move |ev| account.set(Some(event_target_value(&ev)))>
+                    {move || ctx.accounts.get().into_iter().map(|a| {
+                        let selected = account.get().as_deref() == Some(a.id.as_str());
+                        let label = format!("{}{}", a.name, if a.status == "active" { String::new() } else { format!(" ({})", a.status) });
+                        view! { <option value=a.id.clone() selected=selected>{label}</option> }
+                    }).collect_view()}
+                </select>
+                <div class="relative">
+                    <button type="button" class=BUTTON_QUIET data-testid="insert-template" aria-haspopup="listbox"
+                        aria-expanded=move || picking.get().to_string()
+                        on:click=move |_| picking.update(|p| *p = !*p)>"Templates"</button>
+                    <Show when=move || picking.get()>
+                        <div class="absolute bottom-12 right-0 z-20 w-72 max-w-[calc(100vw-2rem)] max-h-72 overflow-y-auto rounded-md border border-line bg-surface p-1 shadow-lg"
+                            role="listbox" aria-label="Insert a template" data-testid="template-picker">
+                            <Suspense fallback=|| view! { <p class="p-2 text-sm text-muted">"Loading…"</p> }>
+                                {move || Suspend::new(async move {
+                                    match templates.await {
+                                        Some(Ok(page)) if page.templates.is_empty() => view! {
+                                            <p class="p-2 text-sm text-muted">"No templates yet: write one on the Templates page."</p>
+                                        }.into_any(),
+                                        Some(Ok(page)) => page.templates.into_iter().map(|t| {
+                                            let label = t.name.clone();
+                                            let preview = t.content.clone();
+                                            view! {
+                                                <button type="button" role="option" data-testid="template-option"
+                                                    class="block w-full rounded-md px-3 py-2 text-left hover:bg-raised"
+                                                    on:click=move |_| insert(t.clone())>
+                                                    <span class="block truncate text-sm">{label}</span>
+                                                    <span class="block truncate text-xs text-muted">{preview}</span>
+                                                </button>
+                                            }
+                                        }).collect_view().into_any(),
+                                        Some(Err(e)) => view! { <p class="p-2 text-sm text-danger">{user_message(&e)}</p> }.into_any(),
+                                        None => ().into_any(),
+                                    }
+                                })}
+                            </Suspense>
+                        </div>
+                    </Show>
+                </div>
             </div>
-            <label for="composer-text" class="sr-only">"Message"</label>
-            <textarea node_ref=textarea id="composer-text" rows="1" maxlength="4096" class=format!("{INPUT} min-h-10 flex-1 resize-none py-2")
-                placeholder="Message" title="Enter sends; Shift+Enter adds a line" data-testid="composer-input"
-                prop:value=move || text.get()
-                on:input=move |ev| on_input(event_target_value(&ev))
-                on:keydown=on_keydown></textarea>
-            <button type="submit" class=BUTTON_PRIMARY data-testid="send" disabled=move || text.with(|t| t.trim().is_empty())>"Send"</button>
+            <div class="flex items-end gap-2">
+                <label for="composer-text" class="sr-only">"Message"</label>
+                <textarea node_ref=textarea id="composer-text" rows="1" maxlength="4096" class=format!("{INPUT} min-h-10 flex-1 resize-none py-2")
+                    placeholder="Message" title="Enter sends; Shift+Enter adds a line" data-testid="composer-input"
+                    prop:value=move || text.get()
+                    on:input=move |ev| on_input(event_target_value(&ev))
+                    on:keydown=on_keydown></textarea>
+                <button type="submit" class=BUTTON_PRIMARY data-testid="send" disabled=move || text.with(|t| t.trim().is_empty())>"Send"</button>
+            </div>
         </form>
     }
 }
