@@ -139,16 +139,15 @@ fn Preview(
         }
         preview_lead.with(|lead| match lead {
             None => (false, "Choose a lead to see the message they would get.".to_owned()),
-            Some(l) => match templating::render(&text, |field| {
-                templating::lead_value(
-                    field,
-                    &l.name,
-                    &l.phone,
-                    l.company.as_deref(),
-                    l.email.as_deref(),
-                    &l.status,
-                )
-            }) {
+            Some(l) => match (templating::LeadFields {
+                name: &l.name,
+                phone: &l.phone,
+                company: l.company.as_deref(),
+                email: l.email.as_deref(),
+                status: &l.status,
+            })
+            .render(&text)
+            {
                 Ok(filled) => (false, filled),
                 Err(missing) => (
                     true,

@@ -173,20 +173,8 @@ impl Sessions {
             .accounts_to_start()
             .await
             .map_err(|e| SessionsError::Store(e.to_string()))?;
-        let mut adopted = 0;
-        for account in &accounts {
-            if leases.holds(account.session_id) {
-                continue;
-            }
-            match self.claim(account.session_id).await {
-                Ok(()) => {
-                    self.ensure_running(account);
-                    adopted += 1;
-                }
-                Err(SessionsError::HeldElsewhere) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let unheld = accounts.iter().filter(|a| !leases.holds(a.session_id));
+        let adopted = self.start_claimed(unheld).await?;
         if adopted > 0 {
             tracing::info!(
                 accounts = adopted,
@@ -208,8 +196,22 @@ impl Sessions {
             .accounts_to_start()
             .await
             .map_err(|e| SessionsError::Store(e.to_string()))?;
+        let started = self.start_claimed(accounts.iter()).await?;
+        tracing::info!(
+            accounts = started,
+            elsewhere = accounts.len() - started,
+            "reconnecting linked WhatsApp accounts"
+        );
+        Ok(started)
+    }
+
+    /// Starts each of `accounts` whose lease this instance gets; returns how many.
+    async fn start_claimed(
+        &self,
+        accounts: impl Iterator<Item = &EngineAccount>,
+    ) -> Result<usize, SessionsError> {
         let mut started = 0;
-        for account in &accounts {
+        for account in accounts {
             match self.claim(account.session_id).await {
                 Ok(()) => {
                     self.ensure_running(account);
@@ -219,11 +221,6 @@ impl Sessions {
                 Err(e) => return Err(e),
             }
         }
-        tracing::info!(
-            accounts = started,
-            elsewhere = accounts.len() - started,
-            "reconnecting linked WhatsApp accounts"
-        );
         Ok(started)
     }
 

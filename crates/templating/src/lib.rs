@@ -58,26 +58,36 @@ pub fn render(
     Ok(out)
 }
 
-/// The values a lead gives a template: `name`, `first_name` (the name's first word), `phone`,
-/// `company`, `email`, `status`. `None` for anything else or a blank field.
-pub fn lead_value(
-    field: &str,
-    name: &str,
-    phone: &str,
-    company: Option<&str>,
-    email: Option<&str>,
-    status: &str,
-) -> Option<String> {
-    let v = match field {
-        "name" => Some(name),
-        "first_name" => name.split_whitespace().next(),
-        "phone" => Some(phone),
-        "company" => company,
-        "email" => email,
-        "status" => Some(status),
-        _ => None,
-    }?;
-    (!v.trim().is_empty()).then(|| v.to_owned())
+/// What a lead gives a template: `name`, `first_name` (the name's first word), `phone`,
+/// `company`, `email`, `status`.
+#[derive(Debug, Clone, Copy)]
+pub struct LeadFields<'a> {
+    pub name: &'a str,
+    pub phone: &'a str,
+    pub company: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub status: &'a str,
+}
+
+impl LeadFields<'_> {
+    /// The value of `field`; `None` for an unknown field or a blank one.
+    pub fn value(&self, field: &str) -> Option<String> {
+        let v = match field {
+            "name" => Some(self.name),
+            "first_name" => self.name.split_whitespace().next(),
+            "phone" => Some(self.phone),
+            "company" => self.company,
+            "email" => self.email,
+            "status" => Some(self.status),
+            _ => None,
+        }?;
+        (!v.trim().is_empty()).then(|| v.to_owned())
+    }
+
+    /// The template filled in for this lead ([`render`]).
+    pub fn render(&self, content: &str) -> Result<String, MissingVariable> {
+        render(content, |field| self.value(field))
+    }
 }
 
 enum Piece<'a> {
@@ -141,14 +151,14 @@ mod tests {
     }
 
     fn ana(field: &str) -> Option<String> {
-        super::lead_value(
-            field,
-            "Ana Lima",
-            "+15550009001",
-            Some("Sofas Ltd"),
-            None,
-            "new",
-        )
+        super::LeadFields {
+            name: "Ana Lima",
+            phone: "+15550009001",
+            company: Some("Sofas Ltd"),
+            email: None,
+            status: "new",
+        }
+        .value(field)
     }
 
     #[test]

@@ -259,6 +259,46 @@ impl Server {
             .to_owned()
     }
 
+    /// Creates an account named `name`, links it by QR with the fake's default phone and waits
+    /// until it is active; returns (id, its `/api/accounts/{id}` path).
+    async fn link_account(
+        &self,
+        fake: &FakeWhatsApp,
+        cookie: &str,
+        name: &str,
+    ) -> (String, String) {
+        let account = self
+            .json(
+                "POST",
+                "/api/accounts",
+                cookie,
+                &json!({ "session_name": name }),
+                &[],
+            )
+            .await;
+        assert_eq!(account.status, 201, "{}", account.body);
+        let id = account.json()["id"].as_str().unwrap().to_owned();
+        let link = self
+            .json(
+                "POST",
+                &format!("/api/accounts/{id}/link"),
+                cookie,
+                &json!({"method": "qr"}),
+                &[],
+            )
+            .await;
+        assert_eq!(link.status, 202, "{}", link.body);
+        fake.phone()
+            .scan(link.json()["qr"].as_str().unwrap())
+            .unwrap();
+        let path = format!("/api/accounts/{id}");
+        self.until("linked", &path, cookie, Duration::from_secs(30), |a| {
+            a["status"] == "active"
+        })
+        .await;
+        (id, path)
+    }
+
     /// Polls `path` until `want` holds.
     async fn until(
         &self,
@@ -394,40 +434,7 @@ async fn sigkill_at_a_random_moment_loses_and_doubles_nothing() {
     };
     server.start(KEY).await;
     let cookie = server.signup().await;
-    let account = server
-        .json(
-            "POST",
-            "/api/accounts",
-            &cookie,
-            &json!({"session_name": "Crash test"}),
-            &[],
-        )
-        .await;
-    assert_eq!(account.status, 201, "{}", account.body);
-    let id = account.json()["id"].as_str().unwrap().to_owned();
-    let link = server
-        .json(
-            "POST",
-            &format!("/api/accounts/{id}/link"),
-            &cookie,
-            &json!({"method": "qr"}),
-            &[],
-        )
-        .await;
-    assert_eq!(link.status, 202, "{}", link.body);
-    fake.phone()
-        .scan(link.json()["qr"].as_str().unwrap())
-        .unwrap();
-    let account_path = format!("/api/accounts/{id}");
-    server
-        .until(
-            "linked",
-            &account_path,
-            &cookie,
-            Duration::from_secs(30),
-            |a| a["status"] == "active",
-        )
-        .await;
+    let (id, account_path) = server.link_account(&fake, &cookie, "Crash test").await;
     let logins_before = fake.logins();
 
     // Inbound: 1,000 messages from the contact; SIGKILL somewhere in the middle.
@@ -593,38 +600,7 @@ async fn a_wrong_key_stops_start_up_and_rotate_key_keeps_the_account_linked() {
     };
     server.start(KEY).await;
     let cookie = server.signup().await;
-    let account = server
-        .json(
-            "POST",
-            "/api/accounts",
-            &cookie,
-            &json!({"session_name": "Keys"}),
-            &[],
-        )
-        .await;
-    let id = account.json()["id"].as_str().unwrap().to_owned();
-    let link = server
-        .json(
-            "POST",
-            &format!("/api/accounts/{id}/link"),
-            &cookie,
-            &json!({"method": "qr"}),
-            &[],
-        )
-        .await;
-    fake.phone()
-        .scan(link.json()["qr"].as_str().unwrap())
-        .unwrap();
-    let account_path = format!("/api/accounts/{id}");
-    server
-        .until(
-            "linked",
-            &account_path,
-            &cookie,
-            Duration::from_secs(30),
-            |a| a["status"] == "active",
-        )
-        .await;
+    let (_, account_path) = server.link_account(&fake, &cookie, "Keys").await;
     server.terminate().await;
 
     // A wrong key: start-up stops with a clear error, nothing is touched.
@@ -723,37 +699,7 @@ async fn two_instances_share_the_accounts_and_take_over_when_one_dies() {
     a.start(KEY).await;
     b.start(KEY).await;
     let cookie = a.signup().await;
-    let account = a
-        .json(
-            "POST",
-            "/api/accounts",
-            &cookie,
-            &json!({"session_name": "Shared"}),
-            &[],
-        )
-        .await;
-    let id = account.json()["id"].as_str().unwrap().to_owned();
-    let link = a
-        .json(
-            "POST",
-            &format!("/api/accounts/{id}/link"),
-            &cookie,
-            &json!({"method": "qr"}),
-            &[],
-        )
-        .await;
-    fake.phone()
-        .scan(link.json()["qr"].as_str().unwrap())
-        .unwrap();
-    let path = format!("/api/accounts/{id}");
-    a.until(
-        "linked on A",
-        &path,
-        &cookie,
-        Duration::from_secs(30),
-        |v| v["status"] == "active",
-    )
-    .await;
+    let (id, path) = a.link_account(&fake, &cookie, "Shared").await;
 
     // B sees the account (one database) but leaves it to A: after two of its scans, no new login.
     let logins = fake.logins();

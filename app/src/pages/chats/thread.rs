@@ -567,16 +567,14 @@ fn Composer(
     // that needs a value the lead lacks (and has no fallback) is refused, naming both.
     let insert = move |t: crate::api::TemplateView| {
         let l = lead.get_untracked();
-        let filled = templating::render(&t.content, |field| {
-            templating::lead_value(
-                field,
-                &l.name,
-                &l.phone,
-                l.company.as_deref(),
-                l.email.as_deref(),
-                &l.status,
-            )
-        });
+        let filled = templating::LeadFields {
+            name: &l.name,
+            phone: &l.phone,
+            company: l.company.as_deref(),
+            email: l.email.as_deref(),
+            status: &l.status,
+        }
+        .render(&t.content);
         match filled {
             Ok(body) => {
                 text.update(|current| {
