@@ -806,3 +806,108 @@ async fn two_instances_share_the_accounts_and_take_over_when_one_dies() {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+/// A rolling restart of two instances on one database while a contact writes steadily: each
+/// instance is stopped gracefully and started again in turn, the account moves between them, and
+/// every message the contact sent is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_restart_of_two_instances_under_traffic_loses_and_doubles_nothing() {
+    let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let contact = fake
+        .add_account("15550002222", "100000000000002", "Carol")
+        .unwrap();
+    let url = store::test_support::fresh_database()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs PostgreSQL: {e}"));
+    let instance = |name: &str| Server {
+        port: free_port(),
+        dir: temp_dir(name),
+        child: None,
+        fake_url: fake.url(),
+        fake_root: hex(&fake.root_public_key()),
+        database_url: Some(url.clone()),
+    };
+    let mut a = instance("roll-a");
+    let mut b = instance("roll-b");
+    a.start(KEY).await;
+    b.start(KEY).await;
+    let cookie = a.signup().await;
+    a.link_account(&fake, &cookie, "Rolling").await;
+
+    // The contact writes every 20 ms until told to stop.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (contact, stop) = (contact.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                ids.push(
+                    contact
+                        .send_text("15550001111", &format!("steady #{i}"))
+                        .await
+                        .unwrap(),
+                );
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            ids
+        })
+    };
+    let taken_over = |before: u64| {
+        let fake = &fake;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while fake.logins() == before {
+                assert!(tokio::time::Instant::now() < deadline, "no take-over");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Roll A: B takes the account over; A comes back empty-handed.
+    let before = fake.logins();
+    a.terminate().await;
+    taken_over(before).await;
+    a.start(KEY).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Roll B: A takes it back; B comes back.
+    let before = fake.logins();
+    b.terminate().await;
+    taken_over(before).await;
+    b.start(KEY).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    let sent = writer.await.unwrap();
+    eprintln!(
+        "rolling restart: the contact sent {} messages meanwhile",
+        sent.len()
+    );
+
+    let lead = lead_of(&a, &cookie, "+15550002222").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let stored = loop {
+        let ids = stored_ids(&a.all_messages(&cookie, &lead).await, "in");
+        if ids.len() >= sent.len() || tokio::time::Instant::now() > deadline {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "no message stored twice");
+    let expected: HashSet<&String> = sent.iter().collect();
+    assert_eq!(
+        expected.difference(&unique).count(),
+        0,
+        "every message stored ({} of {})",
+        unique.len(),
+        sent.len()
+    );
+    assert_eq!(stored.len(), sent.len());
+    assert_eq!(fake.devices().len(), 1, "one linked device throughout");
+    a.terminate().await;
+    b.terminate().await;
+    for dir in [&a.dir, &b.dir] {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
