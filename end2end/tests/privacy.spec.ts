@@ -53,6 +53,8 @@ test('retention is set in Settings, "Export my data" downloads a ZIP, the audit 
   expect(zip.suggested).toMatch(/^rarity-export-\d{4}-\d{2}-\d{2}\.zip$/);
   expect(zip.bytes.subarray(0, 2).toString()).toBe('PK');
   expect(zip.bytes.includes(Buffer.from('messages.csv'))).toBe(true);
+  // Fetched by the page against the server's size estimate, so it could show a progress bar.
+  await expect(page.getByTestId('export-all-status')).toContainText('Downloaded');
   await page.reload();
   await expect(page.getByTestId('audit-log')).toContainText('Exported all data');
 });

@@ -1,4 +1,5 @@
 pub mod badge;
+pub mod download;
 pub mod form;
 pub mod layout;
 pub mod pager;

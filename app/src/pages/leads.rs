@@ -288,7 +288,7 @@ fn LeadPrivacy(
             </ActionForm>
             <ErrorNote message=record_error/>
             <div class="flex flex-wrap items-center gap-2">
-                <a href=export_href download class=BUTTON_QUIET data-testid="lead-export">"Export this lead"</a>
+                <crate::components::download::DownloadWithProgress href=export_href label="Export this lead" class=BUTTON_QUIET testid="lead-export"/>
                 <Show when=move || erasing.get()
                     fallback=move || view! {
                         <button type="button" class=BUTTON_DANGER on:click=move |_| erasing.set(true)

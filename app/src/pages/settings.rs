@@ -52,11 +52,10 @@ pub fn SettingsPage() -> impl IntoView {
             <section class=format!("{CARD} flex flex-col gap-3 p-4") aria-labelledby="your-data">
                 <h2 id="your-data" class="text-sm font-medium">"Your data"</h2>
                 <p class="text-sm text-muted">
-                    "A ZIP of your leads, conversations, messages, templates, consent records and audit log, as CSV and JSON. Large accounts stream for a while; your browser shows the download's progress."
+                    "A ZIP of your leads, conversations, messages, templates, consent records and audit log, as CSV and JSON. Large accounts take a while; the bar shows how far it is."
                 </p>
-                <div>
-                    <a href="/api/export" download class=BUTTON_QUIET data-testid="export-all">"Export my data"</a>
-                </div>
+                <crate::components::download::DownloadWithProgress href="/api/export".to_owned()
+                    label="Export my data" class=BUTTON_QUIET testid="export-all"/>
             </section>
             <section class=format!("{CARD} flex flex-col gap-3 p-4") aria-labelledby="audit-heading">
                 <h2 id="audit-heading" class="text-sm font-medium">"Audit log"</h2>

@@ -97,6 +97,8 @@ pub struct PreparedExport {
     scope: ExportScope,
     /// The lead's number (lead scope): messages to or from it without a lead link belong too.
     lead_phone: Option<String>,
+    /// A rough size of the ZIP ([`PreparedExport::estimated_bytes`]).
+    estimated_bytes: u64,
 }
 
 /// One exported file's rows: the row type and its CSV header (the field order). Every file's
@@ -491,17 +493,39 @@ impl Store {
             .bind(details)
             .execute(tx.conn())
             .await?;
+        // What the ZIP will roughly weigh, for a progress bar: the rows that dominate it, at the
+        // compressed sizes measured on real exports (~75 bytes a message, ~120 a lead).
+        let lead = match scope {
+            ExportScope::Account => None,
+            ExportScope::Lead(id) => Some(id),
+        };
+        let (messages, leads): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM public.whatsapp_messages m                      WHERE $1::uuid IS NULL OR m.lead_id = $1),                     (SELECT count(*) FROM public.leads l WHERE $1::uuid IS NULL OR l.id = $1)",
+        )
+        .bind(lead)
+        .fetch_one(tx.conn())
+        .await?;
         tx.commit().await?;
+        let estimated_bytes = 4096
+            + u64::try_from(messages).unwrap_or(0) * 75
+            + u64::try_from(leads).unwrap_or(0) * 120;
         Ok(PreparedExport {
             store: self.clone(),
             user_id,
             scope,
             lead_phone,
+            estimated_bytes,
         })
     }
 }
 
 impl PreparedExport {
+    /// Roughly how many bytes the ZIP will be (from the row counts): enough for a progress bar,
+    /// never a promise.
+    pub fn estimated_bytes(&self) -> u64 {
+        self.estimated_bytes
+    }
+
     /// A file name for the download, e.g. `rarity-export-2026-12-06.zip`.
     pub fn file_name(&self) -> String {
         let day = Utc::now().format("%Y-%m-%d");

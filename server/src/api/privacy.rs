@@ -207,6 +207,7 @@ async fn export(
     })?;
     let prepared = state.store.export_prepare(user_id, scope).await?;
     let file_name = prepared.file_name();
+    let estimated = prepared.estimated_bytes();
     let (writer, reader) = tokio::io::duplex(PIPE_BYTES);
     let task = tokio::spawn(async move {
         let _permit = permit;
@@ -251,6 +252,12 @@ async fn export(
                 format!("attachment; filename=\"{file_name}\""),
             ),
             (header::CACHE_CONTROL, "no-store".to_owned()),
+            // The ZIP is streamed, so it has no Content-Length; the dashboard's progress bar
+            // measures against this estimate instead.
+            (
+                header::HeaderName::from_static("x-export-estimated-bytes"),
+                estimated.to_string(),
+            ),
         ],
         body,
     )

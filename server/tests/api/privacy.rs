@@ -390,6 +390,13 @@ async fn export_streams_a_zip_and_bad_ids_are_refused() {
     );
     assert!(r.body.starts_with("PK"), "a ZIP");
     assert!(r.body.contains("leads.csv") && r.body.contains("messages.json"));
+    // Streamed, so no Content-Length; an estimate for the dashboard's progress bar instead.
+    let estimate: usize = r.headers["x-export-estimated-bytes"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(estimate > 0 && estimate < 1_000_000, "{estimate}");
     let r = app
         .get(&format!("/api/leads/{lead}/export"), Some(&cookie))
         .await;
