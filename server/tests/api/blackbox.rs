@@ -673,6 +673,26 @@ async fn a_wrong_key_stops_start_up_and_rotate_key_keeps_the_account_linked() {
     std::fs::remove_dir_all(&server.dir).ok();
 }
 
+/// Two instances of the server binary on one fresh database (started, ready), named
+/// `{name}-a` and `{name}-b`.
+async fn two_instances(fake: &FakeWhatsApp, name: &str) -> (Server, Server) {
+    let url = store::test_support::fresh_database()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs PostgreSQL: {e}"));
+    let instance = |half: &str| Server {
+        port: free_port(),
+        dir: temp_dir(&format!("{name}-{half}")),
+        child: None,
+        fake_url: fake.url(),
+        fake_root: hex(&fake.root_public_key()),
+        database_url: Some(url.clone()),
+    };
+    let (mut a, mut b) = (instance("a"), instance("b"));
+    a.start(KEY).await;
+    b.start(KEY).await;
+    (a, b)
+}
+
 /// Several instances on one database (issue 14): an account runs on exactly one of them; a
 /// message queued through the other goes out through it once; when it is SIGKILLed the other
 /// takes the account over from stored credentials (no QR) within 30 s and receives for it; a
@@ -683,21 +703,7 @@ async fn two_instances_share_the_accounts_and_take_over_when_one_dies() {
     let contact = fake
         .add_account("15550002222", "100000000000002", "Carol")
         .unwrap();
-    let url = store::test_support::fresh_database()
-        .await
-        .unwrap_or_else(|e| panic!("this test needs PostgreSQL: {e}"));
-    let instance = |name: &str| Server {
-        port: free_port(),
-        dir: temp_dir(name),
-        child: None,
-        fake_url: fake.url(),
-        fake_root: hex(&fake.root_public_key()),
-        database_url: Some(url.clone()),
-    };
-    let mut a = instance("lease-a");
-    let mut b = instance("lease-b");
-    a.start(KEY).await;
-    b.start(KEY).await;
+    let (mut a, mut b) = two_instances(&fake, "lease").await;
     let cookie = a.signup().await;
     let (id, path) = a.link_account(&fake, &cookie, "Shared").await;
 
@@ -816,21 +822,7 @@ async fn a_rolling_restart_of_two_instances_under_traffic_loses_and_doubles_noth
     let contact = fake
         .add_account("15550002222", "100000000000002", "Carol")
         .unwrap();
-    let url = store::test_support::fresh_database()
-        .await
-        .unwrap_or_else(|e| panic!("this test needs PostgreSQL: {e}"));
-    let instance = |name: &str| Server {
-        port: free_port(),
-        dir: temp_dir(name),
-        child: None,
-        fake_url: fake.url(),
-        fake_root: hex(&fake.root_public_key()),
-        database_url: Some(url.clone()),
-    };
-    let mut a = instance("roll-a");
-    let mut b = instance("roll-b");
-    a.start(KEY).await;
-    b.start(KEY).await;
+    let (mut a, mut b) = two_instances(&fake, "roll").await;
     let cookie = a.signup().await;
     a.link_account(&fake, &cookie, "Rolling").await;
 

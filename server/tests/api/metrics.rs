@@ -148,29 +148,8 @@ async fn metrics_are_prometheus_text_with_every_named_series_moving() {
 
     // An account: created, linked by QR, active.
     let cookie = app.signup(&unique_email()).await;
-    let created = app
-        .json(
-            Method::POST,
-            "/api/accounts",
-            Some(&cookie),
-            &json!({"session_name": "Metrics"}),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED);
-    let id = created.json()["id"].as_str().unwrap().to_owned();
-    let link = app
-        .json(
-            Method::POST,
-            &format!("/api/accounts/{id}/link"),
-            Some(&cookie),
-            &json!({"method": "qr"}),
-        )
-        .await;
-    assert_eq!(link.status, StatusCode::ACCEPTED, "{}", link.body);
-    fake.phone()
-        .scan(link.json()["qr"].as_str().unwrap())
-        .unwrap();
-    account_until(&app, &cookie, &id, |a| a["status"] == "active").await;
+    let id = crate::whatsapp::create_account(&app, &cookie, "Metrics").await;
+    crate::whatsapp::link_by_qr(&app, &fake, &cookie, &id).await;
 
     // In, out, undecryptable, then a dropped connection that reconnects.
     contact

@@ -29,19 +29,7 @@ async fn app_for(fake: &FakeWhatsApp) -> TestApp {
 async fn a_linked_account(app: &TestApp, fake: &FakeWhatsApp) -> (String, String) {
     let cookie = app.signup(&unique_email()).await;
     let id = crate::whatsapp::create_account(app, &cookie, "Sales").await;
-    let r = app
-        .json(
-            Method::POST,
-            &format!("/api/accounts/{id}/link"),
-            Some(&cookie),
-            &json!({"method": "qr"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
-    fake.phone()
-        .scan(r.json()["qr"].as_str().unwrap())
-        .expect("scan");
-    crate::whatsapp::account_until(app, &cookie, &id, |a| a["status"] == "active").await;
+    crate::whatsapp::link_by_qr(app, fake, &cookie, &id).await;
     (cookie, id)
 }
 

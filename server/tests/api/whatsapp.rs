@@ -57,7 +57,12 @@ pub(crate) async fn account_until(
 }
 
 /// Links an account by QR through the API; returns the QR string.
-async fn link_by_qr(app: &TestApp, fake: &FakeWhatsApp, cookie: &str, id: &str) -> String {
+pub(crate) async fn link_by_qr(
+    app: &TestApp,
+    fake: &FakeWhatsApp,
+    cookie: &str,
+    id: &str,
+) -> String {
     let r = app
         .json(
             Method::POST,
