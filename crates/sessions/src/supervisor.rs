@@ -205,23 +205,29 @@ impl Sessions {
         Ok(started)
     }
 
-    /// Starts each of `accounts` whose lease this instance gets; returns how many.
+    /// Starts each of `accounts` whose lease this instance gets (one round trip for all);
+    /// returns how many.
     async fn start_claimed(
         &self,
         accounts: impl Iterator<Item = &EngineAccount>,
     ) -> Result<usize, SessionsError> {
-        let mut started = 0;
-        for account in accounts {
-            match self.claim(account.session_id).await {
-                Ok(()) => {
-                    self.ensure_running(account);
-                    started += 1;
-                }
-                Err(SessionsError::HeldElsewhere) => {}
-                Err(e) => return Err(e),
+        let accounts: Vec<&EngineAccount> = accounts.collect();
+        let claimed: std::collections::HashSet<Uuid> = match self.inner.leases.get() {
+            None => accounts.iter().map(|a| a.session_id).collect(),
+            Some(leases) => {
+                let ids: Vec<Uuid> = accounts.iter().map(|a| a.session_id).collect();
+                leases
+                    .try_acquire_many(&ids)
+                    .await
+                    .map_err(|e| SessionsError::Store(e.to_string()))?
+                    .into_iter()
+                    .collect()
             }
+        };
+        for account in accounts.iter().filter(|a| claimed.contains(&a.session_id)) {
+            self.ensure_running(account);
         }
-        Ok(started)
+        Ok(claimed.len())
     }
 
     /// Accounts with a running task.

@@ -19,8 +19,11 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-/// The lock key of an account (a bigint from its id, in its own namespace).
-const KEY_SQL: &str = "hashtextextended('rarity.account-lease:' || $1::text, 0)";
+/// The SQL for the lock key of the account `arg` names (a bigint from its id, in its own
+/// namespace).
+fn lease_key(arg: &str) -> String {
+    format!("hashtextextended('rarity.account-lease:' || {arg}::text, 0)")
+}
 
 /// The leases this instance holds, on its own connection.
 pub struct Leases {
@@ -60,23 +63,37 @@ impl Leases {
     /// Takes `account`'s lease if no instance holds it. `Ok(true)`: this instance holds it now
     /// (or already did).
     pub async fn try_acquire(&self, account: Uuid) -> Result<bool, StoreError> {
-        if lock(&self.held).contains(&account) {
-            return Ok(true);
+        Ok(!self.try_acquire_many(&[account]).await?.is_empty())
+    }
+
+    /// [`Leases::try_acquire`] for many accounts in one round trip (start-up and the take-over
+    /// scan ask for every linked account): returns those this instance holds now.
+    pub async fn try_acquire_many(&self, accounts: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        let (mut got, wanted): (Vec<Uuid>, Vec<Uuid>) = {
+            let held = lock(&self.held);
+            accounts.iter().partition(|a| held.contains(a))
+        };
+        if wanted.is_empty() {
+            return Ok(got);
         }
         let mut guard = self.conn.lock().await;
         if guard.is_none() {
             *guard = Some(Self::open(&self.options).await?);
         }
         let Some(conn) = guard.as_mut() else {
-            return Ok(false);
+            return Ok(got);
         };
-        let got: bool = sqlx::query_scalar(&format!("SELECT pg_try_advisory_lock({KEY_SQL})"))
-            .bind(account)
-            .fetch_one(&mut *conn)
-            .await?;
-        if got {
-            lock(&self.held).insert(account);
-        }
+        // Each account's lock is tried once (a session-level lock taken twice would need two
+        // unlocks; the `held` set keeps us from asking again).
+        let key = lease_key("a");
+        let taken: Vec<Uuid> = sqlx::query_scalar(&format!(
+            "SELECT a FROM unnest($1::uuid[]) AS a WHERE pg_try_advisory_lock({key})"
+        ))
+        .bind(&wanted)
+        .fetch_all(&mut *conn)
+        .await?;
+        lock(&self.held).extend(taken.iter().copied());
+        got.extend(taken);
         Ok(got)
     }
 
@@ -87,7 +104,7 @@ impl Leases {
         }
         let mut guard = self.conn.lock().await;
         if let Some(conn) = guard.as_mut() {
-            sqlx::query(&format!("SELECT pg_advisory_unlock({KEY_SQL})"))
+            sqlx::query(&format!("SELECT pg_advisory_unlock({})", lease_key("$1")))
                 .bind(account)
                 .execute(&mut *conn)
                 .await?;
