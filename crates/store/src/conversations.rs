@@ -41,10 +41,6 @@ pub(crate) struct Cursor {
 }
 
 impl Cursor {
-    pub(crate) fn new(created_at: DateTime<Utc>, id: Uuid) -> Cursor {
-        Cursor { created_at, id }
-    }
-
     fn of(message: &Message) -> Cursor {
         Cursor {
             created_at: message.created_at,
@@ -57,14 +53,6 @@ impl Cursor {
         bytes.extend_from_slice(&self.created_at.timestamp_micros().to_be_bytes());
         bytes.extend_from_slice(self.id.as_bytes());
         bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    pub(crate) fn created_at(self) -> DateTime<Utc> {
-        self.created_at
-    }
-
-    pub(crate) fn id(self) -> Uuid {
-        self.id
     }
 
     pub(crate) fn decode(input: &str) -> Result<Cursor, StoreError> {

@@ -32,6 +32,8 @@
 
 mod accounts;
 mod audit;
+mod campaign_runner;
+mod campaigns;
 mod chat;
 mod config;
 mod consent;
@@ -43,6 +45,7 @@ mod erasure;
 mod error;
 mod events;
 mod export;
+mod import;
 mod lead_link;
 mod leads;
 mod leases;
@@ -60,6 +63,8 @@ mod whatsapp;
 
 pub use accounts::{Accounts, Credentials, LoginAttempt, SessionLifetime, SessionUser};
 pub use audit::{AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditEntry};
+pub use campaign_runner::{CampaignRunner, Pace, TickOutcome};
+pub use campaigns::*;
 pub use chat::ReadReceipts;
 pub use config::{DEFAULT_MAX_SESSIONS_PER_USER, StoreConfig, StoreSettings};
 pub use consent::{
@@ -75,6 +80,11 @@ pub use erasure::{AccountDeletionReport, ErasureReport};
 pub use error::StoreError;
 pub use events::{EVENTS_CHANNEL, EVENTS_PAGE_MAX, EventKind, EventListener, NewEvent, UserEvent};
 pub use export::{ExportError, ExportScope, ExportSummary, PreparedExport};
+pub use import::{
+    ColumnTarget, IMPORT_ROWS_MAX, ImportOptions, ImportPreview, ImportReport, RowError,
+    normalize_phone, preview as import_preview,
+};
+pub use leads::{BULK_MAX, BulkAction, LeadQuery, LeadSort, SEGMENT_MAX};
 pub use leases::Leases;
 pub use ops::{ACCOUNT_STATUSES, OpsSnapshot, PoolStats};
 pub use paging::{ConversationPage, LeadPage, TemplatePage};

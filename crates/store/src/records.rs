@@ -19,6 +19,10 @@ pub struct Lead {
     pub status: LeadStatus,
     pub source: Option<String>,
     pub campaign: Option<String>,
+    /// Extra columns from a CSV import (`{"city": "Leeds"}`), usable as template variables.
+    pub fields: sqlx::types::Json<std::collections::BTreeMap<String, String>>,
+    /// The contact's WhatsApp LID once known (`…@lid`).
+    pub wa_lid: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -59,7 +59,7 @@ pub fn render(
 }
 
 /// What a lead gives a template: `name`, `first_name` (the name's first word), `phone`,
-/// `company`, `email`, `status`.
+/// `company`, `email`, `status`, and any imported column (`extra`, by its field name).
 #[derive(Debug, Clone, Copy)]
 pub struct LeadFields<'a> {
     pub name: &'a str,
@@ -67,6 +67,9 @@ pub struct LeadFields<'a> {
     pub company: Option<&'a str>,
     pub email: Option<&'a str>,
     pub status: &'a str,
+    /// Imported columns, `(field name, value)`; the built-in fields win over a column of the same
+    /// name.
+    pub extra: &'a [(String, String)],
 }
 
 impl LeadFields<'_> {
@@ -79,7 +82,11 @@ impl LeadFields<'_> {
             "company" => self.company,
             "email" => self.email,
             "status" => Some(self.status),
-            _ => None,
+            other => self
+                .extra
+                .iter()
+                .find(|(name, _)| name == other)
+                .map(|(_, value)| value.as_str()),
         }?;
         (!v.trim().is_empty()).then(|| v.to_owned())
     }
@@ -151,14 +158,28 @@ mod tests {
     }
 
     fn ana(field: &str) -> Option<String> {
+        let extra = [
+            ("city".to_string(), "Leeds".to_string()),
+            ("name".to_string(), "not this one".to_string()),
+            ("blank".to_string(), " ".to_string()),
+        ];
         super::LeadFields {
             name: "Ana Lima",
             phone: "+15550009001",
             company: Some("Sofas Ltd"),
             email: None,
             status: "new",
+            extra: &extra,
         }
         .value(field)
+    }
+
+    #[test]
+    fn imported_columns_are_variables_but_never_shadow_a_lead_field() {
+        assert_eq!(
+            super::render("{{name}} in {{city}}{{blank|!}}", ana).unwrap(),
+            "Ana Lima in Leeds!"
+        );
     }
 
     #[test]

@@ -157,7 +157,8 @@ pub(crate) async fn store(
         "INSERT INTO public.whatsapp_messages AS m \
            (session_id, lead_id, message_id, phone_number, contact_jid, contact_lid, push_name, \
             direction, message_type, content, status, status_reason, wa_timestamp, sent_at, created_at) \
-         VALUES ($1, (SELECT l.id FROM public.leads l WHERE l.phone = $3), $2, $3, $4, $5, $6, \
+         VALUES ($1, (SELECT l.id FROM public.leads l WHERE l.phone = $3 OR l.wa_lid = $5 \
+                      ORDER BY (l.phone = $3) DESC NULLS LAST LIMIT 1), $2, $3, $4, $5, $6, \
                  $7, 'text', $8, $9, $10, $11, CASE WHEN $7 = 'out' AND $9 = 'sent' THEN $11 END, \
                  clock_timestamp()) \
          ON CONFLICT ON CONSTRAINT whatsapp_messages_session_id_message_id_key DO UPDATE SET \
@@ -217,6 +218,18 @@ pub(crate) async fn store(
             .await?;
         lead_id = Some(id);
         lead_created = created;
+    }
+    // One identity per person: the lead learns the contact's LID, so a later message addressed
+    // by LID alone (no phone number) finds the same lead.
+    if let (Some(lead), Some(lid)) = (lead_id, &record.lid) {
+        sqlx::query(
+            "UPDATE public.leads SET wa_lid = $2 WHERE id = $1 AND wa_lid IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM public.leads o WHERE o.wa_lid = $2)",
+        )
+        .bind(lead)
+        .bind(lid)
+        .execute(&mut *conn)
+        .await?;
     }
     // An opt-out keyword from the contact is recorded in this transaction, so "stored" and
     // "suppressed" are one fact (see `crate::consent`).

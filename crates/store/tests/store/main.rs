@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod campaigns;
 mod consent;
 mod embedded;
 mod engine_commit;
