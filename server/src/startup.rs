@@ -148,6 +148,7 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
     sessions.start_all().await.map_err(StartupError::Sessions)?;
     let adopting = crate::engine::adopt_orphans(sessions.clone());
     let purge = crate::retention::spawn(store.clone());
+    let campaigns = crate::campaigns::spawn(store.clone(), config.campaign_pacing_scale);
 
     let bundle = config.leptos_site_root.join("pkg").join("rarity.js");
     if !bundle.exists() {
@@ -192,6 +193,8 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
     };
     tracing::info!("HTTP server stopped; disconnecting the WhatsApp accounts");
     purge.abort();
+    // Nothing more is queued; what is queued stays in the outbox for the next start.
+    campaigns.abort();
     // No more take-overs: the accounts this instance stops are for the others to take.
     adopting.abort();
     sessions.shutdown(SESSIONS_GRACE).await;

@@ -267,7 +267,7 @@ impl LeadCursor {
 
     fn decode(input: &str, sort: LeadSort) -> Result<LeadCursor, StoreError> {
         let bad = || StoreError::invalid("cursor", "is not a cursor this list returned");
-        if input.len() % 2 != 0 || input.len() > 2048 || !input.is_ascii() {
+        if !input.len().is_multiple_of(2) || input.len() > 2048 || !input.is_ascii() {
             return Err(bad());
         }
         let bytes = (0..input.len() / 2)

@@ -25,6 +25,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("request body is larger than 64 KiB")]
     PayloadTooLarge,
+    /// An upload over its own limit (CSV import): 413 `payload_too_large`.
+    #[error("{0}")]
+    FileTooLarge(&'static str),
     #[error("{message}")]
     Validation {
         field: Option<String>,
@@ -71,7 +74,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) | Self::OptedOut(_) => StatusCode::CONFLICT,
             Self::Unavailable | Self::WhatsappUnavailable(_) | Self::Overloaded { .. } => {
@@ -91,7 +94,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::PayloadTooLarge => "payload_too_large",
+            Self::PayloadTooLarge | Self::FileTooLarge(_) => "payload_too_large",
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
             Self::OptedOut(_) => "opted_out",

@@ -6,8 +6,10 @@
 //! `messages`).
 
 mod accounts;
+mod campaigns;
 mod error;
 mod extract;
+mod leads;
 mod messages;
 mod paging;
 mod privacy;
@@ -29,7 +31,19 @@ use crate::state::AppState;
 pub fn routes(state: &AppState) -> Router<AppState> {
     let router = Router::new()
         .route("/me", get(me))
-        .route("/leads", get(leads_list).post(lead_create))
+        .route("/leads", get(leads::list).post(lead_create))
+        .route("/leads/count", get(leads::count))
+        .route("/leads/bulk", axum::routing::post(leads::bulk))
+        .route(
+            "/leads/import/preview",
+            axum::routing::post(leads::import_preview)
+                .layer(axum::extract::DefaultBodyLimit::max(leads::IMPORT_LIMIT)),
+        )
+        .route(
+            "/leads/import",
+            axum::routing::post(leads::import)
+                .layer(axum::extract::DefaultBodyLimit::max(leads::IMPORT_LIMIT)),
+        )
         .route(
             "/leads/{id}",
             get(lead_get).patch(lead_update).delete(lead_delete),
@@ -40,6 +54,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             delete(template_delete).patch(template_update),
         )
         .merge(accounts::routes())
+        .merge(campaigns::routes())
         .merge(messages::routes())
         .merge(privacy::routes())
         .route_layer(axum::middleware::from_fn(crate::stats::tag_route))
@@ -62,28 +77,6 @@ async fn me(user: ApiUser) -> Json<Me> {
         id: user.id,
         email: user.email,
     })
-}
-
-/// `GET /api/leads?limit=&before=`: newest first, paged (see `paging`).
-async fn leads_list(
-    State(state): State<AppState>,
-    user: ApiUser,
-    query: Result<
-        axum::extract::Query<paging::PageQuery>,
-        axum::extract::rejection::QueryRejection,
-    >,
-) -> Result<Response, ApiError> {
-    let page = paging::PageRequest::parse(query, "before", 100)?;
-    let mut tx = state.store.as_user(user.id).await?;
-    let leads = tx.leads_page(page.cursor.as_deref(), page.limit).await?;
-    tx.commit().await?;
-    Ok(paging::respond(
-        "/api/leads",
-        "before",
-        page.limit,
-        leads.leads,
-        leads.next_cursor,
-    ))
 }
 
 async fn lead_get(

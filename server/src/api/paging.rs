@@ -64,7 +64,8 @@ pub fn respond<T: Serialize>(
     let mut response = Json(items).into_response();
     if let Some(cursor) = next_cursor {
         // Cursors are hex digits, so they need no escaping.
-        let link = format!("<{path}?limit={limit}&{cursor_name}={cursor}>; rel=\"next\"");
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let link = format!("<{path}{sep}limit={limit}&{cursor_name}={cursor}>; rel=\"next\"");
         if let Ok(value) = HeaderValue::from_str(&link) {
             response.headers_mut().insert(header::LINK, value);
         }

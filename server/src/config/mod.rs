@@ -44,6 +44,9 @@ pub struct Config {
     /// `WHATSAPP_QR_TIMEOUT`: how long each QR code shows; `None` = WhatsApp Web's (60 s for the
     /// first, 20 s for each later one).
     pub whatsapp_qr_timeout: Option<Duration>,
+    /// `CAMPAIGN_PACING_SCALE`: how many times faster than real time campaign pacing runs (1 =
+    /// real time; tests compress minutes, hours and days with it).
+    pub campaign_pacing_scale: u64,
     /// `None` = start the embedded PostgreSQL cluster under `DATA_DIR/postgres`.
     pub database_url: Option<SecretString>,
     pub database_app_password: Option<SecretString>,
@@ -160,6 +163,9 @@ impl Config {
         let whatsapp_qr_timeout = get("WHATSAPP_QR_TIMEOUT").and_then(|raw| {
             check!(parse::number("WHATSAPP_QR_TIMEOUT", &raw, 1_000, 600_000))
                 .map(Duration::from_millis)
+        });
+        let campaign_pacing_scale = get("CAMPAIGN_PACING_SCALE").map_or(Some(1), |raw| {
+            check!(parse::number("CAMPAIGN_PACING_SCALE", &raw, 1, 100_000))
         });
         let database_url = get("DATABASE_URL").and_then(|raw| {
             let ok = raw.starts_with("postgres://") || raw.starts_with("postgresql://");
@@ -294,6 +300,7 @@ impl Config {
                 // A bad value was reported above (and then `problems` is not empty).
                 demo: demo.unwrap_or(false),
                 whatsapp_qr_timeout,
+                campaign_pacing_scale: campaign_pacing_scale.unwrap_or(1),
                 database_url,
                 database_app_password,
                 supabase_url,

@@ -61,6 +61,8 @@ struct Server {
     fake_root: String,
     /// A shared database (several instances); `None` = the embedded one under `dir`.
     database_url: Option<String>,
+    /// More environment variables for the binary.
+    env: Vec<(&'static str, String)>,
 }
 
 impl Server {
@@ -79,6 +81,9 @@ impl Server {
             .kill_on_drop(true);
         if let Some(url) = &self.database_url {
             command.env("DATABASE_URL", url);
+        }
+        for (name, value) in &self.env {
+            command.env(name, value);
         }
         command
     }
@@ -267,6 +272,11 @@ impl Server {
         cookie: &str,
         name: &str,
     ) -> (String, String) {
+        self.link_account_with(fake.phone(), cookie, name).await
+    }
+
+    /// [`Server::link_account`] with another phone of the offline WhatsApp.
+    async fn link_account_with(&self, phone: &Phone, cookie: &str, name: &str) -> (String, String) {
         let account = self
             .json(
                 "POST",
@@ -288,9 +298,7 @@ impl Server {
             )
             .await;
         assert_eq!(link.status, 202, "{}", link.body);
-        fake.phone()
-            .scan(link.json()["qr"].as_str().unwrap())
-            .unwrap();
+        phone.scan(link.json()["qr"].as_str().unwrap()).unwrap();
         let path = format!("/api/accounts/{id}");
         self.until("linked", &path, cookie, Duration::from_secs(30), |a| {
             a["status"] == "active"
@@ -431,6 +439,7 @@ async fn sigkill_at_a_random_moment_loses_and_doubles_nothing() {
         fake_url: fake.url(),
         fake_root: hex(&fake.root_public_key()),
         database_url: None,
+        env: Vec::new(),
     };
     server.start(KEY).await;
     let cookie = server.signup().await;
@@ -597,6 +606,7 @@ async fn a_wrong_key_stops_start_up_and_rotate_key_keeps_the_account_linked() {
         fake_url: fake.url(),
         fake_root: hex(&fake.root_public_key()),
         database_url: None,
+        env: Vec::new(),
     };
     server.start(KEY).await;
     let cookie = server.signup().await;
@@ -686,6 +696,7 @@ async fn two_instances(fake: &FakeWhatsApp, name: &str) -> (Server, Server) {
         fake_url: fake.url(),
         fake_root: hex(&fake.root_public_key()),
         database_url: Some(url.clone()),
+        env: Vec::new(),
     };
     let (mut a, mut b) = (instance("a"), instance("b"));
     a.start(KEY).await;
@@ -902,4 +913,268 @@ async fn a_rolling_restart_of_two_instances_under_traffic_loses_and_doubles_noth
     for dir in [&a.dir, &b.dir] {
         std::fs::remove_dir_all(dir).ok();
     }
+}
+
+/// Issue 12's campaign, end to end on the real binary: 50 leads imported from a CSV, a template,
+/// two accounts in rotation, pacing compressed 600× (a pacing minute lasts 0.1 s, an hour 6 s).
+/// Every contact receives exactly one personalised text — also across a SIGKILL of the server
+/// mid-campaign — the per-account caps hold on the queue timestamps, and delivered / read /
+/// replied are tracked per lead. Then a second campaign pauses itself, saying why, when the phone
+/// logs one of its accounts out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_reaches_each_lead_once_at_a_safe_pace_across_a_crash() {
+    const LEADS: usize = 50;
+    let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let contacts: Vec<Phone> = (0..LEADS)
+        .map(|i| {
+            fake.add_account(
+                &format!("1555200{i:04}"),
+                &format!("2000000{i:08}"),
+                &format!("Contact {i}"),
+            )
+            .unwrap()
+        })
+        .collect();
+    let seller_b = fake
+        .add_account("15550009999", "100000000009999", "Seller B")
+        .unwrap();
+    let mut server = Server {
+        port: free_port(),
+        dir: temp_dir("campaign"),
+        child: None,
+        fake_url: fake.url(),
+        fake_root: hex(&fake.root_public_key()),
+        database_url: None,
+        env: vec![("CAMPAIGN_PACING_SCALE", "600".to_owned())],
+    };
+    server.start(KEY).await;
+    let cookie = server.signup().await;
+    let (a, _) = server.link_account(&fake, &cookie, "Seller A").await;
+    let (b, b_path) = server
+        .link_account_with(&seller_b, &cookie, "Seller B")
+        .await;
+
+    // The leads, from a CSV with national and international numbers (default country US).
+    let mut csv = String::from("Full name,Mobile,Company\n");
+    for i in 0..LEADS {
+        let phone = if i % 2 == 0 {
+            format!("+1 555 200 {i:04}")
+        } else {
+            format!("(555) 200-{i:04}")
+        };
+        csv.push_str(&format!("Lead{i} Person,{phone},\"Firm {i}, Ltd\"\n"));
+    }
+    let imported = server
+        .try_request(
+            "POST",
+            "/api/leads/import?default_country=US",
+            Some(&cookie),
+            Some(&csv),
+            &[("Content-Type", "text/csv")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    assert_eq!(imported.json()["created"], LEADS, "{}", imported.body);
+    let template = server
+        .json(
+            "POST",
+            "/api/templates",
+            &cookie,
+            &json!({"name": "Intro", "content": "Hi {{first_name}} at {{company}}, shall we talk?"}),
+            &[],
+        )
+        .await;
+    assert_eq!(template.status, 201, "{}", template.body);
+    let campaign = server
+        .json(
+            "POST",
+            "/api/campaigns",
+            &cookie,
+            &json!({
+                "name": "Launch",
+                "template_id": template.json()["id"],
+                "account_ids": [a, b],
+                "segment": {"search": "Person"},
+                "pacing": {"per_minute": 3, "per_hour": 12, "per_day": 1000,
+                           "first_contact_per_day": 1000, "jitter_seconds": 2, "warm_up": false},
+                "start": true
+            }),
+            &[],
+        )
+        .await;
+    assert_eq!(campaign.status, 201, "{}", campaign.body);
+    let campaign = campaign.json();
+    assert_eq!(campaign["counts"]["total"], LEADS);
+    let path = format!("/api/campaigns/{}", campaign["id"].as_str().unwrap());
+
+    // SIGKILL once some, not all, have gone out; restart; the campaign goes on.
+    let received =
+        |contacts: &[Phone]| -> usize { contacts.iter().map(|c| c.received().len()).sum() };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while received(&contacts) < 10 {
+        assert!(tokio::time::Instant::now() < deadline, "{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill().await;
+    eprintln!("campaign: killed after {} sends", received(&contacts));
+    server.start(KEY).await;
+    let done = server
+        .until(
+            "the campaign completes",
+            &path,
+            &cookie,
+            Duration::from_secs(120),
+            |c| c["status"] == "completed",
+        )
+        .await;
+    assert_eq!(done["counts"]["pending"], 0, "{done}");
+    fake.wait_until(
+        "every contact received its text",
+        Duration::from_secs(60),
+        |_| contacts.iter().all(|c| !c.received().is_empty()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}:\n{}", server.logs()));
+    // Exactly one text each, personalised (checked exactly), from either account.
+    let mut per_sender: HashMap<String, usize> = HashMap::new();
+    for (i, contact) in contacts.iter().enumerate() {
+        let got = contact.received();
+        assert_eq!(got.len(), 1, "contact {i} received {got:?}");
+        assert_eq!(
+            got[0].text.as_deref(),
+            Some(format!("Hi Lead{i} at Firm {i}, Ltd, shall we talk?").as_str())
+        );
+        *per_sender
+            .entry(got[0].from.split(':').next().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(per_sender.len(), 2, "both accounts sent: {per_sender:?}");
+
+    // The caps, on the moments each message was released to its account's outbox.
+    let rows = server
+        .get(&format!("{path}/leads?limit=500"), &cookie)
+        .await
+        .json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), LEADS);
+    let mut times: HashMap<String, Vec<chrono::DateTime<chrono::Utc>>> = HashMap::new();
+    for row in rows {
+        let at: chrono::DateTime<chrono::Utc> = row["queued_at"].as_str().unwrap().parse().unwrap();
+        times
+            .entry(row["account_id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(at);
+    }
+    for (account, mut at) in times {
+        at.sort();
+        let span = |w: &[chrono::DateTime<chrono::Utc>]| (w[w.len() - 1] - w[0]).num_milliseconds();
+        for w in at.windows(4) {
+            assert!(
+                span(w) >= 100,
+                "{account}: 4 sends within a pacing minute ({} ms)",
+                span(w)
+            );
+        }
+        for w in at.windows(13) {
+            assert!(
+                span(w) >= 6_000,
+                "{account}: 13 sends within a pacing hour ({} ms)",
+                span(w)
+            );
+        }
+    }
+
+    // Delivered (the phones' automatic receipts), read (sent by 5 contacts), replied (3).
+    for contact in &contacts[..5] {
+        let got = contact.received();
+        let sender = got[0].from.split(':').next().unwrap().to_owned();
+        contact
+            .send_receipt(&sender, std::slice::from_ref(&got[0].id), Some("read"))
+            .unwrap();
+    }
+    for contact in &contacts[5..8] {
+        let sender = contact.received()[0]
+            .from
+            .split(':')
+            .next()
+            .unwrap()
+            .to_owned();
+        contact.send_text(&sender, "Yes, call me").await.unwrap();
+    }
+    let tracked = server
+        .until(
+            "read and replied tracked",
+            &path,
+            &cookie,
+            Duration::from_secs(30),
+            |c| c["counts"]["read"] == 5 && c["counts"]["replied"] == 3,
+        )
+        .await;
+    assert_eq!(tracked["counts"]["delivered"], LEADS - 8, "{tracked}");
+    assert_eq!(tracked["counts"]["failed"], 0, "{tracked}");
+    let replied = server
+        .get(&format!("{path}/leads?state=replied"), &cookie)
+        .await
+        .json();
+    let mut names: Vec<&str> = replied
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Lead5 Person", "Lead6 Person", "Lead7 Person"]);
+
+    // A slow second campaign; the phone logs Seller B out: the campaign pauses with the reason.
+    let slow = server
+        .json(
+            "POST",
+            "/api/campaigns",
+            &cookie,
+            &json!({
+                "name": "Follow-up",
+                "content": "Following up, {{name}}",
+                "account_ids": [a, b],
+                "segment": {"search": "Person"},
+                "pacing": {"per_minute": 1, "per_hour": 1, "jitter_seconds": 0, "warm_up": false},
+                "start": true
+            }),
+            &[],
+        )
+        .await;
+    assert_eq!(slow.status, 201, "{}", slow.body);
+    let slow_path = format!("/api/campaigns/{}", slow.json()["id"].as_str().unwrap());
+    let device = fake
+        .devices()
+        .into_iter()
+        .find(|d| d.user == "15550009999")
+        .expect("Seller B's companion");
+    assert_eq!(fake.fail_device("15550009999", device.device, 401), 1);
+    server
+        .until(
+            "Seller B logged out",
+            &b_path,
+            &cookie,
+            Duration::from_secs(30),
+            |a| a["status"] == "expired",
+        )
+        .await;
+    let paused = server
+        .until(
+            "the campaign pauses itself",
+            &slow_path,
+            &cookie,
+            Duration::from_secs(30),
+            |c| c["status"] == "paused",
+        )
+        .await;
+    let reason = paused["pause_reason"].as_str().unwrap();
+    assert!(reason.contains("Seller B"), "{reason}");
+    assert!(
+        paused["counts"]["pending"].as_i64().unwrap() > 0,
+        "{paused}"
+    );
+    server.terminate().await;
+    std::fs::remove_dir_all(&server.dir).ok();
 }

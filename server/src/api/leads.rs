@@ -1,0 +1,289 @@
+//! The lead list with search, filters and sorting, bulk actions, and CSV import.
+//!
+//! - `GET /api/leads?search=&status=&campaign_id=&has_conversation=&sort=&limit=&before=`: a JSON
+//!   array, paged with a `Link: rel="next"` header (see `paging`).
+//! - `GET /api/leads/count?…` (the same filters): `{"count": n}`.
+//! - `POST /api/leads/bulk` `{"ids": [...] | "all_matching": {filters}, "action": "delete" |
+//!   "set_status", "status"?}`: `{"changed": n}`.
+//! - `POST /api/leads/import/preview` with the CSV as the body: columns, suggested mapping, rows.
+//! - `POST /api/leads/import?default_country=GB&mapping=[…]` with the CSV as the body: the report
+//!   (created, updated, merged, each bad row's line and reason). Up to [`IMPORT_LIMIT`] bytes and
+//!   100,000 rows; all or nothing (see `store::ImportReport`).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::paging;
+use super::{ApiError, ApiJson, ApiUser};
+use crate::state::AppState;
+
+/// Largest CSV file accepted (100,000 rows of a typical lead export is 5 to 10 MB).
+pub const IMPORT_LIMIT: usize = 20 * 1024 * 1024;
+
+/// Filters as query parameters (all text, so a bad value is our 422, not axum's 400).
+#[derive(Deserialize, Default)]
+pub struct LeadFilterParams {
+    search: Option<String>,
+    status: Option<String>,
+    campaign_id: Option<String>,
+    has_conversation: Option<String>,
+    sort: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+fn blank(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl LeadFilterParams {
+    pub fn query(&self) -> Result<store::LeadQuery, ApiError> {
+        Ok(store::LeadQuery {
+            search: blank(&self.search).map(str::to_owned),
+            status: blank(&self.status)
+                .map(store::LeadStatus::parse)
+                .transpose()?,
+            campaign_id: blank(&self.campaign_id)
+                .map(|raw| {
+                    Uuid::parse_str(raw)
+                        .map_err(|_| ApiError::validation("campaign_id", "is not a campaign id"))
+                })
+                .transpose()?,
+            has_conversation: blank(&self.has_conversation)
+                .map(|raw| match raw {
+                    "true" | "1" | "yes" => Ok(true),
+                    "false" | "0" | "no" => Ok(false),
+                    _ => Err(ApiError::validation(
+                        "has_conversation",
+                        "must be true or false",
+                    )),
+                })
+                .transpose()?,
+            sort: blank(&self.sort)
+                .map(store::LeadSort::parse)
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The same filters as a query string (for the `Link` header), without the cursor.
+    fn echo(&self) -> String {
+        let mut parts = Vec::new();
+        for (name, value) in [
+            ("search", &self.search),
+            ("status", &self.status),
+            ("campaign_id", &self.campaign_id),
+            ("has_conversation", &self.has_conversation),
+            ("sort", &self.sort),
+        ] {
+            if let Some(v) = blank(value) {
+                parts.push(format!("{name}={}", urlencode(v)));
+            }
+        }
+        parts.join("&")
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn params(
+    query: Result<Query<LeadFilterParams>, QueryRejection>,
+) -> Result<LeadFilterParams, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::BadRequest(e.body_text()))
+}
+
+/// `GET /api/leads`.
+pub async fn list(
+    State(state): State<AppState>,
+    user: ApiUser,
+    query: Result<Query<LeadFilterParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = params(query)?;
+    let filters = params.query()?;
+    let limit = match blank(&params.limit) {
+        None => 100,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| ApiError::validation("limit", "must be a whole number from 1 to 200"))?,
+    };
+    let mut tx = state.store.as_user(user.id).await?;
+    let page = tx
+        .leads_query(&filters, blank(&params.before), limit)
+        .await
+        .map_err(|e| match e {
+            // The cursor parameter of this route is `before`.
+            store::StoreError::Invalid {
+                field: "cursor",
+                message,
+            } => ApiError::validation("before", message),
+            other => other.into(),
+        })?;
+    tx.commit().await?;
+    let echo = params.echo();
+    let path = if echo.is_empty() {
+        "/api/leads".to_owned()
+    } else {
+        format!("/api/leads?{echo}")
+    };
+    Ok(paging::respond(
+        &path,
+        "before",
+        limit,
+        page.leads,
+        page.next_cursor,
+    ))
+}
+
+#[derive(serde::Serialize)]
+pub struct Count {
+    count: i64,
+}
+
+/// `GET /api/leads/count`.
+pub async fn count(
+    State(state): State<AppState>,
+    user: ApiUser,
+    query: Result<Query<LeadFilterParams>, QueryRejection>,
+) -> Result<Json<Count>, ApiError> {
+    let filters = params(query)?.query()?;
+    let mut tx = state.store.as_user(user.id).await?;
+    let count = tx.leads_count(&filters).await?;
+    tx.commit().await?;
+    Ok(Json(Count { count }))
+}
+
+#[derive(Deserialize)]
+pub struct BulkRequest {
+    #[serde(default)]
+    ids: Option<Vec<Uuid>>,
+    #[serde(default)]
+    all_matching: Option<store::LeadQuery>,
+    action: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+pub struct BulkResult {
+    changed: u64,
+}
+
+/// `POST /api/leads/bulk`.
+pub async fn bulk(
+    State(state): State<AppState>,
+    user: ApiUser,
+    ApiJson(request): ApiJson<BulkRequest>,
+) -> Result<Json<BulkResult>, ApiError> {
+    let action = match request.action.as_str() {
+        "delete" => store::BulkAction::Delete,
+        "set_status" => store::BulkAction::SetStatus(store::LeadStatus::parse(
+            request.status.as_deref().unwrap_or(""),
+        )?),
+        _ => {
+            return Err(ApiError::validation(
+                "action",
+                "must be delete or set_status",
+            ));
+        }
+    };
+    let mut tx = state.store.as_user(user.id).await?;
+    let ids = match (request.ids, request.all_matching) {
+        (Some(ids), None) => ids,
+        (None, Some(query)) => {
+            let ids = tx.lead_ids_matching(&query).await?;
+            if ids.len() > store::BULK_MAX {
+                return Err(ApiError::validation(
+                    "all_matching",
+                    "matches more than 10,000 leads; narrow the filter",
+                ));
+            }
+            ids
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "ids",
+                "give either ids or all_matching",
+            ));
+        }
+    };
+    let changed = tx.leads_bulk(&ids, action).await?;
+    tx.commit().await?;
+    Ok(Json(BulkResult { changed }))
+}
+
+fn csv_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::FileTooLarge("the file is larger than 20 MiB; split it")
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    })?;
+    if body.is_empty() {
+        return Err(ApiError::validation("file", "is empty"));
+    }
+    Ok(body)
+}
+
+/// `POST /api/leads/import/preview`.
+pub async fn import_preview(
+    _user: ApiUser,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<store::ImportPreview>, ApiError> {
+    let body = csv_body(body)?;
+    Ok(Json(store::import_preview(&body)?))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ImportParams {
+    default_country: Option<String>,
+    /// A JSON array of column targets (see `store::ColumnTarget`).
+    mapping: Option<String>,
+}
+
+/// `POST /api/leads/import`.
+pub async fn import(
+    State(state): State<AppState>,
+    user: ApiUser,
+    query: Result<Query<ImportParams>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<store::ImportReport>, ApiError> {
+    let Query(params) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let body = csv_body(body)?;
+    let mapping = match blank(&params.mapping) {
+        None => Vec::new(),
+        Some(raw) => serde_json::from_str(raw).map_err(|e| {
+            ApiError::validation(
+                "mapping",
+                format!("must be a JSON array of column targets: {e}"),
+            )
+        })?,
+    };
+    let options = store::ImportOptions {
+        mapping,
+        default_country: params.default_country,
+    };
+    let mut tx = state.store.as_user(user.id).await?;
+    let report = tx.leads_import(&body, &options).await?;
+    tx.commit().await?;
+    Ok(Json(report))
+}
