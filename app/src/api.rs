@@ -17,6 +17,9 @@ pub struct LeadView {
     pub email: Option<String>,
     pub status: String,
     pub created: String,
+    /// Imported columns (template variables).
+    #[serde(default)]
+    pub fields: Vec<(String, String)>,
 }
 
 /// One page of leads, newest first; `next` is the cursor of the following page (`?before=`).
@@ -24,6 +27,8 @@ pub struct LeadView {
 pub struct LeadPageView {
     pub leads: Vec<LeadView>,
     pub next: Option<String>,
+    /// Leads matching the filters, on every page.
+    pub total: i64,
 }
 
 /// One page of templates by name; `next` is the cursor of the following page (`?after=`).
@@ -139,6 +144,7 @@ pub(crate) mod convert {
             email: l.email,
             status: l.status.as_str().to_string(),
             created: l.created_at.format("%Y-%m-%d").to_string(),
+            fields: l.fields.0.into_iter().collect(),
         }
     }
 
@@ -308,19 +314,84 @@ pub(crate) mod convert {
 /// Leads on one dashboard page.
 pub const LEADS_PER_PAGE: i64 = 50;
 
-/// A page of leads; `before` is the previous page's `next` (empty = the newest).
+/// A page of leads matching the filters (all optional; empty = any): `search` (name, phone,
+/// company, email), `status`, `sort` (newest, oldest, name, name_desc, updated), `conversation`
+/// (`yes`/`no`: has WhatsApp messages); `before` is the previous page's `next`.
 #[server(prefix = "/fn", endpoint = "leads/list")]
-pub async fn list_leads(#[server(default)] before: String) -> Result<LeadPageView, ServerFnError> {
+pub async fn list_leads(
+    #[server(default)] before: String,
+    #[server(default)] search: String,
+    #[server(default)] status: String,
+    #[server(default)] sort: String,
+    #[server(default)] conversation: String,
+) -> Result<LeadPageView, ServerFnError> {
+    let bad = |e: store::StoreError| {
+        convert::set_status(http::StatusCode::UNPROCESSABLE_ENTITY);
+        ServerFnError::new(e.to_string())
+    };
+    let query = store::LeadQuery {
+        search: convert::optional(search),
+        status: convert::optional(status)
+            .map(|s| store::LeadStatus::parse(&s))
+            .transpose()
+            .map_err(bad)?,
+        sort: convert::optional(sort)
+            .map(|s| store::LeadSort::parse(&s))
+            .transpose()
+            .map_err(bad)?
+            .unwrap_or_default(),
+        has_conversation: match convert::optional(conversation).as_deref() {
+            Some("yes") => Some(true),
+            Some("no") => Some(false),
+            _ => None,
+        },
+        campaign_id: None,
+    };
     let mut tx = convert::user_tx().await?;
     let page = tx
-        .leads_page(convert::optional(before).as_deref(), LEADS_PER_PAGE)
+        .leads_query(&query, convert::optional(before).as_deref(), LEADS_PER_PAGE)
         .await
-        .map_err(convert::internal)?;
+        .map_err(|e| match e {
+            e @ store::StoreError::Invalid { .. } => bad(e),
+            other => convert::internal(other),
+        })?;
+    let total = tx.leads_count(&query).await.map_err(convert::internal)?;
     tx.commit().await.map_err(convert::internal)?;
     Ok(LeadPageView {
         leads: page.leads.into_iter().map(convert::lead).collect(),
         next: page.next_cursor,
+        total,
     })
+}
+
+/// A bulk action on the listed leads (`ids`: comma-separated): `delete`, or `set_status` with
+/// `status`. Returns how many leads changed.
+#[server(prefix = "/fn", endpoint = "leads/bulk")]
+pub async fn bulk_leads(
+    #[server(default)] ids: String,
+    #[server(default)] action: String,
+    #[server(default)] status: String,
+) -> Result<u64, ServerFnError> {
+    let ids = ids
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(convert::parse_id)
+        .collect::<Result<Vec<_>, _>>()?;
+    let action = match action.as_str() {
+        "delete" => store::BulkAction::Delete,
+        "set_status" => store::BulkAction::SetStatus(
+            store::LeadStatus::parse(&status).map_err(|e| ServerFnError::new(e.to_string()))?,
+        ),
+        _ => return Err(ServerFnError::new("Unknown action")),
+    };
+    let mut tx = convert::user_tx().await?;
+    let changed = tx
+        .leads_bulk(&ids, action)
+        .await
+        .map_err(convert::internal)?;
+    tx.commit().await.map_err(convert::internal)?;
+    Ok(changed)
 }
 
 #[server(prefix = "/fn", endpoint = "leads/create")]

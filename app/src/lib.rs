@@ -22,8 +22,8 @@ use leptos_router::{
 
 use components::layout::DashboardLayout;
 use pages::{
-    accounts::AccountsPage, auth::LoginPage, auth::SignupPage, chats::ChatsPage, leads::LeadsPage,
-    settings::SettingsPage, templates::TemplatesPage,
+    accounts::AccountsPage, auth::LoginPage, auth::SignupPage, campaigns::CampaignsPage,
+    chats::ChatsPage, leads::LeadsPage, settings::SettingsPage, templates::TemplatesPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("chats") view=ChatsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("leads") view=LeadsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("templates") view=TemplatesPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("campaigns") view=CampaignsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("settings") view=SettingsPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>

@@ -5,7 +5,7 @@ use leptos_router::components::Outlet;
 use leptos_router::hooks::use_location;
 
 /// (href, label, test id, icon path). Icons are inline SVG paths so nothing loads from elsewhere.
-const NAV: [(&str, &str, &str, &str); 5] = [
+const NAV: [(&str, &str, &str, &str); 6] = [
     (
         "/accounts",
         "Accounts",
@@ -29,6 +29,12 @@ const NAV: [(&str, &str, &str, &str); 5] = [
         "Templates",
         "nav-templates",
         "M4 4h16v16H4zM8 9h8M8 13h8M8 17h5",
+    ),
+    (
+        "/campaigns",
+        "Campaigns",
+        "nav-campaigns",
+        "M3 11l18-8-8 18-2-8-8-2z",
     ),
     (
         "/settings",

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 #[component]
 pub fn Pager(
     /// The list's first page, when this is not it.
-    first: Option<&'static str>,
+    first: Option<String>,
     /// The next page, when there is one.
     next: Option<String>,
 ) -> impl IntoView {

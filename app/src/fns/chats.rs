@@ -46,6 +46,9 @@ pub struct LeadCard {
     pub status: String,
     pub source: Option<String>,
     pub campaign: Option<String>,
+    /// Imported columns (template variables).
+    #[serde(default)]
+    pub fields: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -83,6 +86,7 @@ fn lead_card(l: store::Lead) -> LeadCard {
         status: l.status.as_str().to_owned(),
         source: l.source,
         campaign: l.campaign,
+        fields: l.fields.0.into_iter().collect(),
     }
 }
 

@@ -6,6 +6,7 @@
 //! `*Payload` types below read those events (the store's JSON) into the same views.
 
 pub mod accounts;
+pub mod campaigns;
 pub mod chats;
 
 use serde::{Deserialize, Serialize};

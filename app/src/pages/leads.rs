@@ -9,7 +9,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{CreateLead, DeleteLead, LeadPageView, LeadView, list_leads};
+use std::collections::BTreeSet;
+
+use crate::api::{BulkLeads, CreateLead, DeleteLead, LeadPageView, LeadView, list_leads};
 use crate::components::form::{field_error, form_error};
 use crate::components::layout::PageHeader;
 use crate::components::pager::Pager;
@@ -17,6 +19,7 @@ use crate::components::ui::{
     BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, EmptyState, ErrorNote, Field, INPUT,
     sentence, user_message,
 };
+use crate::fns::chats::UpdateLead;
 use crate::privacy::{EraseLead, RecordConsent, lead_consent, lead_consents};
 
 #[component]
@@ -31,18 +34,44 @@ pub fn LeadsPage() -> impl IntoView {
     // `?before=<cursor>` shows older leads. The pager's links reload the page, so the list is
     // fetched with the query of the page it is on.
     let query = use_query_map();
-    let before = move || query.read().get("before").unwrap_or_default();
-    let before_now = move || query.read_untracked().get("before").unwrap_or_default();
+    let param = move |name: &str| query.read().get(name).unwrap_or_default();
+    let before = move || param("before");
+    let bulk = ServerAction::<BulkLeads>::new();
+    let update = ServerAction::<UpdateLead>::new();
+    let imported = RwSignal::new(0_u32);
+    let selected: RwSignal<BTreeSet<String>> = RwSignal::new(BTreeSet::new());
     let leads = Resource::new(
         move || {
             (
                 create.version().get(),
                 delete.version().get(),
                 erase.version().get(),
+                bulk.version().get(),
+                update.version().get(),
+                imported.get(),
+                ["before", "search", "status", "sort", "conversation"].map(param),
             )
         },
-        move |_| list_leads(before_now()),
+        move |(.., [before, search, status, sort, conversation])| {
+            list_leads(before, search, status, sort, conversation)
+        },
     );
+    // What the filters are, for the pager's links (the cursor belongs to these filters).
+    let filters_query = move || {
+        ["search", "status", "sort", "conversation"]
+            .into_iter()
+            .filter_map(|k| {
+                let v = param(k);
+                (!v.is_empty()).then(|| format!("{k}={}", crate::components::import::encode(&v)))
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    Effect::new(move |_| {
+        if bulk.version().get() > 0 {
+            selected.set(BTreeSet::new());
+        }
+    });
     let consents = Resource::new(
         move || {
             (
@@ -68,10 +97,20 @@ pub fn LeadsPage() -> impl IntoView {
             form.reset();
         }
     });
-    let delete_error = Signal::derive(move || match (delete.value().get(), erase.value().get()) {
-        (Some(Err(e)), _) | (_, Some(Err(e))) => Some(user_message(&e)),
-        _ => None,
+    let delete_error = Signal::derive(move || {
+        match (
+            delete.value().get(),
+            erase.value().get(),
+            bulk.value().get(),
+        ) {
+            (Some(Err(e)), _, _) | (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => {
+                Some(user_message(&e))
+            }
+            _ => None,
+        }
     });
+    let bulk_status = RwSignal::new("contacted".to_string());
+    let selection = move || selected.get().into_iter().collect::<Vec<_>>().join(",");
     let erased = move || match erase.value().get() {
         Some(Ok(messages)) => Some(format!(
             "Erased the lead and {messages} messages. Only a hash of the number remains if they opted out, so they are never messaged again."
@@ -87,6 +126,7 @@ pub fn LeadsPage() -> impl IntoView {
         <Title text="Leads · Rarity Leads"/>
         <PageHeader title="Leads" subtitle="People you talk to on WhatsApp"><span></span></PageHeader>
         <div class="grid gap-6 px-4 py-6 lg:grid-cols-[22rem_1fr] lg:px-8">
+            <div class="flex flex-col gap-6">
             <section aria-labelledby="new-lead" class=format!("{CARD} h-fit p-4")>
                 <h2 id="new-lead" class="mb-4 text-sm font-medium">"New lead"</h2>
                 <ActionForm action=create node_ref=form_ref attr:class="flex flex-col gap-3" attr:data-testid="lead-form">
@@ -113,7 +153,54 @@ pub fn LeadsPage() -> impl IntoView {
                     </button>
                 </ActionForm>
             </section>
-            <section aria-label="Lead list" class="flex flex-col gap-3">
+            <crate::components::import::ImportCsv imported/>
+            </div>
+            <section aria-label="Lead list" class="flex min-w-0 flex-col gap-3">
+                <form method="get" action="/leads" class="flex flex-wrap items-end gap-2" data-testid="lead-filters" role="search">
+                    <input type="search" name="search" class=format!("{INPUT} w-56 flex-1") placeholder="Search name, phone, company"
+                        aria-label="Search leads" prop:value=move || param("search") data-testid="lead-search"/>
+                    <select name="status" class=format!("{INPUT} w-36") aria-label="Status" prop:value=move || param("status") data-testid="lead-filter-status">
+                        <option value="">"Any status"</option>
+                        <option value="new">"New"</option>
+                        <option value="contacted">"Contacted"</option>
+                        <option value="qualified">"Qualified"</option>
+                        <option value="won">"Won"</option>
+                        <option value="lost">"Lost"</option>
+                    </select>
+                    <select name="conversation" class=format!("{INPUT} w-44") aria-label="Conversation" prop:value=move || param("conversation")>
+                        <option value="">"With or without chat"</option>
+                        <option value="yes">"Has a conversation"</option>
+                        <option value="no">"No conversation yet"</option>
+                    </select>
+                    <select name="sort" class=format!("{INPUT} w-36") aria-label="Sort" prop:value=move || param("sort") data-testid="lead-sort">
+                        <option value="">"Newest first"</option>
+                        <option value="oldest">"Oldest first"</option>
+                        <option value="name">"Name A–Z"</option>
+                        <option value="name_desc">"Name Z–A"</option>
+                        <option value="updated">"Recently changed"</option>
+                    </select>
+                    <button type="submit" class=BUTTON_QUIET data-testid="lead-filter-apply">"Apply"</button>
+                </form>
+                <Show when=move || !selected.read().is_empty()>
+                    <div class=format!("{CARD} flex flex-wrap items-center gap-2 p-2") data-testid="bulk-bar">
+                        <span class="text-sm" data-testid="bulk-count">{move || format!("{} selected", selected.read().len())}</span>
+                        <select class=format!("{INPUT} w-36") aria-label="New status" prop:value=move || bulk_status.get()
+                            on:change=move |ev| bulk_status.set(event_target_value(&ev))>
+                            <option value="new">"New"</option>
+                            <option value="contacted">"Contacted"</option>
+                            <option value="qualified">"Qualified"</option>
+                            <option value="won">"Won"</option>
+                            <option value="lost">"Lost"</option>
+                        </select>
+                        <button type="button" class=BUTTON_QUIET data-testid="bulk-status"
+                            on:click=move |_| { bulk.dispatch(BulkLeads { ids: selection(), action: "set_status".into(), status: bulk_status.get_untracked() }); }>
+                            "Set status"</button>
+                        <button type="button" class=BUTTON_DANGER data-testid="bulk-delete"
+                            on:click=move |_| { bulk.dispatch(BulkLeads { ids: selection(), action: "delete".into(), status: String::new() }); }>
+                            "Delete selected"</button>
+                        <button type="button" class=BUTTON_QUIET on:click=move |_| selected.set(BTreeSet::new())>"Clear"</button>
+                    </div>
+                </Show>
                 <ErrorNote message=delete_error/>
                 <p aria-live="polite" class="text-sm text-accent empty:hidden" data-testid="lead-erased">{erased}</p>
                 <Transition fallback=|| view! { <p class="text-sm text-muted">"Loading…"</p> }>
@@ -121,21 +208,40 @@ pub fn LeadsPage() -> impl IntoView {
                         let states = consents.await.unwrap_or_default();
                         match leads.await {
                             Err(e) => view! { <ErrorNote message=Some(user_message(&e))/> }.into_any(),
-                            Ok(page) if page.leads.is_empty() && before().is_empty() => view! {
+                            Ok(page) if page.leads.is_empty() && before().is_empty() && filters_query().is_empty() => view! {
                                 <EmptyState title="No leads yet"
-                                    hint="Add your first lead with the form. Leads are also created automatically when a new number messages one of your accounts."/>
+                                    hint="Add your first lead with the form or import a CSV. Leads are also created automatically when a new number messages one of your accounts."/>
                             }.into_any(),
-                            Ok(LeadPageView { leads: list, next }) => view! {
+                            Ok(LeadPageView { leads: list, next, total }) => {
+                                let page_ids: Vec<String> = list.iter().map(|l| l.id.clone()).collect();
+                                let all_ids = page_ids.clone();
+                                let all_selected = move || !all_ids.is_empty() && selected.with(|s| all_ids.iter().all(|id| s.contains(id)));
+                                let filters = filters_query();
+                                let first = (!before().is_empty()).then(|| if filters.is_empty() { "/leads".to_string() } else { format!("/leads?{filters}") });
+                                view! {
+                                <div class="flex items-center gap-3 text-sm text-muted">
+                                    <label class="flex items-center gap-2">
+                                        <input type="checkbox" aria-label="Select every lead on this page" data-testid="lead-select-page"
+                                            prop:checked=all_selected
+                                            on:change=move |ev| {
+                                                let on = event_target_checked(&ev);
+                                                selected.update(|s| for id in &page_ids { if on { s.insert(id.clone()); } else { s.remove(id); } });
+                                            }/>
+                                        "Select page"
+                                    </label>
+                                    <span data-testid="lead-total">{format!("{total} leads")}</span>
+                                </div>
+                                {list.is_empty().then(|| view! { <p class="text-sm text-muted" data-testid="lead-none">"No lead matches these filters."</p> })}
                                 <ul class="flex flex-col gap-2" data-testid="lead-list">
                                     {list.into_iter().map(|lead| {
                                         let consent = states.iter().find(|c| c.lead_id == lead.id)
                                             .map(|c| c.state.clone()).unwrap_or_else(|| "unknown".into());
-                                        view! { <LeadRow lead consent delete record erase open_panel/> }
+                                        view! { <LeadRow lead consent delete record erase open_panel selected update/> }
                                     }).collect_view()}
                                 </ul>
-                                <Pager first=(!before().is_empty()).then_some("/leads")
-                                    next=next.map(|cursor| format!("/leads?before={cursor}"))/>
-                            }.into_any(),
+                                <Pager first next=next.map(|cursor| if filters.is_empty() { format!("/leads?before={cursor}") } else { format!("/leads?{filters}&before={cursor}") })/>
+                                }.into_any()
+                            }
                         }
                     })}
                 </Transition>
@@ -161,8 +267,22 @@ fn LeadRow(
     record: ServerAction<RecordConsent>,
     erase: ServerAction<EraseLead>,
     open_panel: RwSignal<Option<String>>,
+    selected: RwSignal<BTreeSet<String>>,
+    update: ServerAction<UpdateLead>,
 ) -> impl IntoView {
     let confirming = RwSignal::new(false);
+    let editing = RwSignal::new(false);
+    let edit_error = form_error(update, &["name", "company", "status"]);
+    let check_id = lead.id.clone();
+    let is_selected = {
+        let id = lead.id.clone();
+        move || selected.read().contains(&id)
+    };
+    let (edit_name, edit_company, edit_status) = (
+        StoredValue::new(lead.name.clone()),
+        StoredValue::new(lead.company.clone().unwrap_or_default()),
+        StoredValue::new(lead.status.clone()),
+    );
     let row_id = lead.id.clone();
     let privacy_open = Memo::new(move |_| open_panel.read().as_deref() == Some(row_id.as_str()));
     let badge = consent_badge(&consent);
@@ -176,6 +296,14 @@ fn LeadRow(
         <li class=format!("{CARD} flex flex-col gap-3 p-4")
             data-testid="lead-row" data-lead-id=lead.id.clone() data-consent=consent.clone()>
           <div class="flex flex-col gap-3 sm:flex-row sm:items-center sm:justify-between">
+            <div class="flex min-w-0 items-center gap-3">
+            <input type="checkbox" aria-label=format!("Select {}", lead.name) data-testid="lead-select"
+                prop:checked=is_selected
+                on:change=move |ev| {
+                    let on = event_target_checked(&ev);
+                    let id = check_id.clone();
+                    selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
+                }/>
             <div class="min-w-0">
                 // Text nodes only: names are shown exactly as typed and never interpreted as HTML.
                 <p class="truncate text-sm font-medium" data-testid="lead-name">{lead.name.clone()}</p>
@@ -184,13 +312,17 @@ fn LeadRow(
                     {(!details.is_empty()).then(|| format!(" · {details}"))}
                 </p>
             </div>
-            <div class="flex items-center gap-2">
+            </div>
+            <div class="flex flex-wrap items-center gap-2">
                 {badge.map(|(label, tone)| view! {
                     <span class=format!("rounded-full border px-2 py-0.5 text-xs {tone}") data-testid="lead-consent"
                         title="Consent to WhatsApp messages">{label}</span>
                 })}
                 <span class="rounded-full border border-line px-2 py-0.5 text-xs text-muted" data-testid="lead-status">{sentence(&lead.status)}</span>
                 <a href=format!("/chats?lead={}", lead.id) class=BUTTON_QUIET data-testid="lead-chat">"Chat"</a>
+                <button type="button" class=BUTTON_QUIET data-testid="lead-edit"
+                    aria-expanded=move || editing.get().to_string()
+                    on:click=move |_| editing.update(|e| *e = !*e)>"Edit"</button>
                 <button type="button" class=BUTTON_QUIET data-testid="lead-privacy"
                     aria-expanded=move || privacy_open.get().to_string()
                     on:click=move |_| {
@@ -212,6 +344,32 @@ fn LeadRow(
                 </Show>
             </div>
           </div>
+          <Show when=move || editing.get()>
+              <ActionForm action=update attr:class="flex flex-col gap-2 border-t border-line pt-3 sm:flex-row sm:items-end" attr:data-testid="lead-edit-form">
+                  <input type="hidden" name="lead_id" value=id.get_value()/>
+                  <div class="flex flex-1 flex-col gap-1.5">
+                      <label class="text-xs text-muted">"Name"
+                          <input name="name" class=INPUT value=edit_name.get_value() required data-testid="edit-name"/></label>
+                  </div>
+                  <div class="flex flex-1 flex-col gap-1.5">
+                      <label class="text-xs text-muted">"Company"
+                          <input name="company" class=INPUT value=edit_company.get_value() data-testid="edit-company"/></label>
+                  </div>
+                  <div class="flex flex-col gap-1.5">
+                      <label class="text-xs text-muted">"Status"
+                          <select name="status" class=INPUT prop:value=edit_status.get_value() data-testid="edit-status">
+                              <option value="new">"New"</option>
+                              <option value="contacted">"Contacted"</option>
+                              <option value="qualified">"Qualified"</option>
+                              <option value="won">"Won"</option>
+                              <option value="lost">"Lost"</option>
+                          </select></label>
+                  </div>
+                  <button type="submit" class=BUTTON_PRIMARY data-testid="edit-save">"Save"</button>
+                  <button type="button" class=BUTTON_QUIET on:click=move |_| editing.set(false)>"Cancel"</button>
+              </ActionForm>
+              <ErrorNote message=edit_error/>
+          </Show>
           <Show when=move || privacy_open.get()>
               <LeadPrivacy id=id.get_value() record erase/>
           </Show>

@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod auth;
+pub mod campaigns;
 pub mod chats;
 pub mod leads;
 pub mod settings;

@@ -47,7 +47,15 @@ pub fn TemplatesPage() -> impl IntoView {
     );
     let content = RwSignal::new(String::new());
     // The preview: the newest leads to choose from (first page), and the one chosen.
-    let leads = LocalResource::new(|| list_leads(String::new()));
+    let leads = LocalResource::new(|| {
+        list_leads(
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        )
+    });
     let preview_lead: RwSignal<Option<LeadView>> = RwSignal::new(None);
     let outcome = create.value();
     let field_error = move |field: &'static str| field_error(create, field);
@@ -114,7 +122,7 @@ pub fn TemplatesPage() -> impl IntoView {
                                 <ul class="flex flex-col gap-2">
                                     {list.into_iter().map(|t| view! { <TemplateRow t delete update/> }).collect_view()}
                                 </ul>
-                                <Pager first=(!after().is_empty()).then_some("/templates")
+                                <Pager first=(!after().is_empty()).then(|| "/templates".to_owned())
                                     next=next.map(|cursor| format!("/templates?after={cursor}"))/>
                             }.into_any(),
                         }
@@ -145,6 +153,7 @@ fn Preview(
                 company: l.company.as_deref(),
                 email: l.email.as_deref(),
                 status: &l.status,
+                extra: &l.fields,
             })
             .render(&text)
             {

@@ -573,6 +573,7 @@ fn Composer(
             company: l.company.as_deref(),
             email: l.email.as_deref(),
             status: &l.status,
+            extra: &l.fields,
         }
         .render(&t.content);
         match filled {
