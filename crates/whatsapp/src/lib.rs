@@ -18,6 +18,7 @@ pub mod events;
 pub mod frame;
 pub mod handshake;
 pub mod keys;
+pub mod media;
 pub mod padding;
 pub mod pairing;
 pub mod proto;
