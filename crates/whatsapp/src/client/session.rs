@@ -53,6 +53,10 @@ pub(crate) struct Session {
     pub retries: Mutex<HashMap<String, u32>>,
     /// Signalled when the outbox has new work.
     pub outbox: Notify,
+    /// The last `media_conn` answer (reused until its ttl passes) and the HTTP client for media,
+    /// made on first use.
+    pub media_conn: tokio::sync::Mutex<Option<super::media::MediaConn>>,
+    pub media_http: std::sync::OnceLock<super::media::MediaHttp>,
 }
 
 /// Message ids whose retry counts we remember.
@@ -86,6 +90,8 @@ impl Session {
             online: AtomicBool::new(false),
             retries: Mutex::default(),
             outbox: Notify::new(),
+            media_conn: tokio::sync::Mutex::new(None),
+            media_http: std::sync::OnceLock::new(),
         }
     }
 
