@@ -50,6 +50,14 @@ fn text_of(message: &Message) -> (Option<String>, Option<String>) {
     (text, None)
 }
 
+/// The media a message (or a `deviceSentMessage` copy of one) carries.
+fn media_of(message: &Message) -> Option<whatsapp::media::MediaDescriptor> {
+    match &message.device_sent_message {
+        Some(dsm) => dsm.message.as_deref().and_then(media_of),
+        None => whatsapp::media::MediaDescriptor::from_message(message),
+    }
+}
+
 pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
     let Some((user, device, from)) = sender(conn) else {
         return Err(FakeError::Protocol("message before login".into()));
@@ -102,10 +110,12 @@ pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError>
             let bytes = enc.content_bytes().unwrap_or_default();
             let result = primary.decrypt(&address, &enc_type, bytes).await;
             let mut key_request = None;
+            let mut media = None;
             let (text, sent_to, error) = match &result {
                 Ok(plain) => match Message::decode(plain.as_slice()) {
                     Ok(m) => {
                         key_request = requested_key_ids(&m);
+                        media = media_of(&m);
                         let (t, d) = text_of(&m);
                         (t, d, None)
                     }
@@ -142,6 +152,7 @@ pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError>
                         text,
                         sent_to,
                         error,
+                        media,
                     });
                 }
                 // The recipient's phone confirms delivery to every device of the sender.
