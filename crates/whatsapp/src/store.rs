@@ -68,7 +68,8 @@ pub struct InboundMessage {
     /// A media message's file: where it is, its key and hashes, and what it is (`text` then
     /// holds its caption, file name or a `[image]`-style label). The file itself is not
     /// downloaded by the engine: see [`crate::client::media::MediaHttp::download_and_decrypt`].
-    pub media: Option<crate::media::MediaDescriptor>,
+    /// (Boxed: most messages are text, and events carry this struct.)
+    pub media: Option<Box<crate::media::MediaDescriptor>>,
 }
 
 /// The status of one of our outgoing messages, in the order it can only advance.

@@ -215,7 +215,7 @@ async fn decode_one(s: &Session, keys: &StagedKeys<'_>, node: &Node) -> Decoded 
     match content_of(&message) {
         Some(text) => Decoded::Chat(InboundMessage {
             text: Some(text),
-            media: MediaDescriptor::from_message(&message),
+            media: MediaDescriptor::from_message(&message).map(Box::new),
             ..base
         }),
         None => Decoded::Handled { receipt: None },

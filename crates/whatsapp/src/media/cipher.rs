@@ -80,9 +80,10 @@ impl Encryptor {
         }
     }
 
-    fn emit(&mut self, out: &mut Vec<u8>, start: usize) {
-        encrypt_blocks(&mut self.cipher, &mut out[start..]);
-        let ciphertext = &out[start..];
+    /// Encrypts freshly appended whole blocks in place and feeds them to the MAC and hash.
+    fn emit(&mut self, blocks: &mut [u8]) {
+        encrypt_blocks(&mut self.cipher, blocks);
+        let ciphertext = &*blocks;
         self.mac.update(ciphertext);
         self.enc_hash.update(ciphertext);
         self.enc_len += ciphertext.len() as u64;
@@ -110,7 +111,7 @@ impl Encryptor {
         self.pending[..rest.len()].copy_from_slice(rest);
         self.pending_len = rest.len();
         if out.len() > start {
-            self.emit(out, start);
+            self.emit(&mut out[start..]);
         }
     }
 
@@ -120,7 +121,7 @@ impl Encryptor {
         let pad = BLOCK - self.pending_len; // 1..=16: PKCS#7 always pads
         out.extend_from_slice(&self.pending[..self.pending_len]);
         out.resize(start + BLOCK, pad as u8);
-        self.emit(out, start);
+        self.emit(&mut out[start..]);
         let mac = self.mac.finalize().into_bytes();
         let mac = &mac[..MAC_LEN];
         out.extend_from_slice(mac);
@@ -246,7 +247,9 @@ impl Decryptor {
     /// Checks the MAC, `fileEncSha256`, the padding and `fileSha256` (in that order) and
     /// appends the last block's plaintext. On `Ok`, everything appended to `out` is the file.
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<EncryptedInfo, MediaError> {
-        if self.enc_len < HOLD_BACK as u64 || (self.enc_len - MAC_LEN as u64) % BLOCK as u64 != 0 {
+        if self.enc_len < HOLD_BACK as u64
+            || !(self.enc_len - MAC_LEN as u64).is_multiple_of(BLOCK as u64)
+        {
             return Err(MediaError::Truncated(self.enc_len));
         }
         // By the hold-back rule and the length check, exactly the last block + MAC remain.

@@ -170,7 +170,7 @@ async fn every_media_type_travels_both_ways_byte_identical() {
             .await
             .unwrap();
         let message = inbound(&mut engine, &id).await;
-        let media = message.media.clone().expect("a media descriptor");
+        let media = *message.media.clone().expect("a media descriptor");
         assert_eq!(media, sent, "{:?}", case.kind);
         let shown = case
             .meta
