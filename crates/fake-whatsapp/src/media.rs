@@ -181,6 +181,19 @@ impl MediaStore {
         })
     }
 
+    /// The phone's re-upload after a media retry request: the same encrypted file under a new
+    /// direct path with a fresh lifetime (as a phone uploads the file it still has, under the
+    /// same media key). `None` when the host never had it.
+    pub fn reupload(&self, direct_path: &str) -> Option<String> {
+        let data = self.with(|m| m.blobs.get(path_key(direct_path)).map(|b| b.data.clone()))?;
+        let media_type = path_key(direct_path)
+            .strip_prefix("/v/t62.")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or("image")
+            .to_owned();
+        Some(self.put(&media_type, data))
+    }
+
     /// Makes a blob expire now (as if its TTL had passed).
     pub fn expire(&self, direct_path: &str) -> bool {
         self.with(|m| match m.blobs.get_mut(path_key(direct_path)) {

@@ -241,6 +241,10 @@ pub fn on_receipt(conn: &Conn, node: &Node) {
             on_retry(conn, s, (&user, device, &from), to, &target, &ids, node);
             return;
         }
+        if kind == "server-error" {
+            on_media_retry(conn, s, &user, device, &ids, node);
+            return;
+        }
         // Delivery/read/played receipts reach the other account's companions; receipts among
         // one's own devices (`sender`, `read-self`, `peer_msg`…) stop here.
         // `inactive` is a delivery receipt from a client not marked online.
@@ -262,6 +266,48 @@ pub fn on_receipt(conn: &Conn, node: &Node) {
             out = out.child(list.clone());
         }
         s.deliver_to_companions(&target, &out);
+    });
+}
+
+/// A media retry request (`<receipt type="server-error">` to the companion's own account, with
+/// `<rmr jid=…>` naming the chat): the phone that sent the media (the chat, unless `from_me`)
+/// uploads it again and answers the requesting device with a `mediaretry` notification.
+fn on_media_retry(
+    conn: &Conn,
+    s: &mut Inner,
+    user: &str,
+    device: u16,
+    ids: &[String],
+    node: &Node,
+) {
+    let (Some(id), Some(rmr)) = (ids.first(), node.child_by_tag("rmr")) else {
+        return;
+    };
+    let from_me = rmr.attr_str("from_me") == Some("true");
+    let sender = if from_me {
+        Some(user.to_owned())
+    } else {
+        rmr.attr_jid("jid")
+            .ok()
+            .flatten()
+            .and_then(|j| s.account_for(&j).map(|a| a.user.clone()))
+    };
+    let Some(phone) =
+        sender.and_then(|u| s.accounts.get(&u).map(|a| Phone::of(&conn.ctx.state, a)))
+    else {
+        return;
+    };
+    let sealed = node.child_by_tag("encrypt").and_then(|e| {
+        let ciphertext = e.child_by_tag("enc_p")?.content_bytes()?.to_vec();
+        let iv = e.child_by_tag("enc_iv")?.content_bytes()?.try_into().ok()?;
+        Some(whatsapp::media::retry::Sealed { ciphertext, iv })
+    });
+    let (id, user, rmr) = (id.clone(), user.to_owned(), rmr.clone());
+    // Outside the state lock: the phone reads its sent log and the media host.
+    tokio::spawn(async move {
+        if let Err(e) = phone.answer_media_retry(&user, device, &id, sealed, &rmr) {
+            tracing::info!("answering a media retry for {id} failed: {e}");
+        }
     });
 }
 

@@ -117,6 +117,9 @@ pub enum Command {
     /// to be sent with [`crate::store::AccountStore::outgoing_media`]. Needs a live connection
     /// (the upload token comes from it).
     UploadMedia(Box<super::media::MediaUpload>),
+    /// Ask the phone that sent a media message to upload it again (its URL expired or the host
+    /// lost it: the media retry receipt); the reply is the descriptor with the new direct path.
+    RetryMedia(Box<super::media::MediaRetry>),
     /// Connect again after the account stopped (replaced, banned, error).
     Reconnect,
     /// End the task (server shutdown); credentials stay.
@@ -134,6 +137,7 @@ impl std::fmt::Debug for Command {
             Self::Presence { .. } => "Presence",
             Self::SubscribePresence { .. } => "SubscribePresence",
             Self::UploadMedia(_) => "UploadMedia",
+            Self::RetryMedia(_) => "RetryMedia",
             Self::Reconnect => "Reconnect",
             Self::Shutdown => "Shutdown",
         };
@@ -153,6 +157,9 @@ impl Command {
             }
             Self::UploadMedia(upload) => {
                 let _ = upload.reply.send(Err(error));
+            }
+            Self::RetryMedia(retry) => {
+                let _ = retry.reply.send(Err(error));
             }
             _ => {}
         }
@@ -685,6 +692,9 @@ async fn serve(
                 Some(Command::UploadMedia(upload)) => {
                     // Beside the stanza loop: a large upload must not hold up anything else.
                     tokio::spawn(super::media::upload_for(session.clone(), *upload).in_current_span());
+                }
+                Some(Command::RetryMedia(retry)) => {
+                    tokio::spawn(super::media::retry_for(session.clone(), *retry).in_current_span());
                 }
                 Some(Command::Reconnect) => {}
                 Some(Command::Logout { reply }) => {

@@ -504,6 +504,90 @@ async fn upload_with_retry(
     }
 }
 
+/// A media retry asked of a connected account ([`super::Command::RetryMedia`]).
+#[derive(Debug)]
+pub struct MediaRetry {
+    pub message_id: String,
+    /// The chat the message is in (the sender's user JID for a received message).
+    pub chat: String,
+    /// Whether we sent it (from another of our devices).
+    pub from_me: bool,
+    pub media: MediaDescriptor,
+    pub reply: tokio::sync::oneshot::Sender<Result<MediaDescriptor, CommandError>>,
+}
+
+/// Sends the media retry receipt (Baileys' `encryptMediaRetryRequest`: `<receipt id to=<our
+/// user> type="server-error"><encrypt><enc_p/><enc_iv/></encrypt><rmr jid from_me/></receipt>`)
+/// and waits, up to the IQ timeout, for the phone's `mediaretry` notification.
+pub(crate) async fn retry_for(s: std::sync::Arc<Session>, req: MediaRetry) {
+    let result = ask_for_reupload(&s, &req).await;
+    super::session::lock(&s.media_retries).remove(&req.message_id);
+    if let Err(e) = &result {
+        tracing::info!(error = %e, id = %req.message_id, "media retry failed");
+    }
+    let _ = req.reply.send(result);
+}
+
+async fn ask_for_reupload(s: &Session, req: &MediaRetry) -> Result<MediaDescriptor, CommandError> {
+    use crate::media::retry::{RetryOutcome, Sealed, open_answer, seal_request};
+    let invalid = |e: &dyn std::fmt::Display| CommandError::Invalid(e.to_string());
+    let sealed = seal_request(&req.media.media_key, &req.message_id).map_err(|e| invalid(&e))?;
+    let chat: whatsapp_binary::Jid = req
+        .chat
+        .parse()
+        .map_err(|_| CommandError::Invalid(format!("{:?} is not a JID", req.chat)))?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    super::session::lock(&s.media_retries).insert(req.message_id.clone(), tx);
+    let receipt = Node::new("receipt")
+        .attr("id", req.message_id.as_str())
+        .attr("to", s.me.to_user())
+        .attr("type", "server-error")
+        .child(
+            Node::new("encrypt")
+                .child(Node::new("enc_p").bytes(sealed.ciphertext))
+                .child(Node::new("enc_iv").bytes(sealed.iv.to_vec())),
+        )
+        .child(
+            Node::new("rmr")
+                .attr("jid", chat.to_user())
+                .attr("from_me", if req.from_me { "true" } else { "false" }),
+        );
+    s.conn
+        .send(receipt)
+        .map_err(|e| CommandError::Unavailable(e.to_string()))?;
+    let answer = tokio::time::timeout(s.config.timing.iq_timeout, rx)
+        .await
+        .map_err(|_| CommandError::Unavailable("the phone did not answer the media retry".into()))?
+        .map_err(|_| CommandError::Unavailable("the connection ended".into()))?;
+    if let Some(error) = answer.child_by_tag("error") {
+        return Err(CommandError::Unavailable(format!(
+            "the phone could not upload the media again (error {})",
+            error.attr_str("code").unwrap_or("?")
+        )));
+    }
+    let sealed = answer
+        .child_by_tag("encrypt")
+        .and_then(|e| {
+            Some(Sealed {
+                ciphertext: e.child_by_tag("enc_p")?.content_bytes()?.to_vec(),
+                iv: e.child_by_tag("enc_iv")?.content_bytes()?.try_into().ok()?,
+            })
+        })
+        .ok_or_else(|| CommandError::Unavailable("the media retry answer is malformed".into()))?;
+    match open_answer(&req.media.media_key, &req.message_id, &sealed).map_err(|e| invalid(&e))? {
+        RetryOutcome::Reuploaded { direct_path } => Ok(MediaDescriptor {
+            direct_path: Some(direct_path),
+            ..req.media.clone()
+        }),
+        RetryOutcome::NotFound => Err(CommandError::Unavailable(
+            "the sender's phone no longer has this media".into(),
+        )),
+        RetryOutcome::Failed => Err(CommandError::Unavailable(
+            "the sender's phone could not upload the media again".into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

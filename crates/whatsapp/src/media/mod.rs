@@ -14,6 +14,7 @@
 mod cipher;
 mod descriptor;
 mod kind;
+pub mod retry;
 
 pub use cipher::{
     Decryptor, EncryptedInfo, Encryptor, Expected, MAC_LEN, decrypt, encrypt, new_media_key,
@@ -42,6 +43,10 @@ pub enum MediaError {
     /// the sender itself encrypted garbage).
     #[error("the media's padding is invalid")]
     BadPadding,
+    /// A media retry request or answer that does not decrypt with this media key and message
+    /// id (or is not what it claims).
+    #[error("the media retry message does not decrypt with this key")]
+    RetryUndecryptable,
     /// A media key that is not 32 bytes.
     #[error("a media key must be 32 bytes, not {0}")]
     BadKey(usize),

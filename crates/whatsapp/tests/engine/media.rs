@@ -444,3 +444,63 @@ async fn json_of(response: reqwest::Response) -> serde_json::Value {
     );
     serde_json::from_slice(&body).unwrap()
 }
+
+async fn retry(
+    engine: &Engine,
+    id: &str,
+    media: &MediaDescriptor,
+) -> Result<MediaDescriptor, CommandError> {
+    let (reply, rx) = oneshot::channel();
+    engine
+        .command(Command::RetryMedia(Box::new(
+            whatsapp::client::media::MediaRetry {
+                message_id: id.to_owned(),
+                chat: format!("{CONTACT}@s.whatsapp.net"),
+                from_me: false,
+                media: media.clone(),
+                reply,
+            },
+        )))
+        .await;
+    tokio::time::timeout(STEP, rx)
+        .await
+        .expect("the media retry is answered in time")
+        .expect("the media retry is answered")
+}
+
+/// WhatsApp's URLs expire: the media retry receipt asks the sender's phone to upload the file
+/// again, and the new direct path downloads byte-identical. A request sealed with the wrong key
+/// is refused by the phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_download_is_uploaded_again_by_the_phone_on_a_media_retry() {
+    let (fake, contact, mut engine) = setup().await;
+    let data = file(b"%PDF-1.5\n", 64_000, 41);
+    let meta = MediaMeta {
+        mimetype: "application/pdf".into(),
+        file_name: Some("quote.pdf".into()),
+        ..MediaMeta::default()
+    };
+    let (id, _) = contact
+        .send_media(fake.phone().user(), MediaKind::Document, &data, meta)
+        .await
+        .unwrap();
+    let media = *inbound(&mut engine, &id).await.media.unwrap();
+    assert!(fake.media().expire(media.direct_path.as_deref().unwrap()));
+    assert!(matches!(
+        download(&engine, &media).await,
+        Err(MediaTransferError::Expired(410))
+    ));
+
+    let renewed = retry(&engine, &id, &media).await.unwrap();
+    assert_ne!(renewed.direct_path, media.direct_path);
+    assert_eq!(renewed.media_key, media.media_key);
+    assert_eq!(download(&engine, &renewed).await.unwrap(), data);
+
+    let mut forged = media.clone();
+    forged.media_key = vec![7; 32];
+    let refused = retry(&engine, &id, &forged).await;
+    assert!(
+        matches!(&refused, Err(CommandError::Unavailable(why)) if why.contains("error")),
+        "{refused:?}"
+    );
+}
