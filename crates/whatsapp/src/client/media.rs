@@ -232,22 +232,22 @@ impl MediaHttp {
                 host.hostname,
                 kind.upload_path()
             );
-            let body = match (&blob, source) {
-                (Some(blob), _) => reqwest::Body::from(blob.clone()),
-                (None, MediaSource::File(path)) => encrypted_file_body(&key, kind, path).await?,
-                (None, MediaSource::Bytes(b)) => {
-                    reqwest::Body::from(crate::media::encrypt(&key, kind, b).0)
-                }
-            };
-            let sent = self
+            let request = self
                 .client
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .header(reqwest::header::ORIGIN, ORIGIN)
-                .header(reqwest::header::CONTENT_LENGTH, info.enc_length)
-                .body(body)
-                .send()
-                .await;
+                .header(reqwest::header::ORIGIN, ORIGIN);
+            let request = match (&blob, source) {
+                (Some(blob), _) => request.body(blob.clone()),
+                // A stream has no length of its own; the hashing pass told us.
+                (None, MediaSource::File(path)) => request
+                    .header(reqwest::header::CONTENT_LENGTH, info.enc_length)
+                    .body(encrypted_file_body(&key, kind, path).await?),
+                (None, MediaSource::Bytes(b)) => {
+                    request.body(crate::media::encrypt(&key, kind, b).0)
+                }
+            };
+            let sent = request.send().await;
             let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
