@@ -7,6 +7,7 @@ use hmac::{Hmac, Mac};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
+use super::hashing::Hasher;
 use super::{MediaError, MediaKeys, MediaKind};
 
 /// Bytes of HMAC-SHA256 appended to the ciphertext.
@@ -53,9 +54,7 @@ pub struct EncryptedInfo {
 /// Memory use is one partial block, whatever the file's size.
 pub struct Encryptor {
     cipher: cbc::Encryptor<Aes256>,
-    mac: HmacSha256,
-    plain_hash: Sha256,
-    enc_hash: Sha256,
+    hasher: Hasher,
     pending: [u8; BLOCK],
     pending_len: usize,
     plain_len: u64,
@@ -70,9 +69,7 @@ impl Encryptor {
         mac.update(&keys.iv);
         Self {
             cipher: cbc::Encryptor::new(&keys.cipher_key.into(), &keys.iv.into()),
-            mac,
-            plain_hash: Sha256::new(),
-            enc_hash: Sha256::new(),
+            hasher: Hasher::new(mac),
             pending: [0; BLOCK],
             pending_len: 0,
             plain_len: 0,
@@ -83,15 +80,13 @@ impl Encryptor {
     /// Encrypts freshly appended whole blocks in place and feeds them to the MAC and hash.
     fn emit(&mut self, blocks: &mut [u8]) {
         encrypt_blocks(&mut self.cipher, blocks);
-        let ciphertext = &*blocks;
-        self.mac.update(ciphertext);
-        self.enc_hash.update(ciphertext);
-        self.enc_len += ciphertext.len() as u64;
+        self.hasher.ciphertext(blocks);
+        self.enc_len += blocks.len() as u64;
     }
 
     /// Feeds the next plaintext chunk; appends the ciphertext of the whole blocks it completes.
     pub fn update(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
-        self.plain_hash.update(input);
+        self.hasher.plaintext(input);
         self.plain_len += input.len() as u64;
         let start = out.len();
         if self.pending_len > 0 {
@@ -122,13 +117,14 @@ impl Encryptor {
         out.extend_from_slice(&self.pending[..self.pending_len]);
         out.resize(start + BLOCK, pad as u8);
         self.emit(&mut out[start..]);
-        let mac = self.mac.finalize().into_bytes();
+        let mut hashes = self.hasher.finish();
+        let mac = hashes.mac.finalize().into_bytes();
         let mac = &mac[..MAC_LEN];
         out.extend_from_slice(mac);
-        self.enc_hash.update(mac);
+        hashes.enc.update(mac);
         EncryptedInfo {
-            file_sha256: self.plain_hash.finalize().into(),
-            file_enc_sha256: self.enc_hash.finalize().into(),
+            file_sha256: hashes.plain.finalize().into(),
+            file_enc_sha256: hashes.enc.finalize().into(),
             file_length: self.plain_len,
             enc_length: self.enc_len + MAC_LEN as u64,
         }

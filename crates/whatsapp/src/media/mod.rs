@@ -13,6 +13,7 @@
 
 mod cipher;
 mod descriptor;
+mod hashing;
 mod kind;
 pub mod retry;
 

@@ -260,3 +260,23 @@ fn kinds_name_their_keys_and_paths() {
     assert_eq!(MediaKind::Sticker.upload_path(), "/mms/image");
     assert_eq!(MediaKind::parse("gif"), None);
 }
+
+#[test]
+fn large_files_hashed_beside_the_cipher_match_hashes_computed_directly() {
+    use sha2::Digest as _;
+    // Past the size where hashing moves to a helper thread, fed in uneven chunks.
+    let data = sample(3 * 1024 * 1024 + 5);
+    let key = new_media_key();
+    let (blob, info) = chunked_encrypt(&key, &data, 65_537);
+    assert_eq!(
+        info.file_sha256,
+        <[u8; 32]>::from(sha2::Sha256::digest(&data))
+    );
+    assert_eq!(
+        info.file_enc_sha256,
+        <[u8; 32]>::from(sha2::Sha256::digest(&blob))
+    );
+    assert_eq!(info.file_length, data.len() as u64);
+    let (plain, _) = decrypt(&key, MediaKind::Video, &blob, expecting(&info)).unwrap();
+    assert!(plain == data);
+}
