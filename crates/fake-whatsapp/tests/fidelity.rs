@@ -14,6 +14,10 @@ use fake_whatsapp::{Config, FakeWhatsApp};
 use serde_json::{Value, json};
 use tokio::time::timeout;
 
+/// The Baileys scenarios run one at a time: each starts Node processes whose start-up is heavy,
+/// and on a loaded 2-core machine three at once pushed single steps past their 20 s bound.
+static ONE_BAILEYS_TEST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 impl Driver for Baileys {
     async fn send_text(&mut self, chat: &str, text: &str) -> String {
         self.command(json!({"cmd": "send", "to": chat, "text": text}))
@@ -74,6 +78,7 @@ impl Driver for Baileys {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_pairs_reconnects_and_is_logged_out() {
     require_node();
+    let _one_at_a_time = ONE_BAILEYS_TEST.lock().await;
     // The whole scenario is bounded so CI fails instead of hanging (it takes ~5 s here).
     timeout(Duration::from_secs(60), scenario())
         .await
@@ -169,6 +174,7 @@ async fn scenario() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_messages_a_contact_through_the_fake() {
     require_node();
+    let _one_at_a_time = ONE_BAILEYS_TEST.lock().await;
     timeout(Duration::from_secs(180), messaging())
         .await
         .expect("the Baileys messaging scenarios took more than 180 s");
@@ -227,6 +233,7 @@ async fn messaging() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_and_the_fakes_phones_exchange_media() {
     require_node();
+    let _one_at_a_time = ONE_BAILEYS_TEST.lock().await;
     timeout(Duration::from_secs(120), media_with_phones())
         .await
         .expect("the Baileys media scenario took more than 120 s");
