@@ -22,7 +22,18 @@
 //! - `POST /accounts/{number}/undecryptable` `{"to"}` → `{"id"}` (garbage; nothing to resend)
 //! - `POST /accounts/{number}/send-garbled` `{"to", "text"}` → `{"id"}` (garbage first; the
 //!   companion's retry receipt brings the real text with the same id)
-//! - `GET /accounts/{number}/received` → what that phone received (`from`, `id`, `text`, …)
+//! - `GET /accounts/{number}/received` → what that phone received (`from`, `id`, `text`,
+//!   `media` when it is a media message: `kind`, `mimetype`, `caption`, `file_name`, `ptt`,
+//!   `seconds`, `file_length`, `direct_path`, …)
+//! - `POST /accounts/{number}/send-media` `{"to", "kind" (image|audio|video|document|sticker),
+//!   "data" (base64), "mimetype", "caption"?, "file_name"?, "title"?, "page_count"?, "ptt"?,
+//!   "seconds"?, "width"?, "height"?, "gif_playback"?, "thumbnail"? (base64)}` → `{"id",
+//!   "direct_path"}`: that phone encrypts the file, puts it on the media host and sends it
+//! - `GET /accounts/{number}/received/{id}/media` → the media that phone received in message
+//!   `id`, fetched and decrypted (MAC and both hashes checked): its `media` description plus
+//!   `"data"` (base64); 404 when there is no such media message, 400 when it does not verify
+//! - `POST /media/tamper` · `POST /media/expire` `{"direct_path"}` → `{"ok"}`: flip a byte of a
+//!   stored blob, or make it expire now (downloads then get `410`)
 //! - `GET /seen` → receipts, chat states and presences clients sent
 //! - `GET /faults` · `PUT /faults` `{"withhold_acks", "withhold_receipts", "delay_ms",
 //!   "duplicate_deliveries", "instant_restart"}` (missing fields keep their value)
@@ -42,6 +53,10 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use whatsapp::media::{MediaDescriptor, MediaKind, MediaMeta};
 
 use crate::error::FakeError;
 use crate::phone::Phone;
@@ -67,6 +82,10 @@ pub fn router(fake: Arc<FakeWhatsApp>) -> Router {
         .route("/accounts/{user}/undecryptable", post(undecryptable))
         .route("/accounts/{user}/send-garbled", post(send_garbled))
         .route("/accounts/{user}/received", get(received))
+        .route("/accounts/{user}/send-media", post(send_media))
+        .route("/accounts/{user}/received/{id}/media", get(received_media))
+        .route("/media/tamper", post(tamper_media))
+        .route("/media/expire", post(expire_media))
         .route("/seen", get(seen))
         .route("/faults", get(faults).put(set_faults))
         .route("/queued/{user}/{device}", get(queued))
@@ -314,10 +333,116 @@ async fn received(State(fake): Fake, Path(user): Path<String>) -> ApiResult {
             json!({
                 "from": r.from, "id": r.id, "kind": r.kind, "text": r.text,
                 "sent_to": r.sent_to, "error": r.error,
+                "media": r.media.as_ref().map(media_json),
             })
         })
         .collect();
     Ok(Json(Value::Array(list)))
+}
+
+fn media_json(m: &MediaDescriptor) -> Value {
+    json!({
+        "kind": m.kind.as_str(),
+        "mimetype": m.meta.mimetype,
+        "caption": m.meta.caption,
+        "file_name": m.meta.file_name,
+        "title": m.meta.title,
+        "page_count": m.meta.page_count,
+        "ptt": m.meta.ptt,
+        "seconds": m.meta.seconds,
+        "width": m.meta.width,
+        "height": m.meta.height,
+        "gif_playback": m.meta.gif_playback,
+        "file_length": m.file_length,
+        "url": m.url,
+        "direct_path": m.direct_path,
+        "thumbnail": m.meta.jpeg_thumbnail.as_ref().map(|t| B64.encode(t)),
+    })
+}
+
+fn opt_str(body: &Value, name: &str) -> Option<String> {
+    body.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn opt_u32(body: &Value, name: &str) -> Option<u32> {
+    body.get(name)
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+fn base64_field(body: &Value, name: &'static str) -> Result<Option<Vec<u8>>, ApiError> {
+    match body.get(name).and_then(Value::as_str) {
+        None => Ok(None),
+        Some(text) => B64
+            .decode(text)
+            .map(Some)
+            .map_err(|e| ApiError(FakeError::Protocol(format!("{name} is not base64: {e}")))),
+    }
+}
+
+async fn send_media(
+    State(fake): Fake,
+    Path(user): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult {
+    let phone = phone(&fake, &user)?;
+    let kind = MediaKind::parse(field(&body, "kind")?)
+        .ok_or_else(|| ApiError(FakeError::Protocol("unknown media kind".into())))?;
+    let data = base64_field(&body, "data")?
+        .ok_or_else(|| ApiError(FakeError::Protocol("missing string field \"data\"".into())))?;
+    let flag = |name: &str| body.get(name).and_then(Value::as_bool).unwrap_or(false);
+    let meta = MediaMeta {
+        mimetype: field(&body, "mimetype")?.to_owned(),
+        caption: opt_str(&body, "caption"),
+        file_name: opt_str(&body, "file_name"),
+        title: opt_str(&body, "title"),
+        page_count: opt_u32(&body, "page_count"),
+        jpeg_thumbnail: base64_field(&body, "thumbnail")?,
+        width: opt_u32(&body, "width"),
+        height: opt_u32(&body, "height"),
+        seconds: opt_u32(&body, "seconds"),
+        ptt: flag("ptt"),
+        gif_playback: flag("gif_playback"),
+    };
+    let (id, sent) = phone
+        .send_media(field(&body, "to")?, kind, &data, meta)
+        .await?;
+    Ok(Json(json!({ "id": id, "direct_path": sent.direct_path })))
+}
+
+async fn received_media(
+    State(fake): Fake,
+    Path((user, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let phone = phone(&fake, &user)?;
+    let Some(media) = phone
+        .received()
+        .into_iter()
+        .find(|r| r.id == id)
+        .and_then(|r| r.media)
+    else {
+        return Ok((
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no media message with that id" })),
+        )
+            .into_response());
+    };
+    let data = phone.download(&media)?;
+    let mut out = media_json(&media);
+    out["data"] = json!(B64.encode(data));
+    Ok(Json(out).into_response())
+}
+
+async fn tamper_media(State(fake): Fake, Json(body): Json<Value>) -> ApiResult {
+    Ok(Json(
+        json!({ "ok": fake.media().tamper(field(&body, "direct_path")?) }),
+    ))
+}
+
+async fn expire_media(State(fake): Fake, Json(body): Json<Value>) -> ApiResult {
+    Ok(Json(
+        json!({ "ok": fake.media().expire(field(&body, "direct_path")?) }),
+    ))
 }
 
 async fn seen(State(fake): Fake) -> Json<Value> {

@@ -44,6 +44,9 @@ pub enum FakeError {
     AccountExists(String),
     #[error("signal: {0}")]
     Signal(String),
+    /// A media file that cannot be fetched or does not decrypt and verify.
+    #[error("media: {0}")]
+    Media(String),
 }
 
 fn close_detail(code: Option<u16>, reason: &str) -> String {

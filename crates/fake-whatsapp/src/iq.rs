@@ -105,6 +105,7 @@ pub async fn handle(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
         ("privacy", "set", _) => iq_result(&id),
         ("blocklist", "get", _) => iq_result(&id).child(Node::new("list")),
         ("w:p", _, _) => iq_result(&id),
+        ("w:m", "set", Some("media_conn")) => conn.ctx.state.media.media_conn_reply(&id),
         _ => iq_error(&id, 501, "feature-not-implemented"),
     };
     conn.pause().await;

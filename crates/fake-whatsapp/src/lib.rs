@@ -15,6 +15,7 @@
 //! (pairing by code: the server's and phone's part), `phone` (the scripted phones), [`party`]
 //! (their Signal side), `app_state` (app-state key share), `retry` (duplicates and retry receipts), `routing` (messages, receipts, chat states, presence), `iq` (IQ answers),
 //! `usync` (device lists), [`prekeys`] (bundles), `stanza` (builders), `state` (shared state),
+//! [`media`] (the media host and the `media_conn` IQ),
 //! [`control`] (HTTP control API), [`scenarios`] (client-agnostic checks), `error`. The pairing
 //! crypto (QR, ADV identities, key-index lists, code pairing) and the message padding are
 //! [`whatsapp::pairing`] and [`whatsapp::padding`], shared with our engine: one implementation,
@@ -37,6 +38,7 @@ mod error;
 mod iq;
 pub mod link_code;
 mod login;
+pub mod media;
 pub mod party;
 mod phone;
 pub mod prekeys;

@@ -1,9 +1,11 @@
-//! `cargo run -p fake-whatsapp -- --port N [--control-port M] [--static-key HEX]`: runs the fake
-//! on loopback and prints `url …`, `root <hex>` (the key clients must trust), `static <hex>` (its
-//! Noise static public key, which clients cache to resume) and, with `--control-port`,
-//! `control http://…` (see [`fake_whatsapp::control`]). `--static-key` takes 32 private bytes in
-//! hex, so a restarted fake keeps its key and clients resume by Noise IK (a new key makes them
-//! fall back). Stdin takes `scan <qr>`, `kick <code>` and `drop`; the fake keeps running when
+//! `cargo run -p fake-whatsapp -- --port N [--control-port M] [--static-key HEX]
+//! [--media-ttl SECS]`: runs the fake on loopback and prints `url …`, `root <hex>` (the key
+//! clients must trust), `static <hex>` (its Noise static public key, which clients cache to
+//! resume) and, with `--control-port`, `control http://…` (see [`fake_whatsapp::control`]).
+//! Its media host (plain HTTP, or TLS with a self-signed certificate) is named to clients by the
+//! `media_conn` IQ; blobs expire after `--media-ttl` seconds (default 30 days). `--static-key`
+//! takes 32 private bytes in hex, so a restarted fake keeps its key and clients resume by Noise
+//! IK (a new key makes them fall back). Stdin takes `scan <qr>`, `kick <code>` and `drop`; the fake keeps running when
 //! stdin closes, until it is killed.
 //!
 //! Logs go to stderr through `tracing`: `RUST_LOG` picks the level (default `fake_whatsapp=warn`:
@@ -19,7 +21,8 @@ use fake_whatsapp::{Config, FakeWhatsApp, control};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "usage: fake-whatsapp [--port N] [--control-port M] [--static-key HEX32]";
+const USAGE: &str =
+    "usage: fake-whatsapp [--port N] [--control-port M] [--static-key HEX32] [--media-ttl SECS]";
 
 /// Logs to stderr: `FAKE_WHATSAPP_DEBUG` (everything), else `RUST_LOG`, else warnings.
 fn init_logging() {
@@ -48,6 +51,9 @@ fn parse_args() -> Option<(Config, Option<u16>)> {
             "--static-key" => {
                 let bytes = hex::decode(value.trim()).ok()?;
                 config.static_key = Some(bytes.try_into().ok()?);
+            }
+            "--media-ttl" => {
+                config.media_ttl = std::time::Duration::from_secs(value.parse().ok()?);
             }
             _ => return None,
         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use prost::Message as _;
 use rand_core::{OsRng, RngCore};
 use signal::{CiphertextMessage, ProtocolAddress};
+use whatsapp::media::{MediaDescriptor, MediaKind, MediaMeta};
 use whatsapp::pairing::{issue_identity, parse_qr};
 use whatsapp::proto::history_sync::HistorySyncType;
 use whatsapp::proto::message::{
@@ -235,6 +236,7 @@ impl Phone {
         })?;
         self.remember_sent(id, to, message);
         let now = stanza::now_unix();
+        let mediatype = MediaDescriptor::from_message(message).map(|m| m.enc_mediatype());
         for (user, device) in devices {
             let own = user == self.user;
             let plaintext = if own { &dsm } else { message }.encode_to_vec();
@@ -246,17 +248,65 @@ impl Phone {
                 .attr("from", Jid::pn(self.user.as_str())?)
                 .attr("id", id)
                 .attr("t", now)
-                .attr("type", "text")
+                .attr("type", if mediatype.is_some() { "media" } else { "text" })
                 .attr("notify", name.as_str());
             if own {
                 node = node.attr("recipient", to_jid.as_str());
             } else {
                 node = node.attr("sender_lid", Jid::lid(self.lid_user.as_str())?);
             }
-            let node = node.child(enc_node(&ciphertext));
+            let node = node.child(enc_node(&ciphertext).attr_opt("mediatype", mediatype));
             self.state.with(|s| s.deliver(&user, device, node));
         }
         Ok(())
+    }
+
+    /// Sends a media file from this phone as a real phone does: encrypts `data` under a fresh
+    /// media key, puts the blob on the media host, and sends the message describing it (see
+    /// [`Phone::send_message`]). Returns the message id and the description sent.
+    pub async fn send_media(
+        &self,
+        to: &str,
+        kind: MediaKind,
+        data: &[u8],
+        meta: MediaMeta,
+    ) -> Result<(String, MediaDescriptor), FakeError> {
+        let key = whatsapp::media::new_media_key();
+        let (blob, info) = whatsapp::media::encrypt(&key, kind, data);
+        let media_type = kind.upload_path().trim_start_matches("/mms/");
+        let direct_path = self.state.media.put(media_type, blob.into());
+        let url = format!("https://{}{direct_path}", self.state.media.host());
+        let descriptor = MediaDescriptor::uploaded(
+            kind,
+            meta,
+            key,
+            &info,
+            Some(url),
+            Some(direct_path),
+            i64::try_from(stanza::now_unix()).unwrap_or(i64::MAX),
+        );
+        let id = new_message_id();
+        self.send_message(to, &id, &descriptor.to_message()).await?;
+        Ok((id, descriptor))
+    }
+
+    /// Fetches a media file this phone received from the media host and decrypts it, checking
+    /// the MAC and both hashes, as a real phone does before showing it.
+    pub fn download(&self, media: &MediaDescriptor) -> Result<Vec<u8>, FakeError> {
+        let path = media
+            .direct_path
+            .as_deref()
+            .or_else(|| media.url.as_deref().and_then(crate::media::direct_path_of))
+            .ok_or_else(|| FakeError::Media("the message names no media path".into()))?;
+        let blob = self
+            .state
+            .media
+            .get(path)
+            .map_err(|m| FakeError::Media(format!("{m:?}")))?;
+        let (plain, _) =
+            whatsapp::media::decrypt(&media.media_key, media.kind, &blob, media.expected())
+                .map_err(|e| FakeError::Media(e.to_string()))?;
+        Ok(plain)
     }
 
     /// Encrypts for one companion, starting a session from its uploaded bundle (taking one of

@@ -123,6 +123,59 @@ impl Phone {
         Ok(id)
     }
 
+    /// Answers a media retry request from `user:device` for message `id` that this phone sent:
+    /// checks the request was sealed with that message's media key, uploads the file again,
+    /// and sends the sealed answer (the new direct path, or "not found") as a `mediaretry`
+    /// notification. A request it cannot read is answered with an `<error>`.
+    pub(crate) fn answer_media_retry(
+        &self,
+        user: &str,
+        device: u16,
+        id: &str,
+        sealed: Option<whatsapp::media::retry::Sealed>,
+        rmr: &Node,
+    ) -> Result<(), FakeError> {
+        use whatsapp::media::retry::{RetryOutcome, open_request, seal_answer};
+        let media = self.state.with(|s| {
+            let sent = s.accounts.get(&self.user)?.sent.get(id)?;
+            whatsapp::media::MediaDescriptor::from_message(&sent.message)
+        });
+        let mut node = Node::new("notification")
+            .attr("from", whatsapp_binary::Jid::pn(self.user.as_str())?)
+            .attr("type", "mediaretry")
+            .attr("id", id)
+            .attr("t", stanza::now_unix())
+            .child(rmr.clone());
+        let readable = match (&media, &sealed) {
+            (Some(m), Some(sealed)) => open_request(&m.media_key, id, sealed).is_ok(),
+            _ => false,
+        };
+        match media {
+            Some(m) if readable => {
+                let outcome = match m
+                    .direct_path
+                    .as_deref()
+                    .and_then(|p| self.state.media.reupload(p))
+                {
+                    Some(direct_path) => RetryOutcome::Reuploaded { direct_path },
+                    None => RetryOutcome::NotFound,
+                };
+                let answer = seal_answer(&m.media_key, id, &outcome)
+                    .map_err(|e| FakeError::Media(e.to_string()))?;
+                node = node.child(
+                    Node::new("encrypt")
+                        .child(Node::new("enc_p").bytes(answer.ciphertext))
+                        .child(Node::new("enc_iv").bytes(answer.iv.to_vec())),
+                );
+            }
+            _ => {
+                node = node.child(Node::new("error").attr("code", "2"));
+            }
+        }
+        self.state.with(|s| s.deliver(user, device, node));
+        Ok(())
+    }
+
     pub(crate) fn remember_sent(&self, id: &str, to: &str, message: &Message) {
         self.state.with(|s| {
             if let Some(account) = s.accounts.get_mut(&self.user) {

@@ -50,6 +50,14 @@ fn text_of(message: &Message) -> (Option<String>, Option<String>) {
     (text, None)
 }
 
+/// The media a message (or a `deviceSentMessage` copy of one) carries.
+fn media_of(message: &Message) -> Option<whatsapp::media::MediaDescriptor> {
+    match &message.device_sent_message {
+        Some(dsm) => dsm.message.as_deref().and_then(media_of),
+        None => whatsapp::media::MediaDescriptor::from_message(message),
+    }
+}
+
 pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError> {
     let Some((user, device, from)) = sender(conn) else {
         return Err(FakeError::Protocol("message before login".into()));
@@ -102,10 +110,12 @@ pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError>
             let bytes = enc.content_bytes().unwrap_or_default();
             let result = primary.decrypt(&address, &enc_type, bytes).await;
             let mut key_request = None;
+            let mut media = None;
             let (text, sent_to, error) = match &result {
                 Ok(plain) => match Message::decode(plain.as_slice()) {
                     Ok(m) => {
                         key_request = requested_key_ids(&m);
+                        media = media_of(&m);
                         let (t, d) = text_of(&m);
                         (t, d, None)
                     }
@@ -142,6 +152,7 @@ pub async fn on_message(conn: &mut Conn, node: &Node) -> Result<Next, FakeError>
                         text,
                         sent_to,
                         error,
+                        media,
                     });
                 }
                 // The recipient's phone confirms delivery to every device of the sender.
@@ -230,6 +241,10 @@ pub fn on_receipt(conn: &Conn, node: &Node) {
             on_retry(conn, s, (&user, device, &from), to, &target, &ids, node);
             return;
         }
+        if kind == "server-error" {
+            on_media_retry(conn, s, &user, device, &ids, node);
+            return;
+        }
         // Delivery/read/played receipts reach the other account's companions; receipts among
         // one's own devices (`sender`, `read-self`, `peer_msg`…) stop here.
         // `inactive` is a delivery receipt from a client not marked online.
@@ -251,6 +266,48 @@ pub fn on_receipt(conn: &Conn, node: &Node) {
             out = out.child(list.clone());
         }
         s.deliver_to_companions(&target, &out);
+    });
+}
+
+/// A media retry request (`<receipt type="server-error">` to the companion's own account, with
+/// `<rmr jid=…>` naming the chat): the phone that sent the media (the chat, unless `from_me`)
+/// uploads it again and answers the requesting device with a `mediaretry` notification.
+fn on_media_retry(
+    conn: &Conn,
+    s: &mut Inner,
+    user: &str,
+    device: u16,
+    ids: &[String],
+    node: &Node,
+) {
+    let (Some(id), Some(rmr)) = (ids.first(), node.child_by_tag("rmr")) else {
+        return;
+    };
+    let from_me = rmr.attr_str("from_me") == Some("true");
+    let sender = if from_me {
+        Some(user.to_owned())
+    } else {
+        rmr.attr_jid("jid")
+            .ok()
+            .flatten()
+            .and_then(|j| s.account_for(&j).map(|a| a.user.clone()))
+    };
+    let Some(phone) =
+        sender.and_then(|u| s.accounts.get(&u).map(|a| Phone::of(&conn.ctx.state, a)))
+    else {
+        return;
+    };
+    let sealed = node.child_by_tag("encrypt").and_then(|e| {
+        let ciphertext = e.child_by_tag("enc_p")?.content_bytes()?.to_vec();
+        let iv = e.child_by_tag("enc_iv")?.content_bytes()?.try_into().ok()?;
+        Some(whatsapp::media::retry::Sealed { ciphertext, iv })
+    });
+    let (id, user, rmr) = (id.clone(), user.to_owned(), rmr.clone());
+    // Outside the state lock: the phone reads its sent log and the media host.
+    tokio::spawn(async move {
+        if let Err(e) = phone.answer_media_retry(&user, device, &id, sealed, &rmr) {
+            tracing::info!("answering a media retry for {id} failed: {e}");
+        }
     });
 }
 

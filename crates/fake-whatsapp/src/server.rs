@@ -45,6 +45,9 @@ pub struct Config {
     /// reconnect (the real service's gap is a few hundred milliseconds; see
     /// [`DEFAULT_RESTART_DELAY`]). [`Faults::instant_restart`] makes it zero.
     pub restart_delay: Duration,
+    /// How long the media host keeps an uploaded blob; later downloads get `410 Gone`, as
+    /// WhatsApp's media URLs expire.
+    pub media_ttl: Duration,
 }
 
 /// The gap between `pair-device-sign` and the 515. Baileys logs of real pairings show the 515
@@ -63,6 +66,7 @@ impl Default for Config {
             app_state_key_share: true,
             static_key: None,
             restart_delay: DEFAULT_RESTART_DELAY,
+            media_ttl: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct FakeWhatsApp {
     state: Arc<State>,
     phone: Phone,
     accept: JoinHandle<()>,
+    media_addr: SocketAddr,
+    media_task: JoinHandle<()>,
 }
 
 impl FakeWhatsApp {
@@ -113,6 +119,8 @@ impl FakeWhatsApp {
             app_state_key_share: config.app_state_key_share,
             restart_delay: config.restart_delay,
         });
+        let (media_addr, media_task) =
+            crate::media::start(config.bind, state.media.clone(), config.media_ttl).await?;
         let accept = tokio::spawn(accept_loop(listener, ctx));
         let mut fake = Self {
             addr,
@@ -125,6 +133,8 @@ impl FakeWhatsApp {
             },
             state,
             accept,
+            media_addr,
+            media_task,
         };
         fake.phone = fake.add_account(&config.phone_number, &config.lid_user, &config.name)?;
         Ok(fake)
@@ -228,6 +238,16 @@ impl FakeWhatsApp {
     /// The root key clients must trust instead of WhatsApp's.
     pub fn root_public_key(&self) -> [u8; 32] {
         self.root_public
+    }
+
+    /// The media host (`127.0.0.1:<port>`: plain HTTP, or TLS with a self-signed certificate).
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
+    }
+
+    /// The media host's blobs: tests tamper with them, expire them, count transfers.
+    pub fn media(&self) -> &crate::media::MediaStore {
+        &self.state.media
     }
 
     /// The server's Noise static public key, which clients cache to resume by Noise IK.
@@ -365,6 +385,7 @@ impl FakeWhatsApp {
 impl Drop for FakeWhatsApp {
     fn drop(&mut self) {
         self.accept.abort();
+        self.media_task.abort();
     }
 }
 

@@ -134,6 +134,9 @@ pub struct Received {
     pub sent_to: Option<String>,
     /// Why it did not decrypt.
     pub error: Option<String>,
+    /// A media message's file, as described in the message ([`crate::Phone::download`] fetches
+    /// and decrypts it).
+    pub media: Option<whatsapp::media::MediaDescriptor>,
 }
 
 /// A receipt, chat state or presence a client sent, as the server saw it.
@@ -215,6 +218,8 @@ pub struct Inner {
 #[derive(Debug, Default)]
 pub struct State {
     inner: Mutex<Inner>,
+    /// The media host's storage (its own lock: blobs are large and never touched under `inner`).
+    pub media: Arc<crate::media::MediaStore>,
 }
 
 impl State {

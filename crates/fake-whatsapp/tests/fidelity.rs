@@ -14,6 +14,10 @@ use fake_whatsapp::{Config, FakeWhatsApp};
 use serde_json::{Value, json};
 use tokio::time::timeout;
 
+/// The Baileys scenarios run one at a time: each starts Node processes whose start-up is heavy,
+/// and on a loaded 2-core machine three at once pushed single steps past their 20 s bound.
+static ONE_BAILEYS_TEST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 impl Driver for Baileys {
     async fn send_text(&mut self, chat: &str, text: &str) -> String {
         self.command(json!({"cmd": "send", "to": chat, "text": text}))
@@ -74,6 +78,7 @@ impl Driver for Baileys {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_pairs_reconnects_and_is_logged_out() {
     require_node();
+    let _one_at_a_time = ONE_BAILEYS_TEST.lock().await;
     // The whole scenario is bounded so CI fails instead of hanging (it takes ~5 s here).
     timeout(Duration::from_secs(60), scenario())
         .await
@@ -169,6 +174,7 @@ async fn scenario() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_messages_a_contact_through_the_fake() {
     require_node();
+    let _one_at_a_time = ONE_BAILEYS_TEST.lock().await;
     timeout(Duration::from_secs(180), messaging())
         .await
         .expect("the Baileys messaging scenarios took more than 180 s");
@@ -218,4 +224,134 @@ async fn messaging() {
     );
     let stats = fake.stats();
     assert_eq!(stats.decrypt_failures, 0, "{stats:?}");
+}
+
+/// The offline WhatsApp's phones and media host against Baileys' own media code: a contact's
+/// phone sends an image and a voice note that Baileys downloads and decrypts byte-identical
+/// (over TLS: Baileys only builds https:// media URLs), and Baileys sends a video and a PDF
+/// that the contact's phone decrypts byte-identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baileys_and_the_fakes_phones_exchange_media() {
+    require_node();
+    let _one_at_a_time = ONE_BAILEYS_TEST.lock().await;
+    timeout(Duration::from_secs(120), media_with_phones())
+        .await
+        .expect("the Baileys media scenario took more than 120 s");
+}
+
+fn bytes(magic: &[u8], len: usize, mut x: u32) -> Vec<u8> {
+    let mut out = magic.to_vec();
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        out.push(x as u8);
+    }
+    out
+}
+
+async fn media_with_phones() {
+    use whatsapp::media::{MediaKind, MediaMeta};
+
+    let fake = FakeWhatsApp::start(Config::default()).await.unwrap();
+    let contact = fake
+        .add_account("15550002222", "100000000000002", "Carol")
+        .unwrap();
+    let me = fake.phone().clone();
+    let auth = tempfile::tempdir().unwrap();
+    let inbox = tempfile::tempdir().unwrap();
+    let inbox_path = inbox.path().display().to_string();
+    let mut client = Baileys::script(
+        &fake,
+        "baileys-client.mjs",
+        auth.path(),
+        &[
+            ("FAKE_WA_MEDIA_DIR", inbox_path.as_str()),
+            ("NODE_TLS_REJECT_UNAUTHORIZED", "0"),
+            ("NODE_NO_WARNINGS", "1"),
+        ],
+    );
+    let qr = client.expect("QR ", STEP).await;
+    me.scan(qr.trim_start_matches("QR ")).unwrap();
+    client.expect("OPEN", STEP).await;
+
+    // Phone → Baileys.
+    for (kind, data, meta) in [
+        (
+            MediaKind::Image,
+            bytes(b"\xff\xd8\xff", 30_001, 7),
+            MediaMeta {
+                mimetype: "image/jpeg".into(),
+                caption: Some("from the phone".into()),
+                ..MediaMeta::default()
+            },
+        ),
+        (
+            MediaKind::Audio,
+            bytes(b"OggS", 9_999, 8),
+            MediaMeta {
+                mimetype: "audio/ogg; codecs=opus".into(),
+                seconds: Some(3),
+                ptt: true,
+                ..MediaMeta::default()
+            },
+        ),
+    ] {
+        let (id, _) = contact
+            .send_media(me.user(), kind, &data, meta.clone())
+            .await
+            .unwrap();
+        let got = client.event("MEDIA", |v| v["id"] == id.as_str()).await;
+        assert_eq!(got["kind"], kind.as_str());
+        assert_eq!(got["mimetype"], meta.mimetype.as_str());
+        assert_eq!(got["ptt"], meta.ptt);
+        let decrypted = std::fs::read(got["path"].as_str().unwrap()).unwrap();
+        assert!(
+            decrypted == data,
+            "{kind:?} as Baileys decrypted it differs"
+        );
+    }
+
+    // Baileys → phone.
+    let files = tempfile::tempdir().unwrap();
+    for (kind, name, data, mimetype) in [
+        (
+            MediaKind::Video,
+            "clip.mp4",
+            bytes(b"\0\0\0\x20ftyp", 1_500_001, 9),
+            "video/mp4",
+        ),
+        (
+            MediaKind::Document,
+            "offer.pdf",
+            bytes(b"%PDF-1.4\n", 120_000, 10),
+            "application/pdf",
+        ),
+    ] {
+        let path = files.path().join(name);
+        std::fs::write(&path, &data).unwrap();
+        client
+            .command(json!({
+                "cmd": "send-media", "to": contact.jid(), "kind": kind.as_str(),
+                "file": path, "mimetype": mimetype, "fileName": name, "seconds": 5,
+            }))
+            .await;
+        let sent = client.event("SENT", |_| true).await;
+        let id = sent["id"].as_str().unwrap().to_owned();
+        fake.wait_until("the phone got it", STEP, |f| {
+            f.received().iter().any(|r| r.id == id && r.media.is_some())
+        })
+        .await
+        .unwrap();
+        let received = contact.received().into_iter().find(|r| r.id == id).unwrap();
+        let media = received.media.unwrap();
+        assert_eq!(media.kind, kind);
+        assert_eq!(media.meta.mimetype, mimetype);
+        assert!(
+            contact.download(&media).unwrap() == data,
+            "{name} as the phone decrypted it differs"
+        );
+    }
+    let (uploads, downloads) = fake.media().counts();
+    assert_eq!((uploads, downloads), (4, 4));
 }

@@ -8,6 +8,8 @@
 //! - [`frame`]: length-prefixed frames, the transport cipher, the payload flag byte.
 //! - [`pairing`]: linking a companion (QR, ADV identity signatures, pairing by code), both sides.
 //! - [`padding`]: the random padding around every message plaintext.
+//! - [`media`]: WhatsApp's media encryption (streaming), message descriptors, the media retry
+//!   payloads; the transfers themselves are [`client::media`].
 //! - [`creds`]: a companion device's credentials; [`keys`]: the staged Signal store;
 //!   [`store`]: the persistence trait (and an in-memory implementation); [`events`].
 //! - [`client`]: one task per account — linking, login, keep-alive, reconnects, receive, send.
@@ -18,6 +20,7 @@ pub mod events;
 pub mod frame;
 pub mod handshake;
 pub mod keys;
+pub mod media;
 pub mod padding;
 pub mod pairing;
 pub mod proto;

@@ -65,6 +65,11 @@ pub struct InboundMessage {
     pub undecryptable: bool,
     /// Unix seconds, from the stanza's `t`.
     pub timestamp: u64,
+    /// A media message's file: where it is, its key and hashes, and what it is (`text` then
+    /// holds its caption, file name or a `[image]`-style label). The file itself is not
+    /// downloaded by the engine: see [`crate::client::media::MediaHttp::download_and_decrypt`].
+    /// (Boxed: most messages are text, and events carry this struct.)
+    pub media: Option<Box<crate::media::MediaDescriptor>>,
 }
 
 /// The status of one of our outgoing messages, in the order it can only advance.
@@ -209,6 +214,16 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn queued_outgoing(&self, limit: usize) -> Result<Vec<Outgoing>, StoreFailure>;
     /// An outgoing message by id, whatever its status (to send again on a retry receipt).
     async fn outgoing(&self, message_id: &str) -> Result<Option<Outgoing>, StoreFailure>;
+    /// The uploaded media an outgoing message carries (its `text` is then not sent: the caption
+    /// is in the descriptor). Asked for every message the sender takes from the outbox; a
+    /// store without media answers `None`, and the message goes out as text.
+    async fn outgoing_media(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<crate::media::MediaDescriptor>, StoreFailure> {
+        let _ = message_id;
+        Ok(None)
+    }
     async fn set_state(&self, state: &AccountState) -> Result<(), StoreFailure>;
     /// Forgets the credentials and every key (logged out, or the account is deleted).
     async fn wipe(&self) -> Result<(), StoreFailure>;
@@ -234,6 +249,8 @@ struct Memory {
     commits: u64,
     /// Numbers whose send attempts are refused ([`MemoryStore::refuse_sends_to`]).
     refused: HashMap<String, &'static str>,
+    /// Media of outgoing messages, by message id ([`MemoryStore::enqueue_media`]).
+    media: HashMap<String, crate::media::MediaDescriptor>,
 }
 
 /// An [`AccountStore`] in memory, for tests, benchmarks and demos. Commits are atomic (one lock).
@@ -274,6 +291,19 @@ impl MemoryStore {
                 },
             );
         });
+    }
+
+    /// Puts a media message in the outbox: `media` as [`crate::client::Command::UploadMedia`]
+    /// returned it; `text` is what the chat shows for it.
+    pub fn enqueue_media(
+        &self,
+        message_id: &str,
+        phone: &str,
+        text: &str,
+        media: crate::media::MediaDescriptor,
+    ) {
+        self.with(|m| m.media.insert(message_id.to_owned(), media));
+        self.enqueue(message_id, phone, text);
     }
 
     /// From now on, a commit that counts a send attempt to `phone` fails with [`SendRefused`]
@@ -444,6 +474,13 @@ impl AccountStore for MemoryStore {
 
     async fn outgoing(&self, message_id: &str) -> Result<Option<Outgoing>, StoreFailure> {
         Ok(self.with(|m| m.messages.get(message_id).and_then(|s| s.outgoing.clone())))
+    }
+
+    async fn outgoing_media(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<crate::media::MediaDescriptor>, StoreFailure> {
+        Ok(self.with(|m| m.media.get(message_id).cloned()))
     }
 
     async fn set_state(&self, state: &AccountState) -> Result<(), StoreFailure> {

@@ -106,6 +106,31 @@ fn every_message_kind() -> proto::Message {
             jpeg_thumbnail: Some(vec![9]),
             context_info: Some(Box::new(context_info())),
         })),
+        sticker_message: Some(Box::new(StickerMessage {
+            url: Some("https://mmg.whatsapp.net/s".into()),
+            file_sha256: Some(vec![7; 32]),
+            file_enc_sha256: Some(vec![8; 32]),
+            media_key: Some(vec![9; 32]),
+            mimetype: Some("image/webp".into()),
+            height: Some(512),
+            width: Some(512),
+            direct_path: Some("/v/t62.15575-24/s".into()),
+            file_length: Some(20_480),
+            media_key_timestamp: Some(1_700_000_005),
+            is_animated: Some(false),
+            png_thumbnail: Some(vec![0x89, b'P']),
+            context_info: None,
+        })),
+        document_with_caption_message: Some(Box::new(FutureProofMessage {
+            message: Some(Box::new(proto::Message {
+                document_message: Some(Box::new(DocumentMessage {
+                    file_name: Some("inner.pdf".into()),
+                    caption: Some("wrapped".into()),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            })),
+        })),
         document_message: Some(Box::new(DocumentMessage {
             url: Some("u".into()),
             mimetype: Some("application/pdf".into()),

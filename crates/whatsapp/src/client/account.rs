@@ -113,6 +113,13 @@ pub enum Command {
     SubscribePresence {
         chat: String,
     },
+    /// Encrypt and upload a media file to WhatsApp's media host; the reply describes it, ready
+    /// to be sent with [`crate::store::AccountStore::outgoing_media`]. Needs a live connection
+    /// (the upload token comes from it).
+    UploadMedia(Box<super::media::MediaUpload>),
+    /// Ask the phone that sent a media message to upload it again (its URL expired or the host
+    /// lost it: the media retry receipt); the reply is the descriptor with the new direct path.
+    RetryMedia(Box<super::media::MediaRetry>),
     /// Connect again after the account stopped (replaced, banned, error).
     Reconnect,
     /// End the task (server shutdown); credentials stay.
@@ -129,6 +136,8 @@ impl std::fmt::Debug for Command {
             Self::Typing { .. } => "Typing",
             Self::Presence { .. } => "Presence",
             Self::SubscribePresence { .. } => "SubscribePresence",
+            Self::UploadMedia(_) => "UploadMedia",
+            Self::RetryMedia(_) => "RetryMedia",
             Self::Reconnect => "Reconnect",
             Self::Shutdown => "Shutdown",
         };
@@ -145,6 +154,12 @@ impl Command {
             }
             Self::Logout { reply } => {
                 let _ = reply.send(Err(error));
+            }
+            Self::UploadMedia(upload) => {
+                let _ = upload.reply.send(Err(error));
+            }
+            Self::RetryMedia(retry) => {
+                let _ = retry.reply.send(Err(error));
             }
             _ => {}
         }
@@ -572,7 +587,10 @@ async fn run_linked(
                     let _ = reply.send(Err(CommandError::AlreadyLinked));
                 }
                 Ok(Some(Command::Wake)) => {} // sent after reconnecting
-                Ok(Some(_)) => {}             // typing/presence/read while offline: moot
+                // Typing/presence/read while offline are moot; an upload is told why not.
+                Ok(Some(other)) => other.refuse(CommandError::Unavailable(
+                    "not connected to WhatsApp right now".into(),
+                )),
             }
         }
     }
@@ -670,6 +688,13 @@ async fn serve(
                 }
                 Some(Command::Link { reply, .. }) => {
                     let _ = reply.send(Err(CommandError::AlreadyLinked));
+                }
+                Some(Command::UploadMedia(upload)) => {
+                    // Beside the stanza loop: a large upload must not hold up anything else.
+                    tokio::spawn(super::media::upload_for(session.clone(), *upload).in_current_span());
+                }
+                Some(Command::RetryMedia(retry)) => {
+                    tokio::spawn(super::media::retry_for(session.clone(), *retry).in_current_span());
                 }
                 Some(Command::Reconnect) => {}
                 Some(Command::Logout { reply }) => {

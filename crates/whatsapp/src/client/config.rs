@@ -29,6 +29,9 @@ pub struct ClientConfig {
     /// Bounds how many accounts connect (handshake + login) at the same moment, so a restart
     /// with many stored accounts does not stampede the server or this machine.
     pub connect_gate: Arc<Semaphore>,
+    /// `https` for WhatsApp's media hosts; `http` only for the offline WhatsApp's media host on
+    /// loopback (see [`crate::client::media`]).
+    pub media_scheme: String,
 }
 
 /// Timers and retry bounds.
@@ -93,6 +96,7 @@ impl ClientConfig {
             pre_key_batch: 50,
             pre_key_low_water: 10,
             connect_gate: Arc::new(Semaphore::new(16)),
+            media_scheme: "https".to_owned(),
         }
     }
 }

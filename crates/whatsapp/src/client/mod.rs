@@ -13,6 +13,7 @@ pub mod account;
 pub mod config;
 pub mod disconnect;
 pub mod error;
+pub mod media;
 mod pair;
 pub mod payload;
 mod prekeys;

@@ -19,6 +19,7 @@ use super::error::ClientError;
 use super::session::{MAX_TRACKED_RETRIES, Session, lock, now_unix};
 use crate::events::Event;
 use crate::keys::{StagedKeys, address_of};
+use crate::media::MediaDescriptor;
 use crate::proto::Message;
 use crate::proto::message::protocol_message::Type as ProtocolType;
 use crate::store::{Commit, InboundMessage, InboundOutcome, KeyKind, KeyWrite};
@@ -107,6 +108,16 @@ fn forms(
 /// The text (or media caption) of a chat message and its kind; `None` for messages that are
 /// not chat content.
 fn content_of(message: &Message) -> Option<String> {
+    if let Some(inner) = message
+        .document_with_caption_message
+        .as_ref()
+        .and_then(|w| w.message.as_deref())
+    {
+        return content_of(inner);
+    }
+    if message.sticker_message.is_some() {
+        return Some("[sticker]".into());
+    }
     if let Some(text) = &message.conversation {
         return Some(text.clone());
     }
@@ -119,8 +130,15 @@ fn content_of(message: &Message) -> Option<String> {
     if let Some(m) = &message.video_message {
         return Some(m.caption.clone().unwrap_or_else(|| "[video]".into()));
     }
-    if message.audio_message.is_some() {
-        return Some("[voice message]".into());
+    if let Some(m) = &message.audio_message {
+        return Some(
+            if m.ptt == Some(true) {
+                "[voice message]"
+            } else {
+                "[audio]"
+            }
+            .into(),
+        );
     }
     if let Some(m) = &message.document_message {
         return Some(
@@ -169,6 +187,7 @@ async fn decode_one(s: &Session, keys: &StagedKeys<'_>, node: &Node) -> Decoded 
         text: None,
         undecryptable: false,
         timestamp: node.attr_u64("t").ok().flatten().unwrap_or_else(now_unix),
+        media: None,
     };
     let Some(enc) = node.child_by_tag("enc") else {
         return Decoded::Skipped;
@@ -196,6 +215,7 @@ async fn decode_one(s: &Session, keys: &StagedKeys<'_>, node: &Node) -> Decoded 
     match content_of(&message) {
         Some(text) => Decoded::Chat(InboundMessage {
             text: Some(text),
+            media: MediaDescriptor::from_message(&message).map(Box::new),
             ..base
         }),
         None => Decoded::Handled { receipt: None },

@@ -81,11 +81,34 @@ fn text_message(text: &str) -> Message {
     }
 }
 
-fn enc_node(ciphertext: &signal::CiphertextMessage) -> Node {
+/// What goes out for a queued message: its media (with the caption) when the store has one for
+/// it, else its text; and the `mediatype` the stanza announces for media.
+async fn content_for(
+    s: &Session,
+    out: &Outgoing,
+) -> Result<(Message, Option<&'static str>), ClientError> {
+    let media = s
+        .store
+        .outgoing_media(&out.message_id)
+        .await
+        .map_err(ClientError::store)?;
+    Ok(match media {
+        Some(media) => (media.to_message(), Some(media.enc_mediatype())),
+        None => (text_message(&out.text), None),
+    })
+}
+
+fn enc_node(ciphertext: &signal::CiphertextMessage, mediatype: Option<&str>) -> Node {
     Node::new("enc")
         .attr("v", "2")
         .attr("type", ciphertext.enc_type())
+        .attr_opt("mediatype", mediatype)
         .bytes(ciphertext.bytes().to_vec())
+}
+
+/// The stanza `type`: `media` for media messages, as WhatsApp Web sends them.
+fn stanza_type(mediatype: Option<&str>) -> &'static str {
+    if mediatype.is_some() { "media" } else { "text" }
 }
 
 /// Encrypts `message` for every device of `to` and our other devices, commits the key changes
@@ -95,6 +118,7 @@ async fn fan_out(
     message_id: &str,
     to: &Jid,
     message: &Message,
+    mediatype: Option<&'static str>,
 ) -> Result<tokio::sync::oneshot::Receiver<Ack>, SendError> {
     let me_user = s.my_user().to_owned();
     let lists = usync::devices_of(s, &[to.user(), &me_user]).await?;
@@ -203,7 +227,7 @@ async fn fan_out(
         participants.push(
             Node::new("to")
                 .attr("jid", jid.clone())
-                .child(enc_node(&ciphertext)),
+                .child(enc_node(&ciphertext, mediatype)),
         );
     }
     if !reached_recipient {
@@ -228,7 +252,7 @@ async fn fan_out(
     let mut stanza = Node::new("message")
         .attr("id", message_id)
         .attr("to", to.clone())
-        .attr("type", "text")
+        .attr("type", stanza_type(mediatype))
         .child(Node::new("participants").children(participants));
     if any_pre_key && let Some(identity) = identity {
         stanza = stanza.child(Node::new("device-identity").bytes(identity));
@@ -253,7 +277,7 @@ pub(crate) async fn resend_to_device(
     let Some(to) = jid_for_phone(&out.phone) else {
         return Ok(());
     };
-    let message = text_message(&out.text);
+    let (message, mediatype) = content_for(s, out).await?;
     let plain = if own {
         Message {
             device_sent_message: Some(Box::new(DeviceSentMessage {
@@ -299,8 +323,8 @@ pub(crate) async fn resend_to_device(
     let mut stanza = Node::new("message")
         .attr("id", out.message_id.as_str())
         .attr("to", device.clone())
-        .attr("type", "text")
-        .child(enc_node(&ciphertext));
+        .attr("type", stanza_type(mediatype))
+        .child(enc_node(&ciphertext, mediatype));
     if matches!(ciphertext, signal::CiphertextMessage::PreKey(_))
         && let Some(identity) = identity
     {
@@ -351,7 +375,8 @@ async fn send_one(s: &Session, out: &Outgoing) -> Result<bool, ClientError> {
         .await?;
         return Ok(true);
     };
-    let ack = match fan_out(s, &out.message_id, &to, &text_message(&out.text)).await {
+    let (message, mediatype) = content_for(s, out).await?;
+    let ack = match fan_out(s, &out.message_id, &to, &message, mediatype).await {
         Ok(ack) => ack,
         Err(SendError::Undeliverable(why)) => {
             record_status(

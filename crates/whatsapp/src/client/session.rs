@@ -53,6 +53,12 @@ pub(crate) struct Session {
     pub retries: Mutex<HashMap<String, u32>>,
     /// Signalled when the outbox has new work.
     pub outbox: Notify,
+    /// The last `media_conn` answer (reused until its ttl passes) and the HTTP client for media,
+    /// made on first use.
+    pub media_conn: tokio::sync::Mutex<Option<super::media::MediaConn>>,
+    pub media_http: std::sync::OnceLock<super::media::MediaHttp>,
+    /// Media retry requests waiting for the phone's `mediaretry` notification, by message id.
+    pub media_retries: Mutex<HashMap<String, oneshot::Sender<Node>>>,
 }
 
 /// Message ids whose retry counts we remember.
@@ -86,6 +92,9 @@ impl Session {
             online: AtomicBool::new(false),
             retries: Mutex::default(),
             outbox: Notify::new(),
+            media_conn: tokio::sync::Mutex::new(None),
+            media_http: std::sync::OnceLock::new(),
+            media_retries: Mutex::default(),
         }
     }
 
@@ -263,6 +272,15 @@ fn handle_notification(s: &Arc<Session>, node: &Node) {
                 }
                 .in_current_span(),
             );
+        }
+        // A phone answered one of our media retry requests.
+        Some("mediaretry") => {
+            if let Some(waiting) = node
+                .attr_str("id")
+                .and_then(|id| lock(&s.media_retries).remove(id))
+            {
+                let _ = waiting.send(node.clone());
+            }
         }
         // A contact's device list changed: forget what we cached.
         Some("devices") => {

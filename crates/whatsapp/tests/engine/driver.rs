@@ -18,6 +18,8 @@ use whatsapp::store::{MemoryStore, MessageStatus, Status};
 /// Engine timings short enough for tests (acks, backoff), long enough for a loaded machine.
 pub fn test_config(fake: &FakeWhatsApp) -> Arc<ClientConfig> {
     let mut config = ClientConfig::new(&fake.url(), fake.root_public_key());
+    // The offline WhatsApp's media host is plain HTTP on loopback.
+    config.media_scheme = "http".to_owned();
     config.timing = Timing {
         ack_timeout: Duration::from_millis(1500),
         backoff_min: Duration::from_millis(100),

@@ -3,7 +3,9 @@
 //! the connection faults. The PostgreSQL store and the server binary are proven in the server's
 //! tests; these pin down the engine itself.
 
+mod baileys_media;
 mod driver;
 mod faults;
 mod linking;
+mod media;
 mod messaging;
