@@ -307,3 +307,168 @@ async fn leads_and_templates_round_trip_for_their_owner() {
         StatusCode::NO_CONTENT
     );
 }
+
+/// The lead list's filters, the CSV import and the campaign routes refuse bad input with a 4xx
+/// naming the field, and another user's campaign is 404 for every verb.
+#[tokio::test]
+async fn lead_filters_imports_and_campaigns_refuse_bad_input() {
+    let app = spawn_app().await;
+    let cookie = app.signup(&unique_email()).await;
+    for (path, field) in [
+        ("/api/leads?sort=sideways", "sort"),
+        ("/api/leads?status=maybe", "status"),
+        ("/api/leads?has_conversation=perhaps", "has_conversation"),
+        ("/api/leads?campaign_id=nope", "campaign_id"),
+        ("/api/leads?limit=0", "limit"),
+        ("/api/leads?before=zz", "before"),
+        ("/api/leads?sort=name&before=00aa", "before"),
+        (
+            "/api/campaigns/00000000-0000-0000-0000-000000000000/leads?state=lost",
+            "state",
+        ),
+    ] {
+        let response = app.get(path, Some(&cookie)).await;
+        assert_eq!(
+            response.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {}",
+            response.body
+        );
+        assert_eq!(response.json()["error"]["field"], field, "{path}");
+    }
+    // `%` matches itself, not everything.
+    let response = app.get("/api/leads/count?search=%25", Some(&cookie)).await;
+    assert_eq!(response.json()["count"], 0);
+
+    // Import: empty, not CSV, no phone column, a bad mapping, a bad country, too big.
+    let import = |path: &'static str, body: String| {
+        let cookie = cookie.clone();
+        let app = &app;
+        async move { raw(app, path, &cookie, "text/csv", body).await }
+    };
+    let cases = [
+        (
+            "/api/leads/import",
+            String::new(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/leads/import",
+            "name,city\nAna,Leeds\n".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/leads/import?mapping=%5Bnot%20json",
+            "phone\n+447700900001\n".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/leads/import?mapping=%5B%7B%22to%22%3A%22moon%22%7D%5D",
+            "phone\n+447700900001\n".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/leads/import?default_country=XX1",
+            "phone\n07700 900001\n".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/leads/import/preview",
+            "\u{feff}".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/leads/import",
+            "phone\n".to_owned() + &"+447700900001\n".repeat(1_600_000),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (path, body, status) in cases {
+        let response = import(path, body).await;
+        assert_eq!(response.status, status, "{path}: {}", response.body);
+    }
+    // Invalid UTF-8 and a ragged row are reported by line, the good rows imported.
+    let mut bytes = b"name,phone\nAna,+447700900001\n".to_vec();
+    bytes.extend_from_slice(b"\xff\xfe,+447700900002\nBo,+447700900003,extra\n");
+    let mut req = request(Method::POST, "/api/leads/import", Some(&cookie), None);
+    *req.body_mut() = axum::body::Body::from(bytes);
+    req.headers_mut()
+        .insert(header::CONTENT_TYPE, "text/csv".parse().unwrap());
+    let response = app.send(req).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let report = response.json();
+    assert_eq!(report["created"], 1, "{report}");
+    let lines: Vec<u64> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 4], "{report}");
+
+    // Campaigns: bad fields are 422 naming them.
+    for (body, field) in [
+        (
+            json!({"name": "", "content": "Hi", "account_ids": [], "segment": {}}),
+            "name",
+        ),
+        (
+            json!({"name": "C", "account_ids": [], "segment": {}}),
+            "template_id",
+        ),
+        (
+            json!({"name": "C", "content": "Hi", "account_ids": [], "segment": {}}),
+            "account_ids",
+        ),
+        (
+            json!({"name": "C", "content": "Hi", "account_ids": [uuid::Uuid::new_v4()], "segment": {}}),
+            "account_ids",
+        ),
+        (
+            json!({"name": "C", "content": "Hi", "account_ids": [], "pacing": {"per_minute": 0}}),
+            "per_minute",
+        ),
+    ] {
+        let response = app
+            .json(Method::POST, "/api/campaigns", Some(&cookie), &body)
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            response.body
+        );
+        assert_eq!(response.json()["error"]["field"], field, "{body}");
+    }
+    let response = raw(
+        &app,
+        "/api/campaigns",
+        &cookie,
+        "application/json",
+        r#"{"name": 5}"#.into(),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Another user's campaign (or one that never existed) is 404 for every verb.
+    let id = uuid::Uuid::new_v4();
+    for (method, path) in [
+        (Method::GET, format!("/api/campaigns/{id}")),
+        (Method::DELETE, format!("/api/campaigns/{id}")),
+        (Method::POST, format!("/api/campaigns/{id}/start")),
+        (Method::POST, format!("/api/campaigns/{id}/pause")),
+        (Method::POST, format!("/api/campaigns/{id}/cancel")),
+        (Method::GET, format!("/api/campaigns/{id}/leads")),
+        (Method::GET, "/api/campaigns/not-a-uuid".to_owned()),
+    ] {
+        let response = app
+            .send(request(method.clone(), &path, Some(&cookie), None))
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            response.body
+        );
+    }
+}
