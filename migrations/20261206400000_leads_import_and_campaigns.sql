@@ -5,7 +5,7 @@
 -- - fields: the extra columns of an imported CSV (`{"city": "Leeds"}`), usable as template
 --   variables. A JSON object of at most 8 KiB.
 -- - wa_lid: the contact's WhatsApp LID once known, so a message from a LID-addressed contact finds
---   the lead it came from (one identity per person: phone and LID).
+--   the lead it came from (one identity per person: phone and LID). Indexed, not unique (below).
 -- - The per-user lead quota moves from a row trigger (a count per inserted row: quadratic for a
 --   100,000-row import) to a statement trigger that counts once per statement, after the rows are
 --   in, under the same per-user advisory lock. The default limit becomes 100,000 leads.
@@ -25,8 +25,13 @@
 ALTER TABLE public.leads
     ADD COLUMN fields jsonb NOT NULL DEFAULT '{}'
         CONSTRAINT leads_fields_check CHECK (jsonb_typeof(fields) = 'object' AND pg_column_size(fields) <= 8192),
-    ADD COLUMN wa_lid text CONSTRAINT leads_wa_lid_check CHECK (char_length(wa_lid) <= 128),
-    ADD CONSTRAINT leads_user_id_wa_lid_key UNIQUE (user_id, wa_lid);
+    ADD COLUMN wa_lid text CONSTRAINT leads_wa_lid_check CHECK (char_length(wa_lid) <= 128);
+-- Not UNIQUE on purpose: an UPDATE of a column with a unique index takes the row's FOR UPDATE lock,
+-- which conflicts with the KEY SHARE lock every message insert takes on its lead (the foreign
+-- key); the engine's inbound commit sets wa_lid while sends to the same lead are queued, and the
+-- two then deadlock through the recipient's consent lock. A plain index gives NO KEY UPDATE; the
+-- store sets wa_lid only when no other lead of the user has it.
+CREATE INDEX leads_user_id_wa_lid_idx ON public.leads (user_id, wa_lid) WHERE wa_lid IS NOT NULL;
 
 -- Sorting by name and by last change, paged by (key, id).
 CREATE INDEX leads_user_id_name_idx ON public.leads (user_id, lower(name), id);

@@ -685,7 +685,11 @@ async fn a_wrong_key_stops_start_up_and_rotate_key_keeps_the_account_linked() {
 
 /// Two instances of the server binary on one fresh database (started, ready), named
 /// `{name}-a` and `{name}-b`.
-async fn two_instances(fake: &FakeWhatsApp, name: &str) -> (Server, Server) {
+async fn two_instances(
+    fake: &FakeWhatsApp,
+    name: &str,
+    env: &[(&'static str, &str)],
+) -> (Server, Server) {
     let url = store::test_support::fresh_database()
         .await
         .unwrap_or_else(|e| panic!("this test needs PostgreSQL: {e}"));
@@ -696,7 +700,7 @@ async fn two_instances(fake: &FakeWhatsApp, name: &str) -> (Server, Server) {
         fake_url: fake.url(),
         fake_root: hex(&fake.root_public_key()),
         database_url: Some(url.clone()),
-        env: Vec::new(),
+        env: env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
     };
     let (mut a, mut b) = (instance("a"), instance("b"));
     a.start(KEY).await;
@@ -714,7 +718,7 @@ async fn two_instances_share_the_accounts_and_take_over_when_one_dies() {
     let contact = fake
         .add_account("15550002222", "100000000000002", "Carol")
         .unwrap();
-    let (mut a, mut b) = two_instances(&fake, "lease").await;
+    let (mut a, mut b) = two_instances(&fake, "lease", &[]).await;
     let cookie = a.signup().await;
     let (id, path) = a.link_account(&fake, &cookie, "Shared").await;
 
@@ -833,7 +837,7 @@ async fn a_rolling_restart_of_two_instances_under_traffic_loses_and_doubles_noth
     let contact = fake
         .add_account("15550002222", "100000000000002", "Carol")
         .unwrap();
-    let (mut a, mut b) = two_instances(&fake, "roll").await;
+    let (mut a, mut b) = two_instances(&fake, "roll", &[]).await;
     let cookie = a.signup().await;
     a.link_account(&fake, &cookie, "Rolling").await;
 
@@ -1177,4 +1181,114 @@ async fn a_campaign_reaches_each_lead_once_at_a_safe_pace_across_a_crash() {
     );
     server.terminate().await;
     std::fs::remove_dir_all(&server.dir).ok();
+}
+
+/// Issue 14: ten accounts spread over two instances (five linked through each); A is SIGKILLed
+/// while a contact writes to all ten. A's five accounts are active on B within 30 s (from stored
+/// credentials, no QR), and every message the contact sent is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_accounts_over_two_instances_survive_a_sigkill_of_one() {
+    let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let contact = fake
+        .add_account("15550002222", "100000000000002", "Carol")
+        .unwrap();
+    let sellers: Vec<Phone> = (0..10)
+        .map(|i| {
+            fake.add_account(
+                &format!("1555003{i:04}"),
+                &format!("3000000{i:08}"),
+                &format!("Seller {i}"),
+            )
+            .unwrap()
+        })
+        .collect();
+    let (mut a, b) = two_instances(&fake, "ten", &[("WHATSAPP_MAX_SESSIONS_PER_USER", "10")]).await;
+    let cookie = a.signup().await;
+    let mut paths = Vec::new();
+    for (i, seller) in sellers.iter().enumerate() {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let (_, path) = server
+            .link_account_with(seller, &cookie, &format!("Seller {i}"))
+            .await;
+        paths.push(path);
+    }
+
+    // The contact writes to each seller in turn until told to stop.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (contact, stop) = (contact.clone(), stop.clone());
+        let users: Vec<String> = sellers.iter().map(|s| s.user().to_owned()).collect();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let to = &users[i % users.len()];
+                ids.push(
+                    contact
+                        .send_text(to, &format!("to all #{i}"))
+                        .await
+                        .unwrap(),
+                );
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            ids
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = fake.logins();
+    a.kill().await;
+    let died = tokio::time::Instant::now();
+    while fake.logins() < before + 5 {
+        assert!(
+            died.elapsed() < Duration::from_secs(30),
+            "A's five accounts not taken over within 30 s ({} logins):\n{}",
+            fake.logins() - before,
+            b.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "ten accounts: A's five back on B {:?} after the SIGKILL",
+        died.elapsed()
+    );
+    for path in &paths {
+        b.until("active on B", path, &cookie, Duration::from_secs(30), |v| {
+            v["status"] == "active"
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    let sent = writer.await.unwrap();
+
+    let lead = lead_of(&b, &cookie, "+15550002222").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let stored = loop {
+        let ids = stored_ids(&b.all_messages(&cookie, &lead).await, "in");
+        if ids.len() >= sent.len() || tokio::time::Instant::now() > deadline {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "no message stored twice");
+    let missing: Vec<&String> = sent.iter().filter(|id| !unique.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} never stored",
+        missing.len(),
+        sent.len()
+    );
+    eprintln!(
+        "ten accounts: {} messages during the switch, each stored once",
+        sent.len()
+    );
+    assert_eq!(
+        fake.devices().len(),
+        10,
+        "one linked device per account throughout"
+    );
+    drop(a);
+    std::fs::remove_dir_all(&b.dir).ok();
 }
