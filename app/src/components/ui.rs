@@ -8,6 +8,19 @@ pub const BUTTON_QUIET: &str = "inline-flex min-h-10 items-center justify-center
 pub const BUTTON_DANGER: &str = "inline-flex min-h-10 items-center justify-center rounded-md border border-danger/50 px-3 text-sm text-danger transition-colors duration-150 hover:bg-danger/10";
 pub const CARD: &str = "rounded-lg border border-line bg-surface";
 
+/// The five lead statuses as `<option>`s, for every status select.
+pub fn lead_status_options() -> impl IntoView {
+    [
+        ("new", "New"),
+        ("contacted", "Contacted"),
+        ("qualified", "Qualified"),
+        ("won", "Won"),
+        ("lost", "Lost"),
+    ]
+    .map(|(value, label)| view! { <option value=value>{label}</option> })
+    .collect_view()
+}
+
 #[component]
 pub fn EmptyState(
     title: &'static str,

@@ -14,7 +14,7 @@ use crate::components::form::{field_error, form_error};
 use crate::components::layout::PageHeader;
 use crate::components::ui::{
     BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, EmptyState, ErrorNote, Field, INPUT,
-    user_message,
+    lead_status_options, user_message,
 };
 use crate::fns::campaigns::{
     CampaignAct, CampaignView, CountsView, CreateCampaign, campaign_detail, campaigns_overview,
@@ -348,11 +348,7 @@ fn NewCampaign(
                         <label for="field-segment-status" class="text-xs text-muted">"With status"</label>
                         <select id="field-segment-status" name="status" class=INPUT>
                             <option value="">"Any"</option>
-                            <option value="new">"New"</option>
-                            <option value="contacted">"Contacted"</option>
-                            <option value="qualified">"Qualified"</option>
-                            <option value="won">"Won"</option>
-                            <option value="lost">"Lost"</option>
+                            {lead_status_options()}
                         </select>
                     </div>
                 </fieldset>

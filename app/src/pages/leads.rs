@@ -17,7 +17,7 @@ use crate::components::layout::PageHeader;
 use crate::components::pager::Pager;
 use crate::components::ui::{
     BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, EmptyState, ErrorNote, Field, INPUT,
-    sentence, user_message,
+    lead_status_options, sentence, user_message,
 };
 use crate::fns::chats::UpdateLead;
 use crate::privacy::{EraseLead, RecordConsent, lead_consent, lead_consents};
@@ -138,11 +138,7 @@ pub fn LeadsPage() -> impl IntoView {
                     <div class="flex flex-col gap-1.5">
                         <label for="field-status" class="text-xs text-muted">"Status"</label>
                         <select id="field-status" name="status" class=INPUT data-testid="input-status">
-                            <option value="new">"New"</option>
-                            <option value="contacted">"Contacted"</option>
-                            <option value="qualified">"Qualified"</option>
-                            <option value="won">"Won"</option>
-                            <option value="lost">"Lost"</option>
+                            {lead_status_options()}
                         </select>
                     </div>
                     <ErrorNote message=form_error/>
@@ -161,11 +157,7 @@ pub fn LeadsPage() -> impl IntoView {
                         aria-label="Search leads" prop:value=move || param("search") data-testid="lead-search"/>
                     <select name="status" class=format!("{INPUT} w-36") aria-label="Status" prop:value=move || param("status") data-testid="lead-filter-status">
                         <option value="">"Any status"</option>
-                        <option value="new">"New"</option>
-                        <option value="contacted">"Contacted"</option>
-                        <option value="qualified">"Qualified"</option>
-                        <option value="won">"Won"</option>
-                        <option value="lost">"Lost"</option>
+                        {lead_status_options()}
                     </select>
                     <select name="conversation" class=format!("{INPUT} w-44") aria-label="Conversation" prop:value=move || param("conversation")>
                         <option value="">"With or without chat"</option>
@@ -186,11 +178,7 @@ pub fn LeadsPage() -> impl IntoView {
                         <span class="text-sm" data-testid="bulk-count">{move || format!("{} selected", selected.read().len())}</span>
                         <select class=format!("{INPUT} w-36") aria-label="New status" prop:value=move || bulk_status.get()
                             on:change=move |ev| bulk_status.set(event_target_value(&ev))>
-                            <option value="new">"New"</option>
-                            <option value="contacted">"Contacted"</option>
-                            <option value="qualified">"Qualified"</option>
-                            <option value="won">"Won"</option>
-                            <option value="lost">"Lost"</option>
+                            {lead_status_options()}
                         </select>
                         <button type="button" class=BUTTON_QUIET data-testid="bulk-status"
                             on:click=move |_| { bulk.dispatch(BulkLeads { ids: selection(), action: "set_status".into(), status: bulk_status.get_untracked() }); }>
@@ -358,11 +346,7 @@ fn LeadRow(
                   <div class="flex flex-col gap-1.5">
                       <label class="text-xs text-muted">"Status"
                           <select name="status" class=INPUT prop:value=edit_status.get_value() data-testid="edit-status">
-                              <option value="new">"New"</option>
-                              <option value="contacted">"Contacted"</option>
-                              <option value="qualified">"Qualified"</option>
-                              <option value="won">"Won"</option>
-                              <option value="lost">"Lost"</option>
+                              {lead_status_options()}
                           </select></label>
                   </div>
                   <button type="submit" class=BUTTON_PRIMARY data-testid="edit-save">"Save"</button>

@@ -416,7 +416,11 @@ fn pause_reason(accounts: &[Account]) -> Option<String> {
     }
     for a in accounts {
         let status = a.status.as_deref().unwrap_or("inactive");
-        if !matches!(status, "active" | "connecting") {
+        // A server restart or a hand-over between instances leaves the account `inactive` with
+        // reason `server_stopped` until it reconnects a few seconds later: wait, do not pause.
+        let transient =
+            status == "inactive" && a.status_reason.as_deref() == Some("server_stopped");
+        if !matches!(status, "active" | "connecting") && !transient {
             let why = a
                 .status_message
                 .clone()
@@ -489,4 +493,46 @@ async fn queue(
     .fetch_optional(&mut *tx.tx)
     .await?;
     Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(status: &str, reason: &str) -> Account {
+        Account {
+            id: Uuid::nil(),
+            session_name: "Sales".into(),
+            status: Some(status.into()),
+            status_reason: Some(reason.into()),
+            status_message: None,
+            age: None,
+            wait: None,
+            recent: 0,
+            recent_failed: 0,
+            last_failure: None,
+        }
+    }
+
+    #[test]
+    fn a_restart_waits_but_a_logout_or_ban_pauses() {
+        assert_eq!(pause_reason(&[account("active", "linked")]), None);
+        assert_eq!(
+            pause_reason(&[account("connecting", "connection_lost")]),
+            None
+        );
+        assert_eq!(pause_reason(&[account("inactive", "server_stopped")]), None);
+        for (status, reason) in [
+            ("expired", "logged_out"),
+            ("expired", "banned"),
+            ("inactive", "logged_out_by_user"),
+            ("error", "unreachable"),
+        ] {
+            let why = pause_reason(&[account("active", "linked"), account(status, reason)]);
+            assert!(why.is_some_and(|w| w.contains(reason)), "{status}/{reason}");
+        }
+        let mut burst = account("active", "linked");
+        (burst.recent, burst.recent_failed) = (10, 5);
+        assert!(pause_reason(&[burst]).is_some_and(|w| w.contains("5 of the last 10")));
+    }
 }
