@@ -427,8 +427,12 @@ impl UserTx {
                 "must be one of pending, skipped, queued, sent, delivered, read, replied, failed",
             ));
         }
-        // Not found rather than an empty list for someone else's campaign.
-        self.campaign_status(id).await?;
+        // Not found rather than an empty list for someone else's campaign. A plain read: the
+        // page polls this, and a row lock would make the runner skip the campaign's tick.
+        sqlx::query_scalar::<_, Uuid>("SELECT id FROM public.campaigns WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *self.tx)
+            .await?;
         let sql = format!(
             "SELECT * FROM ({LEAD_STATE_SQL} AND cl.position > $3) s \
              WHERE $2::text IS NULL OR s.state = $2 ORDER BY s.position LIMIT $4"
@@ -442,6 +446,7 @@ impl UserTx {
             .await?)
     }
 
+    /// The campaign's status, its row locked until the transaction ends (for state changes).
     async fn campaign_status(&mut self, id: Uuid) -> Result<String, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT status FROM public.campaigns WHERE id = $1 FOR UPDATE")
