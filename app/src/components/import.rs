@@ -98,19 +98,6 @@ fn target_of(value: &str) -> Target {
     }
 }
 
-/// Percent-encodes a query-string value (everything but unreserved characters).
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A field name for a header, as the server derives it (lower case, `_` between words).
 fn field_name(header: &str) -> String {
     let mut out = String::new();
@@ -340,11 +327,11 @@ mod browser {
         let Ok(xhr) = web_sys::XmlHttpRequest::new() else {
             return fail("This browser cannot upload files.".into());
         };
-        let url = format!(
-            "/api/leads/import?default_country={}&mapping={}",
-            encode(&country),
-            encode(&mapping)
-        );
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("default_country", &country)
+            .append_pair("mapping", &mapping)
+            .finish();
+        let url = format!("/api/leads/import?{query}");
         if xhr.open("POST", &url).is_err()
             || xhr.set_request_header("Content-Type", "text/csv").is_err()
         {

@@ -58,14 +58,14 @@ pub fn LeadsPage() -> impl IntoView {
     );
     // What the filters are, for the pager's links (the cursor belongs to these filters).
     let filters_query = move || {
-        ["search", "status", "sort", "conversation"]
-            .into_iter()
-            .filter_map(|k| {
-                let v = param(k);
-                (!v.is_empty()).then(|| format!("{k}={}", crate::components::import::encode(&v)))
-            })
-            .collect::<Vec<_>>()
-            .join("&")
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for k in ["search", "status", "sort", "conversation"] {
+            let v = param(k);
+            if !v.is_empty() {
+                query.append_pair(k, &v);
+            }
+        }
+        query.finish()
     };
     Effect::new(move |_| {
         if bulk.version().get() > 0 {

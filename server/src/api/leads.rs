@@ -1,7 +1,7 @@
 //! The lead list with search, filters and sorting, bulk actions, and CSV import.
 //!
 //! - `GET /api/leads?search=&status=&campaign_id=&has_conversation=&sort=&limit=&before=`: a JSON
-//!   array, paged with a `Link: rel="next"` header (see `paging`).
+//!   array, paged with a `Link: rel="next"` header (`limit` and `before` as in `paging`).
 //! - `GET /api/leads/count?…` (the same filters): `{"count": n}`.
 //! - `POST /api/leads/bulk` `{"ids": [...] | "all_matching": {filters}, "action": "delete" |
 //!   "set_status", "status"?}`: `{"changed": n}`.
@@ -33,8 +33,6 @@ pub struct LeadFilterParams {
     campaign_id: Option<String>,
     has_conversation: Option<String>,
     sort: Option<String>,
-    limit: Option<String>,
-    before: Option<String>,
 }
 
 fn blank(value: &Option<String>) -> Option<&str> {
@@ -73,7 +71,7 @@ impl LeadFilterParams {
 
     /// The same filters as a query string (for the `Link` header), without the cursor.
     fn echo(&self) -> String {
-        let mut parts = Vec::new();
+        let mut query = form_urlencoded::Serializer::new(String::new());
         for (name, value) in [
             ("search", &self.search),
             ("status", &self.status),
@@ -82,23 +80,11 @@ impl LeadFilterParams {
             ("sort", &self.sort),
         ] {
             if let Some(v) = blank(value) {
-                parts.push(format!("{name}={}", urlencode(v)));
+                query.append_pair(name, v);
             }
         }
-        parts.join("&")
+        query.finish()
     }
-}
-
-fn urlencode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn params(
@@ -114,20 +100,14 @@ pub async fn list(
     State(state): State<AppState>,
     user: ApiUser,
     query: Result<Query<LeadFilterParams>, QueryRejection>,
+    page: Result<Query<paging::PageQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let params = params(query)?;
     let filters = params.query()?;
-    let limit = match blank(&params.limit) {
-        None => 100,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::validation("limit", "must be a whole number from 1 to 200"))?,
-    };
+    let paging::PageRequest { cursor, limit } = paging::PageRequest::parse(page, "before", 100)?;
     let mut tx = state.store.as_user(user.id).await?;
     let page = tx
-        .leads_query(&filters, blank(&params.before), limit)
+        .leads_query(&filters, cursor.as_deref(), limit)
         .await
         .map_err(|e| match e {
             // The cursor parameter of this route is `before`.
