@@ -39,6 +39,7 @@ pub async fn run_once(store: &Store) -> Option<PurgeReport> {
                 messages = report.messages,
                 closed_leads = report.leads,
                 closed_lead_messages = report.lead_messages,
+                media_files = report.media,
                 users = report.per_user.len(),
                 batches = report.batches,
                 elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),

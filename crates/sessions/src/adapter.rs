@@ -101,9 +101,35 @@ fn inbound_record(m: &InboundMessage) -> store::InboundRecord {
         contact_lid: m.lid.clone(),
         push_name: m.push_name.clone(),
         from_me: m.from_me,
-        text: m.text.clone(),
+        text: caption_only(m),
         undecryptable: m.undecryptable,
         timestamp: timestamp(m.timestamp),
+        media: m.media.as_deref().map(new_media),
+    }
+}
+
+/// A media message's file as the store keeps it: what it is, plus the descriptor (encoded) that
+/// downloads it. The engine's text for media is the caption, else a file name or a label such as
+/// `[image]`; only a real caption is kept as the message's text.
+pub(crate) fn new_media(d: &whatsapp::media::MediaDescriptor) -> store::NewMedia {
+    store::NewMedia {
+        kind: d.kind.as_str().to_owned(),
+        mimetype: d.meta.mimetype.clone(),
+        file_name: d.meta.file_name.clone(),
+        file_length: d.file_length,
+        width: d.meta.width,
+        height: d.meta.height,
+        seconds: d.meta.seconds,
+        ptt: d.meta.ptt,
+        thumbnail: d.meta.jpeg_thumbnail.clone(),
+        descriptor: d.encode(),
+    }
+}
+
+fn caption_only(m: &InboundMessage) -> Option<String> {
+    match &m.media {
+        Some(media) => media.meta.caption.clone().filter(|c| !c.trim().is_empty()),
+        None => m.text.clone(),
     }
 }
 
@@ -153,7 +179,7 @@ impl PgAccountStore {
                     lead_id,
                     lead_created,
                     direction: if message.from_me { "out" } else { "in" }.to_owned(),
-                    text: message.text.clone(),
+                    text: caption_only(message),
                     status: status.to_owned(),
                     completed,
                 },
@@ -279,6 +305,24 @@ impl AccountStore for PgAccountStore {
             .await
             .map_err(failure)?
             .map(outgoing))
+    }
+
+    async fn outgoing_media(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<whatsapp::media::MediaDescriptor>, StoreFailure> {
+        let Some(bytes) = self
+            .engine
+            .outgoing_media(self.session_id, self.user_id, message_id)
+            .await
+            .map_err(failure)?
+        else {
+            return Ok(None);
+        };
+        // A descriptor we wrote ourselves that no longer reads is a bug, not a text to send.
+        whatsapp::media::MediaDescriptor::decode(&bytes)
+            .map(Some)
+            .ok_or_else(|| -> StoreFailure { "the stored media descriptor does not decode".into() })
     }
 
     async fn set_state(&self, state: &AccountState) -> Result<(), StoreFailure> {

@@ -21,6 +21,8 @@ pub mod telemetry;
 
 pub use adapter::{PgAccountStore, PgStoreFactory, StoreFactory};
 pub use hub::{AccountEvent, Hub, HubEvent};
-pub use supervisor::{Sessions, SessionsError};
+pub use supervisor::{MEDIA_TIMEOUT, Sessions, SessionsError};
+pub use whatsapp::client::media::{MediaHttp, MediaSource, MediaTransferError};
 pub use whatsapp::client::{ClientConfig, CommandError, LinkMethod, LinkStarted, Timing};
 pub use whatsapp::events::ChatState;
+pub use whatsapp::media::{MediaDescriptor, MediaError, MediaKind, MediaMeta};

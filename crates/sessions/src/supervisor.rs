@@ -16,10 +16,14 @@ use store::{EngineAccount, EngineStore};
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
+use whatsapp::client::media::{
+    MediaHttp, MediaRetry, MediaSource, MediaTransferError, MediaUpload,
+};
 use whatsapp::client::{
     AccountCtx, ClientConfig, Command, CommandError, LinkMethod, LinkStarted, run_account,
 };
 use whatsapp::events::{ChatState, Event};
+use whatsapp::media::{MediaDescriptor, MediaKind, MediaMeta};
 use whatsapp::store::{AccountState, Status};
 
 use crate::adapter::StoreFactory;
@@ -27,6 +31,8 @@ use crate::hub::{AccountEvent, Hub};
 
 /// How long a command that expects an answer (link, logout) may take.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(45);
+/// How long an upload to WhatsApp's media host may take (a 100 MB video on a slow link).
+pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(600);
 /// Commands queued per account.
 const COMMAND_BUFFER: usize = 64;
 
@@ -67,6 +73,7 @@ struct Inner {
     /// With several instances on one database: which accounts this one may connect. `None`
     /// (tests, tools) runs every account asked for.
     leases: std::sync::OnceLock<Arc<store::Leases>>,
+    media_http: std::sync::OnceLock<MediaHttp>,
 }
 
 /// The command handle. Cheap to clone.
@@ -118,6 +125,7 @@ impl Sessions {
                 next_generation: std::sync::atomic::AtomicU64::new(1),
                 monitors: Mutex::default(),
                 leases: std::sync::OnceLock::new(),
+                media_http: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -498,6 +506,68 @@ impl Sessions {
             },
         )
         .await
+    }
+
+    /// Encrypts and uploads a file to WhatsApp's media host through one of the user's accounts
+    /// (connected on this instance), for a media message to send: the descriptor the message
+    /// carries. Waits at most [`MEDIA_TIMEOUT`] (a big video on a slow link takes a while).
+    pub async fn upload_media(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        kind: MediaKind,
+        meta: MediaMeta,
+        source: MediaSource,
+    ) -> Result<MediaDescriptor, SessionsError> {
+        let (reply, answer) = oneshot::channel();
+        let upload = MediaUpload {
+            kind,
+            meta,
+            source,
+            reply,
+        };
+        self.send(user_id, account_id, Command::UploadMedia(Box::new(upload)))
+            .await?;
+        Ok(tokio::time::timeout(MEDIA_TIMEOUT, answer)
+            .await
+            .map_err(|_| SessionsError::Timeout)?
+            .map_err(|_| SessionsError::Command(CommandError::Stopped))??)
+    }
+
+    /// Asks the phone that sent a media message to upload it again (its URL expired): the
+    /// media retry receipt. Answers the descriptor with the new direct path.
+    pub async fn retry_media(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        message_id: &str,
+        chat: &str,
+        from_me: bool,
+        media: MediaDescriptor,
+    ) -> Result<MediaDescriptor, SessionsError> {
+        let (reply, answer) = oneshot::channel();
+        let retry = MediaRetry {
+            message_id: message_id.to_owned(),
+            chat: chat.to_owned(),
+            from_me,
+            media,
+            reply,
+        };
+        self.send(user_id, account_id, Command::RetryMedia(Box::new(retry)))
+            .await?;
+        Ok(tokio::time::timeout(ANSWER_TIMEOUT * 2, answer)
+            .await
+            .map_err(|_| SessionsError::Timeout)?
+            .map_err(|_| SessionsError::Command(CommandError::Stopped))??)
+    }
+
+    /// The HTTP client that downloads media (one per process; it pools connections).
+    pub fn media_http(&self) -> Result<&MediaHttp, MediaTransferError> {
+        if let Some(http) = self.inner.media_http.get() {
+            return Ok(http);
+        }
+        let http = MediaHttp::new(&self.inner.config)?;
+        Ok(self.inner.media_http.get_or_init(|| http))
     }
 
     /// Stops every account (credentials stay) and waits for them, at most `grace`.

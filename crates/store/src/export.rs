@@ -362,9 +362,9 @@ and as JSON (an array of objects with the same fields).\n\
   privacy_settings.json  opt-out keywords, automatic reply, retention periods (account export)\n\
   summary.json     when this export was taken, what it covers and how many rows each file has\n\
 \n\
-Campaigns: the product has no campaigns yet, so there are none to export.\n\
-Media: messages carry no media files yet (media shows as a [label] in the text), so there are\n\
-no media files to export.\n\
+Campaigns: not included in this export yet; each campaign message is in messages.\n\
+Media: the files themselves are not included yet. Each message's type says whether it carried\n\
+a photo, audio, video or document; the dashboard serves the file while it is kept.\n\
 \n\
 All files show the same moment: they were read in one database snapshot.\n";
 
@@ -614,8 +614,8 @@ impl PreparedExport {
                 ExportScope::Lead(id) => serde_json::json!({ "lead": id }),
             },
             "rows": summary,
-            "campaigns": "none: the product has no campaigns yet",
-            "media": "none: no media files are stored yet",
+            "campaigns": "not included yet: campaign messages are in messages",
+            "media": "files not included yet: each message's type says what it carried",
         });
         out.whole("summary.json", &serde_json::to_vec_pretty(&meta)?)
             .await?;

@@ -49,6 +49,7 @@ mod import;
 mod lead_link;
 mod leads;
 mod leases;
+mod media;
 mod messages;
 mod ops;
 mod paging;
@@ -86,12 +87,16 @@ pub use import::{
 };
 pub use leads::{BULK_MAX, BulkAction, LeadQuery, LeadSort, SEGMENT_MAX};
 pub use leases::Leases;
+pub use media::{
+    MEDIA_KINDS, MediaFile, MediaJob, MediaJobDetail, MediaOutcome, NewMedia, NewMediaOutgoing,
+    clean_file_name, normalize_mimetype,
+};
 pub use ops::{ACCOUNT_STATUSES, OpsSnapshot, PoolStats};
 pub use paging::{ConversationPage, LeadPage, TemplatePage};
 pub use privacy_settings::{PrivacySettings, PrivacySettingsInput, RETENTION_DAYS_MAX};
 pub use records::{
-    Conversation, ConversationSummary, Lead, LeadPatch, Message, MessagePage, NewLead, NewOutgoing,
-    NewTemplate, Template, WhatsappSession,
+    Conversation, ConversationSummary, Lead, LeadPatch, Message, MessageMedia, MessagePage,
+    NewLead, NewOutgoing, NewTemplate, Template, WhatsappSession,
 };
 pub use retention::PurgeReport;
 pub use user_tx::UserTx;

@@ -13,7 +13,12 @@ use uuid::Uuid;
 /// The columns of [`Message`], over `public.whatsapp_messages m`.
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.session_id AS account_id, m.lead_id, m.message_id, \
      m.direction, m.message_type AS \"type\", m.content->>'text' AS text, m.status, m.status_reason, \
-     m.created_at, m.phone_number";
+     m.created_at, m.phone_number, \
+     (SELECT jsonb_build_object('kind', x.kind, 'mimetype', x.mimetype, 'file_name', x.file_name, \
+        'file_length', x.file_length, 'width', x.width, 'height', x.height, 'seconds', x.seconds, \
+        'ptt', x.ptt, 'has_thumbnail', x.thumbnail IS NOT NULL, 'state', x.state, \
+        'state_reason', x.state_reason) \
+      FROM public.whatsapp_media x WHERE x.message_row_id = m.id) AS media";
 
 /// Messages by row id, as the API shows them (for the event log), oldest first.
 pub(crate) async fn messages_by_ids(
@@ -43,6 +48,19 @@ pub(crate) fn new_message_id() -> String {
         id.push_str(&format!("{b:02X}"));
     }
     id
+}
+
+/// What [`UserTx::outgoing_insert`] stores.
+pub(crate) struct OutgoingInsert<'a> {
+    pub session_id: Uuid,
+    pub to: &'a str,
+    pub text: &'a str,
+    /// A media caption may be empty; a text may not.
+    pub allow_empty: bool,
+    pub message_type: &'static str,
+    pub idempotency_key: Option<&'a str>,
+    /// The file of a media message (part of what makes a repeated request the same).
+    pub file_sha256: Option<&'a str>,
 }
 
 fn idempotency_key(input: &str) -> Result<String, StoreError> {
@@ -83,6 +101,30 @@ impl UserTx {
         &mut self,
         new: NewOutgoing<'_>,
     ) -> Result<(Message, bool), StoreError> {
+        let (message, created) = self
+            .outgoing_insert(OutgoingInsert {
+                session_id: new.session_id,
+                to: new.to,
+                text: new.text,
+                allow_empty: false,
+                message_type: "text",
+                idempotency_key: new.idempotency_key,
+                file_sha256: None,
+            })
+            .await?;
+        if created {
+            self.append_events(&[message_event(EventKind::Message, &message)?])
+                .await?;
+        }
+        Ok((message, created))
+    }
+
+    /// The outbox insert shared by texts and media (the caller logs the event once the message is
+    /// complete). See [`UserTx::message_enqueue`] for the refusals and idempotency.
+    pub(crate) async fn outgoing_insert(
+        &mut self,
+        new: OutgoingInsert<'_>,
+    ) -> Result<(Message, bool), StoreError> {
         let phone = PhoneE164::parse(new.to).map_err(|err| match err {
             StoreError::Invalid { message, .. } => StoreError::Invalid {
                 field: "to",
@@ -90,7 +132,12 @@ impl UserTx {
             },
             other => other,
         })?;
-        let text = multiline_text("text", new.text, TEXT_MAX)?;
+        let text = if new.allow_empty && new.text.trim().is_empty() {
+            String::new()
+        } else {
+            let field = if new.allow_empty { "caption" } else { "text" };
+            multiline_text(field, new.text, TEXT_MAX)?
+        };
         let key = new.idempotency_key.map(idempotency_key).transpose()?;
 
         let visible: Option<Uuid> =
@@ -104,7 +151,9 @@ impl UserTx {
         if let Some(key) = &key
             && let Some(earlier) = self.keyed_message(new.session_id, key).await?
         {
-            return same_request(earlier, &phone, &text);
+            return self
+                .same_request(earlier, &phone, &text, new.file_sha256)
+                .await;
         }
 
         let (lead_id, _) =
@@ -112,7 +161,7 @@ impl UserTx {
         let sql = format!(
             "INSERT INTO public.whatsapp_messages AS m \
                (session_id, lead_id, message_id, phone_number, direction, message_type, content, status, idempotency_key) \
-             VALUES ($1, $2, $3, $4, 'out', 'text', jsonb_build_object('text', $5::text), 'queued', $6) \
+             VALUES ($1, $2, $3, $4, 'out', $7, jsonb_build_object('text', $5::text), 'queued', $6) \
              ON CONFLICT ON CONSTRAINT whatsapp_messages_session_id_idempotency_key_key DO NOTHING \
              RETURNING {MESSAGE_COLUMNS}"
         );
@@ -123,23 +172,72 @@ impl UserTx {
             .bind(phone.as_str())
             .bind(&text)
             .bind(&key)
+            .bind(new.message_type)
             .fetch_optional(&mut *self.tx)
             .await?;
         match (inserted, key) {
-            (Some(message), _) => {
-                self.append_events(&[message_event(EventKind::Message, &message)?])
-                    .await?;
-                Ok((message, true))
-            }
+            (Some(message), _) => Ok((message, true)),
             // Lost the race to a concurrent request with the same key, which has committed.
             (None, Some(key)) => {
                 let earlier = self
                     .keyed_message(new.session_id, &key)
                     .await?
                     .ok_or(StoreError::NotFound)?;
-                same_request(earlier, &phone, &text)
+                self.same_request(earlier, &phone, &text, new.file_sha256)
+                    .await
             }
             (None, None) => Err(StoreError::NotFound),
+        }
+    }
+
+    /// The message an earlier request with this `Idempotency-Key` created in this account, when
+    /// it was the same request (number, text, file); `None` when the key is new; a different
+    /// request under a used key is [`StoreError::Conflict`]. Lets a media upload be skipped
+    /// when it is a repeat.
+    pub async fn outgoing_repeat(
+        &mut self,
+        session_id: Uuid,
+        key: &str,
+        to: &str,
+        text: &str,
+        file_sha256: Option<&str>,
+    ) -> Result<Option<Message>, StoreError> {
+        let key = idempotency_key(key)?;
+        let Some(earlier) = self.keyed_message(session_id, &key).await? else {
+            return Ok(None);
+        };
+        let phone = PhoneE164::parse(to)?;
+        let text = if text.trim().is_empty() { "" } else { text };
+        self.same_request(earlier, &phone, text, file_sha256)
+            .await
+            .map(|(m, _)| Some(m))
+    }
+
+    /// A repeated request must be the same request: same number, text and (for media) file.
+    async fn same_request(
+        &mut self,
+        earlier: Message,
+        phone: &PhoneE164,
+        text: &str,
+        file_sha256: Option<&str>,
+    ) -> Result<(Message, bool), StoreError> {
+        let earlier_file: Option<String> = sqlx::query_scalar(
+            "SELECT sha256 FROM public.whatsapp_media WHERE message_row_id = $1",
+        )
+        .bind(earlier.id)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .flatten();
+        if earlier.phone_number.as_deref() == Some(phone.as_str())
+            && earlier.text.as_deref().unwrap_or("") == text
+            && earlier_file.as_deref() == file_sha256
+        {
+            Ok((earlier, false))
+        } else {
+            Err(StoreError::Conflict {
+                field: "idempotency_key",
+                message: "Idempotency-Key reused with a different request",
+            })
         }
     }
 
@@ -168,24 +266,6 @@ pub(crate) fn message_event(kind: EventKind, message: &Message) -> Result<NewEve
         payload: serde_json::to_value(message)
             .map_err(|_| StoreError::invalid("message", "cannot be shown as JSON"))?,
     })
-}
-
-/// A repeated request must be the same request.
-fn same_request(
-    earlier: Message,
-    phone: &PhoneE164,
-    text: &str,
-) -> Result<(Message, bool), StoreError> {
-    if earlier.phone_number.as_deref() == Some(phone.as_str())
-        && earlier.text.as_deref() == Some(text)
-    {
-        Ok((earlier, false))
-    } else {
-        Err(StoreError::Conflict {
-            field: "idempotency_key",
-            message: "Idempotency-Key reused with a different request",
-        })
-    }
 }
 
 #[cfg(test)]

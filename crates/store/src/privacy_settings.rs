@@ -19,7 +19,7 @@ pub struct PrivacySettings {
     /// Sent automatically to a contact who opts out by keyword; `None` = no reply.
     pub opt_out_reply: Option<String>,
     pub retention_messages_days: Option<i32>,
-    /// Kept for when media is stored; nothing is stored as media yet, so nothing is purged.
+    /// Media files older than this leave their messages (see [`crate::retention`]).
     pub retention_media_days: Option<i32>,
     /// Leads whose status is `won` or `lost`, unchanged for this long, are erased.
     pub retention_closed_leads_days: Option<i32>,

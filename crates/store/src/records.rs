@@ -131,6 +131,33 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     /// The contact's E.164 phone number, when known.
     pub phone_number: Option<String>,
+    /// The file of a media message (`type` other than `text`); its bytes are served by
+    /// `GET /api/media/{id}` once `state` is `stored`.
+    #[sqlx(json(nullable))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MessageMedia>,
+}
+
+/// What a media message carries, as the REST API shows it (never the key or WhatsApp's URLs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageMedia {
+    /// `image`, `audio`, `video`, `document` or `sticker`.
+    pub kind: String,
+    pub mimetype: String,
+    pub file_name: Option<String>,
+    /// Bytes of the file.
+    pub file_length: i64,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    /// Duration of audio or video.
+    pub seconds: Option<i32>,
+    /// A voice note (push-to-talk audio).
+    pub ptt: bool,
+    /// Whether `GET /api/media/{id}/thumbnail` has a preview.
+    pub has_thumbnail: bool,
+    /// `pending` (being downloaded), `stored` or `failed` (see `state_reason`).
+    pub state: String,
+    pub state_reason: Option<String>,
 }
 
 /// Input for [`crate::UserTx::message_enqueue`]: raw user input, validated by the store.

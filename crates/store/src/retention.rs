@@ -4,7 +4,8 @@
 //! (see migration …_retention_and_erasure.sql), so the purge never holds many locks at once,
 //! never waits for a sender or reader, and any number of server instances can purge at the same
 //! time without deleting a row twice or blocking each other. Queued messages are never purged.
-//! Media has its setting but no storage yet, so there is nothing to purge for it.
+//! Media files older than the media period leave their message (which keeps its caption): the
+//! row says the file was removed and why, and the media clean-up deletes the file from storage.
 
 use crate::{Store, StoreError};
 use std::collections::BTreeMap;
@@ -18,7 +19,11 @@ pub struct PurgeReport {
     pub leads: u64,
     /// Messages that went with the purged leads.
     pub lead_messages: u64,
+    /// Media files removed from their (kept) messages.
+    pub media: u64,
     pub batches: u64,
+    /// Per user: media files removed.
+    pub media_per_user: BTreeMap<Uuid, u64>,
     /// Per user: (messages, leads, lead messages).
     pub per_user: BTreeMap<Uuid, (u64, u64, u64)>,
     pub elapsed: Duration,
@@ -96,11 +101,37 @@ impl Store {
                 break;
             }
         }
-        for (user, (messages, leads, lead_messages)) in &report.per_user {
+        loop {
+            let rows: Vec<(Uuid, i64)> =
+                sqlx::query_as("SELECT user_id, removed FROM app_api.retention_purge_media($1)")
+                    .bind(batch)
+                    .fetch_all(&self.pool)
+                    .await?;
+            report.batches += 1;
+            let mut total = 0;
+            for (user, n) in rows {
+                total += count(n);
+                *report.media_per_user.entry(user).or_default() += count(n);
+            }
+            report.media += total;
+            if total < u64::try_from(batch).unwrap_or(1) {
+                break;
+            }
+        }
+        let users: std::collections::BTreeSet<Uuid> = report
+            .per_user
+            .keys()
+            .chain(report.media_per_user.keys())
+            .copied()
+            .collect();
+        for user in &users {
+            let (messages, leads, lead_messages) =
+                report.per_user.get(user).copied().unwrap_or_default();
             let details = serde_json::json!({
                 "messages": messages,
                 "closed_leads": leads,
                 "closed_lead_messages": lead_messages,
+                "media_files": report.media_per_user.get(user).copied().unwrap_or_default(),
             });
             sqlx::query("SELECT app_api.audit_retention_purge($1, $2)")
                 .bind(user)

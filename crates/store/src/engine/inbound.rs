@@ -30,6 +30,9 @@ pub struct InboundRecord {
     pub undecryptable: bool,
     /// WhatsApp's timestamp (`wa_timestamp`); `created_at` is when it was stored.
     pub timestamp: DateTime<Utc>,
+    /// The file of a media message (`text` is then its caption, if any): stored as `pending`
+    /// beside the message, for the downloader.
+    pub media: Option<crate::media::NewMedia>,
 }
 
 /// What happened to one inbound record.
@@ -64,6 +67,7 @@ pub(crate) struct ValidInbound {
     reason: Option<&'static str>,
     content: serde_json::Value,
     timestamp: DateTime<Utc>,
+    media: Option<crate::media::ValidMedia>,
 }
 
 fn check_id(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
@@ -91,11 +95,17 @@ fn optional_id(
 impl ValidInbound {
     pub(crate) fn parse(record: InboundRecord) -> Result<ValidInbound, StoreError> {
         check_id("message_id", &record.message_id, ID_MAX)?;
-        let placeholder = record.undecryptable && record.text.is_none();
+        let placeholder = record.undecryptable && record.text.is_none() && record.media.is_none();
+        let media = record
+            .media
+            .map(crate::media::NewMedia::validate)
+            .transpose()?;
         let content = match (&record.text, placeholder) {
             // PostgreSQL's jsonb cannot hold U+0000; anything else is kept verbatim.
             (Some(text), _) => json!({ "text": text.replace('\0', "\u{FFFD}") }),
             (None, true) => json!({ "placeholder": true }),
+            // A media message without a caption.
+            (None, false) if media.is_some() => json!({}),
             (None, false) => {
                 return Err(StoreError::invalid(
                     "text",
@@ -132,6 +142,7 @@ impl ValidInbound {
             reason: placeholder.then_some(UNDECRYPTABLE),
             content,
             timestamp: record.timestamp,
+            media,
         })
     }
 }
@@ -159,7 +170,7 @@ pub(crate) async fn store(
             direction, message_type, content, status, status_reason, wa_timestamp, sent_at, created_at) \
          VALUES ($1, (SELECT l.id FROM public.leads l WHERE l.phone = $3 OR l.wa_lid = $5 \
                       ORDER BY (l.phone = $3) DESC NULLS LAST LIMIT 1), $2, $3, $4, $5, $6, \
-                 $7, 'text', $8, $9, $10, $11, CASE WHEN $7 = 'out' AND $9 = 'sent' THEN $11 END, \
+                 $7, $12, $8, $9, $10, $11, CASE WHEN $7 = 'out' AND $9 = 'sent' THEN $11 END, \
                  clock_timestamp()) \
          ON CONFLICT ON CONSTRAINT whatsapp_messages_session_id_message_id_key DO UPDATE SET \
            lead_id = coalesce(m.lead_id, EXCLUDED.lead_id), \
@@ -168,6 +179,7 @@ pub(crate) async fn store(
            contact_lid = coalesce(EXCLUDED.contact_lid, m.contact_lid), \
            push_name = coalesce(EXCLUDED.push_name, m.push_name), \
            direction = EXCLUDED.direction, content = EXCLUDED.content, status = EXCLUDED.status, \
+           message_type = EXCLUDED.message_type, \
            status_reason = EXCLUDED.status_reason, wa_timestamp = EXCLUDED.wa_timestamp, \
            sent_at = EXCLUDED.sent_at \
          WHERE m.status_reason = 'undecryptable' AND m.content ? 'placeholder' \
@@ -185,6 +197,7 @@ pub(crate) async fn store(
     .bind(record.status)
     .bind(record.reason)
     .bind(record.timestamp)
+    .bind(record.media.as_ref().map_or("text", |m| m.message_type()))
     .fetch_optional(&mut *conn)
     .await?;
 
@@ -198,6 +211,10 @@ pub(crate) async fn store(
         .await?;
         return Ok(InboundOutcome::Duplicate { id });
     };
+
+    if let Some(media) = &record.media {
+        crate::media::insert(conn, row.id, session_id, user_id, media, None).await?;
+    }
 
     // A number the user has no lead for yet: create one (a placeholder too, so the conversation
     // shows that something arrived).

@@ -105,6 +105,10 @@ impl EngineStore {
         )
     }
 
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// A transaction acting as the account's owner under RLS (for the engine's reads).
     async fn as_user(&self, user_id: Uuid) -> Result<UserTx, StoreError> {
         UserTx::begin(&self.pool, user_id).await

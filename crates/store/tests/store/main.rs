@@ -12,6 +12,7 @@ mod erasure;
 mod events;
 mod export;
 mod leads;
+mod media;
 mod migrations;
 mod outbox;
 mod retention;

@@ -88,6 +88,7 @@ pub fn a_contact_sends(message_id: &str, phone: &str, text: &str) -> store::Inbo
         text: Some(text.to_owned()),
         undecryptable: false,
         timestamp: chrono::Utc::now(),
+        media: None,
     }
 }
 

@@ -202,6 +202,18 @@ impl MediaDescriptor {
         None
     }
 
+    /// The descriptor as bytes to keep (the encoded message protobuf): what a store holds to
+    /// download the file again or send it; [`MediaDescriptor::decode`] reads it back.
+    pub fn encode(&self) -> Vec<u8> {
+        prost::Message::encode_to_vec(&self.to_message())
+    }
+
+    /// Reads [`MediaDescriptor::encode`]'s bytes; `None` for anything that is not a media message.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let message = <Message as prost::Message>::decode(bytes).ok()?;
+        Self::from_message(&message)
+    }
+
     /// The message that sends this media.
     pub fn to_message(&self) -> Message {
         let m = &self.meta;

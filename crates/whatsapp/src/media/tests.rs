@@ -280,3 +280,39 @@ fn large_files_hashed_beside_the_cipher_match_hashes_computed_directly() {
     let (plain, _) = decrypt(&key, MediaKind::Video, &blob, expecting(&info)).unwrap();
     assert!(plain == data);
 }
+
+#[test]
+fn descriptors_survive_encode_and_decode_for_every_kind() {
+    use super::{MediaDescriptor, MediaMeta};
+    for kind in [
+        MediaKind::Image,
+        MediaKind::Audio,
+        MediaKind::Video,
+        MediaKind::Document,
+        MediaKind::Sticker,
+    ] {
+        let d = MediaDescriptor {
+            kind,
+            url: Some("https://mmg.whatsapp.net/v/t62/x.enc".into()),
+            direct_path: Some("/v/t62/x.enc?oh=1".into()),
+            media_key: vec![7; 32],
+            file_sha256: vec![1; 32],
+            file_enc_sha256: vec![2; 32],
+            file_length: 12345,
+            media_key_timestamp: Some(1_700_000_000),
+            meta: MediaMeta {
+                mimetype: "application/pdf".into(),
+                ..MediaMeta::default()
+            },
+        };
+        let back = MediaDescriptor::decode(&d.encode()).expect("decodes");
+        assert_eq!(back.kind, kind);
+        assert_eq!(back.direct_path, d.direct_path);
+        assert_eq!(back.media_key, d.media_key);
+        assert_eq!(back.file_sha256, d.file_sha256);
+        assert_eq!(back.file_enc_sha256, d.file_enc_sha256);
+        assert_eq!(back.file_length, 12345);
+    }
+    assert!(MediaDescriptor::decode(b"\xff\xff garbage").is_none());
+    assert!(MediaDescriptor::decode(&[]).is_none());
+}
