@@ -18,6 +18,11 @@ pub fn client_config(config: &Config) -> ClientConfig {
         client.timing.qr_first = each;
         client.timing.qr_next = each;
     }
+    // WhatsApp's media hosts speak https only. A plain `ws://` WhatsApp is the offline one on
+    // loopback (tests, the demo), whose media host is plain http too.
+    if config.whatsapp_server_url.starts_with("ws://") {
+        client.media_scheme = "http".to_owned();
+    }
     client
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod form_errors;
 pub mod health;
+pub mod media;
 pub mod request_id;
 pub mod retention;
 pub mod rotate;

@@ -44,6 +44,11 @@ pub enum StartupError {
     Serve(#[source] std::io::Error),
     #[error("demo mode: the offline WhatsApp did not start: {0}")]
     Demo(String),
+    #[error("media storage ({where_}): {source}")]
+    Media {
+        where_: String,
+        source: std::io::Error,
+    },
 }
 
 pub async fn run(mut config: Config) -> Result<(), StartupError> {
@@ -149,6 +154,23 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
     let adopting = crate::engine::adopt_orphans(sessions.clone());
     let purge = crate::retention::spawn(store.clone());
     let campaigns = crate::campaigns::spawn(store.clone(), config.campaign_pacing_scale);
+    let media =
+        crate::media::Media::open(&config.media_storage, &config.data_dir).map_err(|source| {
+            StartupError::Media {
+                where_: config.media_storage.describe(),
+                source,
+            }
+        })?;
+    tracing::info!(storage = %config.media_storage.describe(), "media storage");
+    let media_engine = store.engine(store::SessionCipher::new(*key.bytes()));
+    let downloads = crate::media::download::Downloader {
+        engine: media_engine.clone(),
+        sessions: sessions.clone(),
+        storage: media.storage.clone(),
+        tmp: media.tmp.clone(),
+    }
+    .spawn();
+    let media_cleanup = crate::media::download::spawn_cleanup(media_engine, media.storage.clone());
 
     let bundle = config.leptos_site_root.join("pkg").join("rarity.js");
     if !bundle.exists() {
@@ -158,7 +180,7 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
              and forms work, but without CSS and without hydration"
         );
     }
-    let state = AppState::new(config, store.clone(), sessions.clone()).with_demo(demo);
+    let state = AppState::new(config, store.clone(), sessions.clone(), media).with_demo(demo);
     if let Some(metrics) = state.metrics.clone() {
         crate::stats::spawn_upkeep(metrics);
     }
@@ -193,6 +215,8 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
     };
     tracing::info!("HTTP server stopped; disconnecting the WhatsApp accounts");
     purge.abort();
+    downloads.abort();
+    media_cleanup.abort();
     // Nothing more is queued; what is queued stays in the outbox for the next start.
     campaigns.abort();
     // No more take-overs: the accounts this instance stops are for the others to take.

@@ -71,20 +71,29 @@ pub struct AppState {
     pub metrics_cache: Arc<crate::stats::SnapshotCache>,
     /// Demo mode's offline WhatsApp (`DEMO=true`); `None` otherwise.
     pub demo: Option<app::demo::world::DemoWorld>,
+    /// Media storage and temporary files.
+    pub media: crate::media::Media,
 }
 
 impl AppState {
-    pub fn new(config: &Config, store: store::Store, sessions: sessions::Sessions) -> Self {
-        Self::with_limits(config, store, sessions, Limits::for_config(config))
+    pub fn new(
+        config: &Config,
+        store: store::Store,
+        sessions: sessions::Sessions,
+        media: crate::media::Media,
+    ) -> Self {
+        Self::with_limits(config, store, sessions, media, Limits::for_config(config))
     }
 
     pub fn with_limits(
         config: &Config,
         store: store::Store,
         sessions: sessions::Sessions,
+        media: crate::media::Media,
         limits: Limits,
     ) -> Self {
         Self {
+            media,
             store,
             sessions,
             leptos_options: config.leptos_options(),

@@ -27,7 +27,11 @@ pub enum ApiError {
     PayloadTooLarge,
     /// An upload over its own limit (CSV import): 413 `payload_too_large`.
     #[error("{0}")]
-    FileTooLarge(&'static str),
+    FileTooLarge(std::borrow::Cow<'static, str>),
+    /// An uploaded file whose content is not something we send, or not what it claims to be:
+    /// 415 `unsupported_media_type` with the reason.
+    #[error("{0}")]
+    UnsupportedFile(String),
     #[error("{message}")]
     Validation {
         field: Option<String>,
@@ -73,7 +77,9 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType | Self::UnsupportedFile(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::PayloadTooLarge | Self::FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) | Self::OptedOut(_) => StatusCode::CONFLICT,
@@ -93,7 +99,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::BadRequest(_) => "bad_request",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::UnsupportedMediaType | Self::UnsupportedFile(_) => "unsupported_media_type",
             Self::PayloadTooLarge | Self::FileTooLarge(_) => "payload_too_large",
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",

@@ -213,7 +213,7 @@ pub async fn bulk(
 fn csv_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::FileTooLarge("the file is larger than 20 MiB; split it")
+            ApiError::FileTooLarge("the file is larger than 20 MiB; split it".into())
         } else {
             ApiError::BadRequest(rejection.body_text())
         }

@@ -10,6 +10,7 @@ mod campaigns;
 mod error;
 mod extract;
 mod leads;
+mod media;
 mod messages;
 mod paging;
 mod privacy;
@@ -56,6 +57,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(accounts::routes())
         .merge(campaigns::routes())
         .merge(messages::routes())
+        .merge(media::routes())
         .merge(privacy::routes())
         .route_layer(axum::middleware::from_fn(crate::stats::tag_route))
         .fallback(|| async { ApiError::NotFound })

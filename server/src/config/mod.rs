@@ -56,6 +56,9 @@ pub struct Config {
     pub supabase_jwt_secret: Option<SecretString>,
     pub session_idle_timeout: Duration,
     pub data_dir: PathBuf,
+    /// Where media files are kept: `DATA_DIR/media`, or the S3 bucket `MEDIA_S3_BUCKET` (with
+    /// `MEDIA_S3_ENDPOINT` for MinIO and other S3-compatibles, and `MEDIA_S3_REGION`).
+    pub media_storage: crate::media::StorageConfig,
     pub log_format: LogFormat,
     pub leptos_site_root: PathBuf,
     pub cookie_secure: bool,
@@ -196,6 +199,16 @@ impl Config {
                 check!(parse::duration("SESSION_IDLE_TIMEOUT", &raw))
             });
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
+        let media_storage = match get("MEDIA_S3_BUCKET") {
+            None => crate::media::StorageConfig::Local(data_dir.join("media")),
+            Some(bucket) => crate::media::StorageConfig::S3 {
+                bucket: bucket.trim().to_owned(),
+                endpoint: get("MEDIA_S3_ENDPOINT")
+                    .and_then(|raw| check!(parse::http_url("MEDIA_S3_ENDPOINT", &raw))),
+                region: get("MEDIA_S3_REGION")
+                    .map_or_else(|| "us-east-1".to_owned(), |r| r.trim().to_owned()),
+            },
+        };
         let log_format = match get("LOG_FORMAT")
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()
@@ -307,6 +320,7 @@ impl Config {
                 supabase_jwt_secret,
                 session_idle_timeout,
                 data_dir,
+                media_storage,
                 log_format,
                 leptos_site_root,
                 cookie_secure,

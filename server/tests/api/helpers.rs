@@ -30,6 +30,9 @@ pub struct TestResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: String,
+    /// The body's bytes as they came (`body` is them as lossy UTF-8).
+    #[allow(dead_code)]
+    pub raw: Vec<u8>,
 }
 
 impl TestResponse {
@@ -102,10 +105,26 @@ pub async fn spawn_app_limited(
         .expect("the sessions supervisor starts");
     // Lives as long as the test's runtime.
     server::engine::forward_event_notices(store.clone(), sessions.hub().clone());
+    let dir = std::env::temp_dir().join(format!("rarity-api-test-{}", uuid::Uuid::new_v4()));
+    let media = server::media::Media::open(
+        &server::media::StorageConfig::Local(dir.join("media")),
+        &dir,
+    )
+    .expect("media storage opens");
+    // Received media are downloaded as in the binary (lives as long as the test's runtime).
+    server::media::download::Downloader {
+        engine: store.engine(store::SessionCipher::new(*key.bytes())),
+        sessions: sessions.clone(),
+        storage: media.storage.clone(),
+        tmp: media.tmp.clone(),
+    }
+    .spawn();
     TestApp {
         router: router(match limits {
-            Some(limits) => AppState::with_limits(&config, store.clone(), sessions.clone(), limits),
-            None => AppState::new(&config, store.clone(), sessions.clone()),
+            Some(limits) => {
+                AppState::with_limits(&config, store.clone(), sessions.clone(), media, limits)
+            }
+            None => AppState::new(&config, store.clone(), sessions.clone(), media),
         }),
         database_url: url,
         store,
@@ -151,6 +170,7 @@ impl TestApp {
             status,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            raw: bytes.to_vec(),
         }
     }
 

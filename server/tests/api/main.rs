@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod jwt;
 mod lifecycle;
+mod media;
 mod metrics;
 mod pages;
 mod privacy;
