@@ -43,6 +43,51 @@ pub struct MessagePayload {
     pub status_reason: Option<String>,
     pub created_at: Instant,
     pub phone_number: Option<String>,
+    /// The file of a media message.
+    #[serde(default)]
+    pub media: Option<MediaPayload>,
+}
+
+/// A media message's file as the store shows it (`GET /api/media/{message id}` serves it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MediaPayload {
+    /// `image`, `audio`, `video`, `document` or `sticker`.
+    pub kind: String,
+    pub mimetype: String,
+    pub file_name: Option<String>,
+    pub file_length: i64,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub seconds: Option<i32>,
+    pub ptt: bool,
+    pub has_thumbnail: bool,
+    /// `pending`, `stored` or `failed`.
+    pub state: String,
+    pub state_reason: Option<String>,
+}
+
+impl MessagePayload {
+    /// What a list or a notification says for this message: its text, else what it carries.
+    pub fn summary(&self) -> String {
+        if let Some(text) = self.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            return text.to_owned();
+        }
+        if let Some(m) = &self.media {
+            return match m.kind.as_str() {
+                "image" => "Photo".to_owned(),
+                "sticker" => "Sticker".to_owned(),
+                "audio" if m.ptt => "Voice note".to_owned(),
+                "audio" => "Audio".to_owned(),
+                "video" => "Video".to_owned(),
+                _ => format!("Document: {}", m.file_name.as_deref().unwrap_or("file")),
+            };
+        }
+        if self.status_reason.as_deref() == Some("undecryptable") {
+            "Waiting for this message…".to_owned()
+        } else {
+            format!("[{}]", self.kind)
+        }
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -83,6 +128,19 @@ pub(crate) mod server {
             status_reason: m.status_reason,
             created_at: instant(m.created_at),
             phone_number: m.phone_number,
+            media: m.media.map(|x| super::MediaPayload {
+                kind: x.kind,
+                mimetype: x.mimetype,
+                file_name: x.file_name,
+                file_length: x.file_length,
+                width: x.width,
+                height: x.height,
+                seconds: x.seconds,
+                ptt: x.ptt,
+                has_thumbnail: x.has_thumbnail,
+                state: x.state,
+                state_reason: x.state_reason,
+            }),
         }
     }
 

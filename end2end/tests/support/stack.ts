@@ -40,7 +40,7 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-export type Received = { from: string; id: string; kind: string; text: string | null };
+export type Received = { from: string; id: string; kind: string; text: string | null; media?: { kind: string; mimetype: string; file_name?: string; ptt?: boolean } | null };
 export type Seen = { from: string; to: string; kind: string; ids: string[] };
 
 /** The offline WhatsApp, driven through its control API. */
@@ -116,6 +116,16 @@ export class Fake {
   }
   presence(from: string, available: boolean) {
     return this.call('POST', `/accounts/${from}/presence`, { available });
+  }
+  /** That phone encrypts `data`, puts it on the media host and sends it (see the control API). */
+  async sendMedia(from: string, to: string, media: { kind: string; data: Buffer; mimetype: string; [k: string]: unknown }): Promise<string> {
+    const { data, ...rest } = media;
+    return (await this.call('POST', `/accounts/${from}/send-media`, { to, ...rest, data: data.toString('base64') })).id;
+  }
+  /** The media that phone received in message `id`, downloaded and verified: its bytes and description. */
+  async receivedMedia(user: string, id: string): Promise<{ data: Buffer; mimetype: string; file_name?: string; kind: string; ptt?: boolean }> {
+    const media = await this.call('GET', `/accounts/${user}/received/${id}/media`);
+    return { ...media, data: Buffer.from(media.data, 'base64') };
   }
   received(user: string): Promise<Received[]> {
     return this.call('GET', `/accounts/${user}/received`);

@@ -29,13 +29,7 @@ pub fn ConversationList(selected: Memo<Option<String>>) -> impl IntoView {
 }
 
 fn preview(m: &MessagePayload) -> String {
-    let text = m.text.clone().unwrap_or_else(|| {
-        if m.status_reason.as_deref() == Some("undecryptable") {
-            "Waiting for this message…".into()
-        } else {
-            format!("[{}]", m.kind)
-        }
-    });
+    let text = m.summary();
     if m.direction == "out" {
         format!("You: {text}")
     } else {

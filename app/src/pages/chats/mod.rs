@@ -5,6 +5,7 @@
 
 mod lead_panel;
 mod list;
+mod media;
 mod thread;
 
 use std::collections::HashMap;

@@ -10,6 +10,7 @@ use leptos::task::spawn_local;
 
 use super::lead_panel::LeadPanel;
 use super::list::now_ms;
+use super::media::{MediaView, UploadProgress, Uploading};
 use super::{ChatContext, digits};
 use crate::components::ui::{BUTTON_PRIMARY, BUTTON_QUIET, ErrorNote, INPUT, user_message};
 use crate::fns::MessagePayload;
@@ -455,13 +456,19 @@ fn Bubble(
     let placeholder = m.text.is_none() && m.status_reason.as_deref() == Some("undecryptable");
     let failed = out && m.status == "failed";
     let id = m.id.clone();
-    let text = m.text.clone().unwrap_or_else(|| {
-        if placeholder {
-            "Waiting for this message… it appears when the sender's phone sends it again.".into()
-        } else {
-            format!("[{}]", m.kind)
-        }
-    });
+    let media = m.media.clone();
+    // A media message shows its file, and its caption when it has one.
+    let text = match &media {
+        Some(_) => m.text.clone().filter(|t| !t.trim().is_empty()),
+        None => Some(m.text.clone().unwrap_or_else(|| {
+            if placeholder {
+                "Waiting for this message… it appears when the sender's phone sends it again."
+                    .into()
+            } else {
+                format!("[{}]", m.kind)
+            }
+        })),
+    };
     let side = if out {
         "ml-auto border-accent/30 bg-raised"
     } else {
@@ -471,7 +478,10 @@ fn Bubble(
         <div class=format!("my-1 flex w-fit max-w-[85%] flex-col rounded-lg border px-3 py-2 lg:max-w-[70%] {side}")
             data-msg=m.id.clone() data-testid="message" data-direction=m.direction.clone() data-status=m.status.clone()
             data-message-id=m.message_id.clone().unwrap_or_default()>
-            <p class="whitespace-pre-wrap break-words text-sm" class:italic=placeholder class:text-muted=placeholder data-testid="message-text">{text}</p>
+            {media.map(|x| view! { <MediaView message=m.clone() media=x/> })}
+            {text.map(|text| view! {
+                <p class="whitespace-pre-wrap break-words text-sm" class:mt-1=m.media.is_some() class:italic=placeholder class:text-muted=placeholder data-testid="message-text">{text}</p>
+            })}
             <p class="mt-1 flex items-center justify-end gap-1 text-[11px] text-muted">
                 <span>{move || crate::time::clock(at, crate::time::offset())}</span>
                 {out.then(|| view! { <Tick status=m.status.clone()/> })}
@@ -660,6 +670,7 @@ fn Composer(
                 status_reason: None,
                 created_at: iso_now(),
                 phone_number: None,
+                media: None,
             };
             msgs.update(|list| list.push(pending));
             let len = msgs.with_untracked(Vec::len);
@@ -698,6 +709,97 @@ fn Composer(
         }
     };
 
+    // Files: the attach button, a drop on the composer, a paste into the text. The text typed so
+    // far goes with the file as its caption.
+    let uploading: RwSignal<Option<Uploading>> = RwSignal::new(None);
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    #[cfg(feature = "hydrate")]
+    let send_files = {
+        let lead_id = lead_id.clone();
+        move |files: Vec<web_sys::File>| {
+            let Some(file) = files.into_iter().next() else {
+                return;
+            };
+            if uploading.get_untracked().is_some() {
+                error.set(Some("Wait for the file being sent to finish.".into()));
+                return;
+            }
+            let Some(account_id) = account.get_untracked() else {
+                error.set(Some("Choose the WhatsApp account to send from.".into()));
+                return;
+            };
+            let caption = text.get_untracked();
+            text.set(String::new());
+            error.set(None);
+            let lead_id = lead_id.clone();
+            super::media::browser::send_file(
+                file,
+                account_id,
+                lead.get_untracked().phone,
+                caption,
+                uploading,
+                move |result| match result {
+                    Ok(sent) => {
+                        if sent.lead_id.as_deref() == Some(lead_id.as_str()) {
+                            msgs.update(|list| {
+                                if !list.iter().any(|x| x.id == sent.id) {
+                                    list.push(sent);
+                                }
+                            });
+                            let len = msgs.with_untracked(Vec::len);
+                            end.set(len);
+                            start.set(len.saturating_sub(WINDOW).max(start.get_untracked()));
+                            scroll_to_bottom(scroller);
+                        }
+                    }
+                    Err(why) => error.set(Some(why)),
+                },
+            );
+        }
+    };
+    #[cfg(not(feature = "hydrate"))]
+    let send_files = |_: Vec<()>| {};
+    let on_file = {
+        let send_files = send_files.clone();
+        move |_ev: leptos::ev::Event| {
+            #[cfg(feature = "hydrate")]
+            if let Some(input) = file_input.get_untracked() {
+                send_files(super::media::browser::files(input.files()));
+                input.set_value("");
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = &send_files;
+        }
+    };
+    let on_drop = {
+        let send_files = send_files.clone();
+        move |ev: leptos::ev::DragEvent| {
+            ev.prevent_default();
+            #[cfg(feature = "hydrate")]
+            send_files(super::media::browser::files(
+                ev.data_transfer().and_then(|d| d.files()),
+            ));
+            #[cfg(not(feature = "hydrate"))]
+            let _ = &send_files;
+        }
+    };
+    let on_paste = {
+        let send_files = send_files.clone();
+        move |ev: leptos::ev::ClipboardEvent| {
+            #[cfg(feature = "hydrate")]
+            {
+                let files =
+                    super::media::browser::files(ev.clipboard_data().and_then(|d| d.files()));
+                if !files.is_empty() {
+                    ev.prevent_default();
+                    send_files(files);
+                }
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = (&send_files, ev);
+        }
+    };
+
     let on_keydown = {
         let send = send.clone();
         move |ev: leptos::ev::KeyboardEvent| {
@@ -710,6 +812,8 @@ fn Composer(
 
     view! {
         <form class="flex flex-col gap-2 border-t border-line p-3" data-testid="composer"
+            on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
+            on:drop=on_drop
             on:submit={
                 let send = send.clone();
                 move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }
@@ -760,12 +864,24 @@ fn Composer(
                     </Show>
                 </div>
             </div>
+            <UploadProgress uploading/>
             <div class="flex items-end gap-2">
+                <input node_ref=file_input type="file" class="sr-only" id="composer-file" data-testid="attach-input"
+                    tabindex="-1" on:change=on_file/>
+                <button type="button" class=BUTTON_QUIET data-testid="attach" title="Attach a photo, video, audio or document"
+                    aria-label="Attach a file" disabled=move || uploading.with(Option::is_some)
+                    on:click=move |_| { if let Some(input) = file_input.get_untracked() { input.click(); } }>
+                    <svg viewBox="0 0 24 24" class="h-5 w-5" fill="none" stroke="currentColor" stroke-width="2"
+                        stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">
+                        <path d="M21 12.5l-8.5 8.5a5 5 0 0 1-7-7l9-9a3.5 3.5 0 0 1 5 5l-9 9a2 2 0 0 1-3-3l8-8"></path>
+                    </svg>
+                </button>
                 <label for="composer-text" class="sr-only">"Message"</label>
                 <textarea node_ref=textarea id="composer-text" rows="1" maxlength="4096" class=format!("{INPUT} min-h-10 flex-1 resize-none py-2")
                     placeholder="Message" title="Enter sends; Shift+Enter adds a line" data-testid="composer-input"
                     prop:value=move || text.get()
                     on:input=move |ev| on_input(event_target_value(&ev))
+                    on:paste=on_paste
                     on:keydown=on_keydown></textarea>
                 <button type="submit" class=BUTTON_PRIMARY data-testid="send" disabled=move || text.with(|t| t.trim().is_empty())>"Send"</button>
             </div>
