@@ -316,7 +316,8 @@ pub const LEADS_PER_PAGE: i64 = 50;
 
 /// A page of leads matching the filters (all optional; empty = any): `search` (name, phone,
 /// company, email), `status`, `sort` (newest, oldest, name, name_desc, updated), `conversation`
-/// (`yes`/`no`: has WhatsApp messages); `before` is the previous page's `next`.
+/// (`yes`/`no`: has WhatsApp messages), `campaign` (a campaign's id: its leads); `before` is the
+/// previous page's `next`.
 #[server(prefix = "/fn", endpoint = "leads/list")]
 pub async fn list_leads(
     #[server(default)] before: String,
@@ -324,6 +325,7 @@ pub async fn list_leads(
     #[server(default)] status: String,
     #[server(default)] sort: String,
     #[server(default)] conversation: String,
+    #[server(default)] campaign: String,
 ) -> Result<LeadPageView, ServerFnError> {
     let bad = |e: store::StoreError| {
         convert::set_status(http::StatusCode::UNPROCESSABLE_ENTITY);
@@ -345,7 +347,13 @@ pub async fn list_leads(
             Some("no") => Some(false),
             _ => None,
         },
-        campaign_id: None,
+        campaign_id: match convert::optional(campaign) {
+            None => None,
+            Some(raw) => Some(uuid::Uuid::parse_str(&raw).map_err(|_| {
+                convert::set_status(http::StatusCode::UNPROCESSABLE_ENTITY);
+                ServerFnError::new("campaign: not a campaign id")
+            })?),
+        },
     };
     let mut tx = convert::user_tx().await?;
     let page = tx

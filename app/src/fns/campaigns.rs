@@ -215,6 +215,8 @@ pub async fn create_campaign(
     #[server(default)] accounts: String,
     #[server(default)] search: String,
     #[server(default)] status: String,
+    #[server(default)] lead_ids: String,
+    #[server(default)] start_at: String,
     #[server(default)] time_zone: String,
     #[server(default)] quiet_start: String,
     #[server(default)] quiet_end: String,
@@ -272,15 +274,40 @@ pub async fn create_campaign(
             None => None,
             Some(s) => Some(store::LeadStatus::parse(&s).map_err(refusal)?),
         };
+        // A picked list (from the Leads page's selection) wins over the filter.
+        let lead_ids = match optional(lead_ids) {
+            None => None,
+            Some(raw) => Some(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        uuid::Uuid::parse_str(s)
+                            .map_err(|_| invalid("segment", "The picked leads are not valid"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let start_local = match optional(start_at) {
+            None => None,
+            Some(raw) => Some(
+                chrono::NaiveDateTime::parse_from_str(&raw, "%Y-%m-%dT%H:%M")
+                    .or_else(|_| chrono::NaiveDateTime::parse_from_str(&raw, "%Y-%m-%dT%H:%M:%S"))
+                    .map_err(|_| invalid("start_at", "Enter a date and time"))?,
+            ),
+        };
+        let segment = lead_ids.is_none().then(|| store::LeadQuery {
+            search: optional(search),
+            status,
+            ..store::LeadQuery::default()
+        });
         let new = store::NewCampaign {
             name,
             template_id,
             account_ids,
-            segment: Some(store::LeadQuery {
-                search: optional(search),
-                status,
-                ..store::LeadQuery::default()
-            }),
+            lead_ids,
+            segment,
+            start_local,
             time_zone: optional(time_zone),
             quiet_start: optional(quiet_start),
             quiet_end: optional(quiet_end),

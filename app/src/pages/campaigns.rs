@@ -295,6 +295,8 @@ fn NewCampaign(
             "template_id",
             "account_ids",
             "segment",
+            "lead_ids",
+            "start_at",
             "time_zone",
             "quiet_end",
             "per_minute",
@@ -309,6 +311,21 @@ fn NewCampaign(
         RwSignal::new(accounts.iter().map(|a| a.id.clone()).collect());
     let chosen_value = move || chosen.get().into_iter().collect::<Vec<_>>().join(",");
     let no_templates = templates.is_empty();
+    // Leads picked on the Leads page ("New campaign…" with a selection) arrive through session
+    // storage; without them, the segment is a filter.
+    let query = use_query_map();
+    let picked: RwSignal<Option<String>> = RwSignal::new(None);
+    Effect::new(move |_| {
+        if query.read().get("picked").is_some() {
+            picked.set(read_picked());
+        }
+    });
+    let picked_count = move || {
+        picked.with(|p| {
+            p.as_deref()
+                .map_or(0, |ids| ids.split(',').filter(|s| !s.is_empty()).count())
+        })
+    };
     view! {
         <section aria-labelledby="new-campaign" class=format!("{CARD} h-fit p-4")>
             <h2 id="new-campaign" class="mb-4 text-sm font-medium">"New campaign"</h2>
@@ -343,20 +360,31 @@ fn NewCampaign(
                 </fieldset>
                 <fieldset class="flex flex-col gap-2">
                     <legend class="mb-1 text-xs text-muted">"Leads"</legend>
-                    <Field label="Matching (name, phone, company; empty = all)" name="search" error=field_error("segment")/>
-                    <div class="flex flex-col gap-1.5">
-                        <label for="field-segment-status" class="text-xs text-muted">"With status"</label>
-                        <select id="field-segment-status" name="status" class=INPUT>
-                            <option value="">"Any"</option>
-                            {lead_status_options()}
-                        </select>
-                    </div>
+                    <Show when=move || picked.with(Option::is_some) fallback=move || view! {
+                        <Field label="Matching (name, phone, company; empty = all)" name="search" error=field_error("segment")/>
+                        <div class="flex flex-col gap-1.5">
+                            <label for="field-segment-status" class="text-xs text-muted">"With status"</label>
+                            <select id="field-segment-status" name="status" class=INPUT>
+                                <option value="">"Any"</option>
+                                {lead_status_options()}
+                            </select>
+                        </div>
+                        <p class="text-xs text-muted">"To pick leads one by one, select them on the Leads page and choose \u{201c}New campaign…\u{201d}."</p>
+                    }>
+                        <input type="hidden" name="lead_ids" prop:value=move || picked.get().unwrap_or_default()/>
+                        <p class="text-sm" data-testid="picked-leads">{move || format!("{} leads picked on the Leads page", picked_count())}</p>
+                        {move || (picked_count() > PICK_MAX).then(|| view! {
+                            <p class="text-xs text-danger">{format!("Pick at most {PICK_MAX} leads here; for more, use a filter.")}</p>
+                        })}
+                        <button type="button" class=format!("{BUTTON_QUIET} self-start") on:click=move |_| picked.set(None)>"Use a filter instead"</button>
+                        <ErrorNote message=field_error("segment")/>
+                    </Show>
                 </fieldset>
                 <details class="flex flex-col gap-2">
                     <summary class="cursor-pointer text-xs text-muted">"Schedule and pacing (safe defaults)"</summary>
                     <div class="mt-2 grid grid-cols-2 gap-2">
+                        <Field label="Start at (empty = now)" name="start_at" kind="datetime-local" error=field_error("start_at")/>
                         <Field label="Time zone" name="time_zone" placeholder="UTC" error=field_error("time_zone")/>
-                        <span></span>
                         <Field label="Quiet from" name="quiet_start" kind="time" error=field_error("quiet_start")/>
                         <Field label="Quiet until" name="quiet_end" kind="time" error=field_error("quiet_end")/>
                         <Field label="Per minute" name="per_minute" kind="number" placeholder="4" error=field_error("per_minute")/>
@@ -374,10 +402,28 @@ fn NewCampaign(
                     <input type="checkbox" name="draft" value="on"/>"Save as draft (start later)"
                 </label>
                 <ErrorNote message=form_error/>
-                <button type="submit" class=BUTTON_PRIMARY data-testid="campaign-submit" disabled=move || create.pending().get()>
+                <button type="submit" class=BUTTON_PRIMARY data-testid="campaign-submit" disabled=move || { create.pending().get() || picked_count() > PICK_MAX }>
                     {move || if create.pending().get() { "Creating…" } else { "Launch campaign" }}
                 </button>
             </ActionForm>
         </section>
+    }
+}
+
+/// The most leads a picked list may carry through the form (the request body limit).
+const PICK_MAX: usize = 1000;
+
+/// The leads picked on the Leads page, if any (see `leads::PICKED_LEADS_KEY`).
+fn read_picked() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()
+            .and_then(|w| w.session_storage().ok().flatten())
+            .and_then(|s| s.get_item(super::leads::PICKED_LEADS_KEY).ok().flatten())
+            .filter(|ids| !ids.trim().is_empty())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        None
     }
 }

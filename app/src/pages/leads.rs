@@ -49,17 +49,27 @@ pub fn LeadsPage() -> impl IntoView {
                 bulk.version().get(),
                 update.version().get(),
                 imported.get(),
-                ["before", "search", "status", "sort", "conversation"].map(param),
+                [
+                    "before",
+                    "search",
+                    "status",
+                    "sort",
+                    "conversation",
+                    "campaign",
+                ]
+                .map(param),
             )
         },
-        move |(.., [before, search, status, sort, conversation])| {
-            list_leads(before, search, status, sort, conversation)
+        move |(.., [before, search, status, sort, conversation, campaign])| {
+            list_leads(before, search, status, sort, conversation, campaign)
         },
     );
+    // The user's campaigns, for the "in campaign" filter.
+    let campaigns = Resource::new(|| (), |_| crate::fns::campaigns::campaigns_overview());
     // What the filters are, for the pager's links (the cursor belongs to these filters).
     let filters_query = move || {
         let mut query = form_urlencoded::Serializer::new(String::new());
-        for k in ["search", "status", "sort", "conversation"] {
+        for k in ["search", "status", "sort", "conversation", "campaign"] {
             let v = param(k);
             if !v.is_empty() {
                 query.append_pair(k, &v);
@@ -164,6 +174,18 @@ pub fn LeadsPage() -> impl IntoView {
                         <option value="yes">"Has a conversation"</option>
                         <option value="no">"No conversation yet"</option>
                     </select>
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let list = campaigns.await.map(|v| v.campaigns).unwrap_or_default();
+                            (!list.is_empty()).then(|| view! {
+                                <select name="campaign" class=format!("{INPUT} w-44") aria-label="Campaign"
+                                    prop:value=move || param("campaign") data-testid="lead-filter-campaign">
+                                    <option value="">"In any campaign or none"</option>
+                                    {list.into_iter().map(|c| view! { <option value=c.id>{format!("In campaign: {}", c.name)}</option> }).collect_view()}
+                                </select>
+                            })
+                        })}
+                    </Suspense>
                     <select name="sort" class=format!("{INPUT} w-36") aria-label="Sort" prop:value=move || param("sort") data-testid="lead-sort">
                         <option value="">"Newest first"</option>
                         <option value="oldest">"Oldest first"</option>
@@ -186,6 +208,9 @@ pub fn LeadsPage() -> impl IntoView {
                         <button type="button" class=BUTTON_DANGER data-testid="bulk-delete"
                             on:click=move |_| { bulk.dispatch(BulkLeads { ids: selection(), action: "delete".into(), status: String::new() }); }>
                             "Delete selected"</button>
+                        <button type="button" class=BUTTON_QUIET data-testid="bulk-campaign"
+                            title="Start a campaign to exactly these leads"
+                            on:click=move |_| pick_for_campaign(selection())>"New campaign…"</button>
                         <button type="button" class=BUTTON_QUIET on:click=move |_| selected.set(BTreeSet::new())>"Clear"</button>
                     </div>
                 </Show>
@@ -446,4 +471,22 @@ fn LeadPrivacy(
             </div>
         </div>
     }
+}
+
+/// The session-storage key that carries a selection of leads to the campaign form.
+pub const PICKED_LEADS_KEY: &str = "rarity.campaign.picked";
+
+/// Hands the selected leads (comma-separated ids) to the campaign form and opens it.
+fn pick_for_campaign(ids: String) {
+    #[cfg(feature = "hydrate")]
+    {
+        if let Some(window) = web_sys::window() {
+            if let Ok(Some(storage)) = window.session_storage() {
+                let _ = storage.set_item(PICKED_LEADS_KEY, &ids);
+            }
+            let _ = window.location().set_href("/campaigns?picked=1");
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ids;
 }

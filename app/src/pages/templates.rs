@@ -54,6 +54,7 @@ pub fn TemplatesPage() -> impl IntoView {
             String::new(),
             String::new(),
             String::new(),
+            String::new(),
         )
     });
     let preview_lead: RwSignal<Option<LeadView>> = RwSignal::new(None);

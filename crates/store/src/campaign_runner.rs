@@ -202,7 +202,7 @@ async fn tick(tx: &mut UserTx, campaign_id: Uuid, pace: Pace) -> Result<TickOutc
            FROM (SELECT m.status, m.status_reason FROM public.campaign_leads cl \
                  JOIN public.whatsapp_messages m ON m.id = cl.message_row_id \
                  WHERE cl.session_id = s.id AND cl.state = 'queued' \
-                   AND coalesce(m.status_reason, '') <> 'opted_out' \
+                   AND coalesce(m.status_reason, '') NOT IN ('opted_out', 'not_on_whatsapp') \
                  ORDER BY cl.queued_at DESC LIMIT $2) x) f \
          WHERE ca.campaign_id = $1 \
          ORDER BY p.next_send_at NULLS FIRST, s.id",

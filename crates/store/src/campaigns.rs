@@ -3,14 +3,15 @@
 //! runner's ([`crate::CampaignRunner`]).
 //!
 //! A lead's state in a campaign: `pending` (not yet its turn), `skipped` (with its reason: opted
-//! out, missing variable), or its message's state — `queued`, `sent`, `delivered`, `read`,
+//! out, missing variable, no WhatsApp — WhatsApp's device lookup at send time found no device for
+//! the number, so nothing was sent), or its message's state — `queued`, `sent`, `delivered`, `read`,
 //! `failed` (with the engine's reason) — and `replied` once an inbound message from the lead
 //! arrived after ours (a failed send is never counted as replied).
 
 use crate::domain::optional_text;
 use crate::leads::{LeadQuery, NAME_MAX, SEGMENT_MAX};
 use crate::{StoreError, UserTx};
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
 use uuid::Uuid;
 
 /// Pacing limits of a campaign; every one has a safe default (see the migration and
@@ -88,6 +89,9 @@ pub struct NewCampaign {
     pub segment: Option<LeadQuery>,
     /// When to begin (default: now).
     pub start_at: Option<DateTime<Utc>>,
+    /// …or when to begin as a wall-clock time in `time_zone` (the dashboard's date and time
+    /// field); `start_at` wins when both are given.
+    pub start_local: Option<NaiveDateTime>,
     /// IANA time zone of the quiet hours (default UTC).
     pub time_zone: Option<String>,
     /// `HH:MM`, both or neither: no message is sent from quiet_start until quiet_end.
@@ -200,11 +204,13 @@ const CAMPAIGN_COLUMNS: &str = "c.id, c.name, c.template_id, c.content, c.status
 /// Each campaign lead with its derived state (see the module docs), over `campaign_leads cl`.
 const LEAD_STATE_SQL: &str = "SELECT cl.lead_id, l.name, l.phone, cl.position, \
        CASE WHEN cl.state <> 'queued' THEN cl.state \
+            WHEN m.status = 'failed' AND m.status_reason = 'not_on_whatsapp' THEN 'skipped' \
             WHEN m.id IS NULL OR m.status = 'failed' THEN 'failed' \
             WHEN r.replied_at IS NOT NULL THEN 'replied' \
             ELSE m.status END AS state, \
        CASE WHEN cl.state <> 'queued' THEN cl.reason \
             WHEN m.id IS NULL THEN 'message deleted' \
+            WHEN m.status = 'failed' AND m.status_reason = 'not_on_whatsapp' THEN 'no WhatsApp' \
             WHEN m.status = 'failed' THEN m.status_reason END AS reason, \
        cl.session_id AS account_id, cl.message_row_id AS message_id, m.content->>'text' AS text, \
        cl.queued_at, m.sent_at, m.delivered_at, m.read_at, r.replied_at \
@@ -325,8 +331,8 @@ impl UserTx {
             "INSERT INTO public.campaigns (user_id, name, template_id, content, status, start_at, \
                time_zone, quiet_start, quiet_end, per_minute, per_hour, per_day, first_contact_per_day, \
                jitter_seconds, warm_up, started_at) \
-             VALUES ($1, $2, $3, $4, $5, coalesce($6, now()), $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-               CASE WHEN $5 = 'running' THEN now() END) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, coalesce($6, $16::timestamp AT TIME ZONE $7, now()), $7, $8, $9, \
+               $10, $11, $12, $13, $14, $15, CASE WHEN $5 = 'running' THEN now() END) RETURNING id",
         )
         .bind(self.user_id)
         .bind(&name)
@@ -343,6 +349,7 @@ impl UserTx {
         .bind(new.pacing.first_contact_per_day)
         .bind(new.pacing.jitter_seconds)
         .bind(new.pacing.warm_up)
+        .bind(new.start_local)
         .fetch_one(&mut *self.tx)
         .await?;
         sqlx::query(

@@ -498,21 +498,82 @@ async fn a_logged_out_account_or_a_failure_burst_pauses_the_campaign_with_the_re
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     assert_eq!(queued.len(), 5);
-    let statuses = queued
-        .iter()
-        .map(|id| store::StatusChange {
-            message_id: id.clone(),
-            status: store::MessageStatus::Failed,
-            reason: Some("not_on_whatsapp".into()),
-            at: chrono::Utc::now(),
-        })
-        .collect();
+    let fail = |reason: &str| -> Vec<store::StatusChange> {
+        queued
+            .iter()
+            .map(|id| store::StatusChange {
+                message_id: id.clone(),
+                status: store::MessageStatus::Failed,
+                reason: Some(reason.into()),
+                at: chrono::Utc::now(),
+            })
+            .collect()
+    };
+    // Numbers without WhatsApp are skipped with that reason, not failures of the account.
+    let not_on_whatsapp: Vec<_> = fail("not_on_whatsapp").into_iter().take(2).collect();
     engine
         .commit(
             a,
             user,
             store::EngineCommit {
-                statuses,
+                statuses: not_on_whatsapp,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let mut tx = store.as_user(user).await?;
+    let skipped = tx
+        .campaign_leads(campaign.id, Some("skipped"), None, 50)
+        .await?;
+    assert_eq!(skipped.len(), 2);
+    assert!(
+        skipped
+            .iter()
+            .all(|l| l.reason.as_deref() == Some("no WhatsApp"))
+    );
+    assert_eq!(tx.campaign_get(campaign.id).await?.counts.skipped, 2);
+    tx.commit().await?;
+    let statuses = fail("no_usable_device");
+    engine
+        .commit(
+            a,
+            user,
+            store::EngineCommit {
+                statuses: statuses[2..].to_vec(),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let going = runner.tick(campaign.id, user, pace).await?;
+    assert!(
+        going.paused.is_none(),
+        "3 failures and 2 without WhatsApp do not pause it"
+    );
+    let mut more = Vec::new();
+    for _ in 0..200 {
+        let o = runner.tick(campaign.id, user, pace).await?;
+        more.extend(o.queued.iter().map(|m| m.message_id.clone().unwrap()));
+        if more.len() >= 2 || o.paused.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let more: Vec<store::StatusChange> = more
+        .into_iter()
+        .map(|id| store::StatusChange {
+            message_id: id,
+            status: store::MessageStatus::Failed,
+            reason: Some("no_usable_device".into()),
+            at: chrono::Utc::now(),
+        })
+        .collect();
+    assert_eq!(more.len(), 2);
+    engine
+        .commit(
+            a,
+            user,
+            store::EngineCommit {
+                statuses: more,
                 ..Default::default()
             },
         )
@@ -520,7 +581,7 @@ async fn a_logged_out_account_or_a_failure_burst_pauses_the_campaign_with_the_re
     let paused = runner.tick(campaign.id, user, pace).await?;
     let reason = paused.paused.expect("paused after a burst");
     assert!(
-        reason.contains("5 of the last") && reason.contains("not_on_whatsapp"),
+        reason.contains("5 of the last") && reason.contains("no_usable_device"),
         "{reason}"
     );
     Ok(())
