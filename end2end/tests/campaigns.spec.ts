@@ -141,3 +141,38 @@ test('a campaign runs to 100 %, each contact gets its text, and a reply opens it
   await expect(page.getByTestId('thread')).toContainText('Yes, call me tomorrow');
   await expect(page.getByTestId('thread')).toContainText('Hi Bob, anything we can do for you in York?');
 });
+
+test('leads picked on the Leads page become a scheduled campaign, and the Leads page filters by it', async () => {
+  await page.goto(url('/leads'));
+  await hydrated(page);
+  for (const name of ['Ann S.', 'Dan Ray']) {
+    await page.getByTestId('lead-row').filter({ hasText: name }).getByTestId('lead-select').check();
+  }
+  await expect(page.getByTestId('bulk-count')).toHaveText('2 selected');
+  await page.getByTestId('bulk-campaign').click();
+  await expect(page).toHaveURL(/\/campaigns\?picked=1/);
+  await hydrated(page);
+  await expect(page.getByTestId('picked-leads')).toHaveText('2 leads picked on the Leads page');
+  const form = page.getByTestId('campaign-form');
+  await form.getByTestId('input-name').fill('Picked two');
+  // Tomorrow at 09:30 in Lisbon: scheduled, so nothing is sent now.
+  await form.locator('summary').click();
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+  await form.locator('input[name="start_at"]').fill(`${tomorrow}T09:30`);
+  await form.locator('input[name="time_zone"]').fill('Europe/Lisbon');
+  await page.getByTestId('campaign-submit').click();
+  await expect(page).toHaveURL(/\/campaigns\?id=/);
+  const id = new URL(page.url()).searchParams.get('id')!;
+  const campaign = await (await page.request.get(url(`/api/campaigns/${id}`))).json();
+  expect(campaign.counts.total).toBe(2);
+  expect(campaign.counts.pending).toBe(2);
+  expect(new Date(campaign.start_at).getTime()).toBeGreaterThan(Date.now() + 3_600_000);
+
+  await page.goto(url(`/leads?campaign=${id}`));
+  await hydrated(page);
+  const rows = page.getByTestId('lead-row');
+  await expect(rows).toHaveCount(2);
+  await expect(rows.filter({ hasText: 'Ann S.' })).toHaveCount(1);
+  await expect(rows.filter({ hasText: 'Dan Ray' })).toHaveCount(1);
+  await expect(page.getByTestId('lead-filter-campaign')).toHaveValue(id);
+});
