@@ -78,8 +78,13 @@ fn meta(mimetype: &str) -> MediaMeta {
     }
 }
 
-/// A multipart/form-data body: (name, file name + content type for files, bytes).
-fn multipart(parts: &[(&str, Option<(&str, &str)>, &[u8])]) -> (String, Vec<u8>) {
+/// One form field: (name, file name + content type for a file, bytes).
+type Part<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
+/// A [`Part`] that owns its bytes.
+type OwnedPart<'a> = (&'a str, Option<(&'a str, &'a str)>, Vec<u8>);
+
+/// A multipart/form-data body.
+fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
     let boundary = "----rarity-test-boundary-7d1f";
     let mut body = Vec::new();
     for (name, file, data) in parts {
@@ -105,7 +110,7 @@ fn multipart(parts: &[(&str, Option<(&str, &str)>, &[u8])]) -> (String, Vec<u8>)
 async fn send_file(
     app: &TestApp,
     cookie: &str,
-    parts: &[(&str, Option<(&str, &str)>, &[u8])],
+    parts: &[Part<'_>],
     key: Option<&str>,
 ) -> TestResponse {
     let (content_type, body) = multipart(parts);
@@ -571,7 +576,7 @@ async fn files_sent_through_the_api_reach_the_contact_intact_and_bad_files_are_r
 
     // Bad files and requests: clear 4xx, and nothing stored.
     let count_before = stored_media(&app).await;
-    let cases: Vec<(Vec<(&str, Option<(&str, &str)>, Vec<u8>)>, StatusCode, &str)> = vec![
+    let cases: Vec<(Vec<OwnedPart<'_>>, StatusCode, &str)> = vec![
         // A PDF claiming to be a PNG.
         (
             vec![
@@ -696,7 +701,7 @@ async fn files_sent_through_the_api_reach_the_contact_intact_and_bad_files_are_r
         ),
     ];
     for (parts, status, says) in cases {
-        let borrowed: Vec<(&str, Option<(&str, &str)>, &[u8])> = parts
+        let borrowed: Vec<Part<'_>> = parts
             .iter()
             .map(|(n, f, d)| (*n, *f, d.as_slice()))
             .collect();

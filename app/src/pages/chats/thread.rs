@@ -713,9 +713,10 @@ fn Composer(
     // far goes with the file as its caption.
     let uploading: RwSignal<Option<Uploading>> = RwSignal::new(None);
     let file_input = NodeRef::<leptos::html::Input>::new();
+    // Only Copy captures, so the handlers below share it without clones.
+    let this_lead = StoredValue::new(lead_id.clone());
     #[cfg(feature = "hydrate")]
     let send_files = {
-        let lead_id = lead_id.clone();
         move |files: Vec<web_sys::File>| {
             let Some(file) = files.into_iter().next() else {
                 return;
@@ -731,7 +732,7 @@ fn Composer(
             let caption = text.get_untracked();
             text.set(String::new());
             error.set(None);
-            let lead_id = lead_id.clone();
+            let lead_id = this_lead.get_value();
             super::media::browser::send_file(
                 file,
                 account_id,
@@ -758,9 +759,8 @@ fn Composer(
         }
     };
     #[cfg(not(feature = "hydrate"))]
-    let send_files = |_: Vec<()>| {};
+    let send_files = move |_: Vec<()>| this_lead.with_value(|_| ());
     let on_file = {
-        let send_files = send_files.clone();
         move |_ev: leptos::ev::Event| {
             #[cfg(feature = "hydrate")]
             if let Some(input) = file_input.get_untracked() {
@@ -772,7 +772,6 @@ fn Composer(
         }
     };
     let on_drop = {
-        let send_files = send_files.clone();
         move |ev: leptos::ev::DragEvent| {
             ev.prevent_default();
             #[cfg(feature = "hydrate")]
@@ -784,7 +783,6 @@ fn Composer(
         }
     };
     let on_paste = {
-        let send_files = send_files.clone();
         move |ev: leptos::ev::ClipboardEvent| {
             #[cfg(feature = "hydrate")]
             {

@@ -320,7 +320,9 @@ async fn media_past_its_retention_leaves_the_message_and_frees_the_file() -> Tes
         },
     };
     let mut tx = store.as_user(user).await?;
-    let (old, _) = tx.media_message_enqueue(send(session, "Old brochure")).await?;
+    let (old, _) = tx
+        .media_message_enqueue(send(session, "Old brochure"))
+        .await?;
     tx.privacy_settings_save(store::PrivacySettingsInput {
         retention_media_days: Some(30),
         ..Default::default()
@@ -329,7 +331,9 @@ async fn media_past_its_retention_leaves_the_message_and_frees_the_file() -> Tes
     tx.commit().await?;
     // The other user keeps everything; their (equally old) file stays.
     let mut tx = store.as_user(other).await?;
-    let (theirs, _) = tx.media_message_enqueue(send(other_session, "Kept")).await?;
+    let (theirs, _) = tx
+        .media_message_enqueue(send(other_session, "Kept"))
+        .await?;
     tx.commit().await?;
     let mut conn = crate::support::owner(&url).await?;
     sqlx::query("UPDATE public.whatsapp_media SET created_at = now() - interval '31 days'")
@@ -342,7 +346,11 @@ async fn media_past_its_retention_leaves_the_message_and_frees_the_file() -> Tes
     let mut tx = store.as_user(user).await?;
     let message = tx.message_get(old.id).await?;
     tx.commit().await?;
-    assert_eq!(message.text.as_deref(), Some("Old brochure"), "the message stays");
+    assert_eq!(
+        message.text.as_deref(),
+        Some("Old brochure"),
+        "the message stays"
+    );
     let media = message.media.unwrap();
     assert_eq!(media.state, "failed");
     assert_eq!(
