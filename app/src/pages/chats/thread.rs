@@ -353,13 +353,15 @@ fn Thread(view: ThreadData, data: Resource<Result<ThreadData, ServerFnError>>) -
                 <Show when=move || msgs.with(Vec::is_empty)>
                     <p class="py-8 text-center text-sm text-muted">"No messages yet. Say hello below."</p>
                 </Show>
-                <For each=move || visible.get() key=|(m, day)| (m.id.clone(), m.status.clone(), m.text.clone(), *day) let((m, day))>
+                // Keyed without the status: a bubble follows its status itself (below), so a read
+                // receipt does not rebuild it (and stop a voice note that is playing).
+                <For each=move || visible.get() key=|(m, day)| (m.id.clone(), m.text.clone(), m.media.as_ref().map(|x| x.state.clone()), *day) let((m, day))>
                     {day.map(|at| view! {
                         <p class="my-3 text-center text-xs text-muted" data-testid="day-separator">
                             {move || crate::time::day_label(at, now_ms(), crate::time::offset())}
                         </p>
                     })}
-                    <Bubble m retry/>
+                    <Bubble m msgs retry/>
                 </For>
             </div>
             <Show when=move || { unseen.get() > 0 || end.get() < msgs.with(Vec::len) }>
@@ -449,13 +451,26 @@ fn scroll_to_bottom(scroller: NodeRef<leptos::html::Div>) {
 #[component]
 fn Bubble(
     m: MessagePayload,
+    msgs: RwSignal<Vec<MessagePayload>>,
     retry: impl Fn(String) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let out = m.direction == "out";
     let at = crate::time::parse_ms(&m.created_at).unwrap_or_default();
     let placeholder = m.text.is_none() && m.status_reason.as_deref() == Some("undecryptable");
-    let failed = out && m.status == "failed";
     let id = m.id.clone();
+    // The status (and its reason) as it moves on, read from the thread's list.
+    let status = {
+        let (id, first) = (m.id.clone(), (m.status.clone(), m.status_reason.clone()));
+        Memo::new(move |_| {
+            msgs.with(|list| {
+                list.iter()
+                    .rev()
+                    .find(|x| x.id == id)
+                    .map(|x| (x.status.clone(), x.status_reason.clone()))
+            })
+            .unwrap_or_else(|| first.clone())
+        })
+    };
     let media = m.media.clone();
     // A media message shows its file, and its caption when it has one.
     let text = match &media {
@@ -476,7 +491,7 @@ fn Bubble(
     };
     view! {
         <div class=format!("my-1 flex w-fit max-w-[85%] flex-col rounded-lg border px-3 py-2 lg:max-w-[70%] {side}")
-            data-msg=m.id.clone() data-testid="message" data-direction=m.direction.clone() data-status=m.status.clone()
+            data-msg=m.id.clone() data-testid="message" data-direction=m.direction.clone() data-status=move || status.get().0
             data-message-id=m.message_id.clone().unwrap_or_default()>
             {media.map(|x| view! { <MediaView message=m.clone() media=x/> })}
             {text.map(|text| view! {
@@ -484,17 +499,21 @@ fn Bubble(
             })}
             <p class="mt-1 flex items-center justify-end gap-1 text-[11px] text-muted">
                 <span>{move || crate::time::clock(at, crate::time::offset())}</span>
-                {out.then(|| view! { <Tick status=m.status.clone()/> })}
+                {move || out.then(|| view! { <Tick status=status.get().0/> })}
             </p>
-            {failed.then(|| view! {
-                <p class="mt-1 flex items-center justify-end gap-2 text-xs text-danger" data-testid="message-failed">
-                    <span>{format!("Not sent{}", m.status_reason.as_deref().map(|r| format!(": {}", r.replace('_', " "))).unwrap_or_default())}</span>
-                    {(!id.starts_with("pending-")).then(|| {
-                        let id = id.clone();
-                        view! { <button type="button" class="min-h-8 underline underline-offset-4" data-testid="retry" on:click=move |_| retry(id.clone())>"Retry"</button> }
-                    })}
-                </p>
-            })}
+            {move || {
+                let (now, reason) = status.get();
+                let id = id.clone();
+                (out && now == "failed").then(|| view! {
+                    <p class="mt-1 flex items-center justify-end gap-2 text-xs text-danger" data-testid="message-failed">
+                        <span>{format!("Not sent{}", reason.as_deref().map(|r| format!(": {}", r.replace('_', " "))).unwrap_or_default())}</span>
+                        {(!id.starts_with("pending-")).then(|| {
+                            let id = id.clone();
+                            view! { <button type="button" class="min-h-8 underline underline-offset-4" data-testid="retry" on:click=move |_| retry(id.clone())>"Retry"</button> }
+                        })}
+                    </p>
+                })
+            }}
         </div>
     }
 }
