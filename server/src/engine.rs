@@ -46,7 +46,86 @@ pub async fn sessions(
     // store::Leases); one instance alone always gets them all.
     sessions.use_leases(Arc::new(store.leases()));
     tokio::spawn(forward_outbox_wakes(store.clone(), sessions.clone()));
+    relay_between_instances(store.clone(), sessions.clone());
     Ok(sessions)
+}
+
+/// How often an instance looks for commands other instances stored for its accounts, beside
+/// their notices.
+const COMMAND_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What crosses instances besides the database's own data (see `store::relay`): this
+/// instance's live-only events (typing, presence, QR codes) go out to the others, theirs come in
+/// to this instance's browsers, and commands stored for accounts held here are carried out.
+/// Runs for the life of the process; a lost listening connection is re-opened.
+pub fn relay_between_instances(store: Store, sessions: Sessions) {
+    let instance = uuid::Uuid::new_v4();
+    let hub = sessions.hub().clone();
+    if let Some(mut outgoing) = hub.relay() {
+        let store = store.clone();
+        tokio::spawn(async move {
+            while let Some(event) = outgoing.recv().await {
+                let payload = serde_json::json!({ "from": instance, "event": event }).to_string();
+                if payload.len() > store::NOTIFY_MAX {
+                    continue;
+                }
+                if let Err(e) = store.notify_live(&payload).await {
+                    tracing::debug!(error = %e, "a live event did not reach the other instances");
+                }
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let mut poll = tokio::time::interval(COMMAND_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            match store
+                .listen(&[store::COMMAND_CHANNEL, store::LIVE_CHANNEL])
+                .await
+            {
+                Ok(mut notices) => loop {
+                    tokio::select! {
+                        notice = notices.next() => match notice {
+                            Ok((channel, _)) if channel == store::COMMAND_CHANNEL => {
+                                run_forwarded(&sessions).await;
+                            }
+                            Ok((_, payload)) => relayed(&hub, instance, &payload),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "instance relay interrupted; listening again");
+                                break;
+                            }
+                        },
+                        _ = poll.tick() => run_forwarded(&sessions).await,
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen to the other instances; retrying")
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+}
+
+async fn run_forwarded(sessions: &Sessions) {
+    if let Err(e) = sessions.run_forwarded().await {
+        tracing::warn!(error = %e, "could not carry out commands forwarded by other instances");
+    }
+}
+
+/// A live event another instance published, to this instance's browsers (our own are skipped:
+/// they were delivered here already).
+fn relayed(hub: &Hub, instance: uuid::Uuid, payload: &str) {
+    #[derive(serde::Deserialize)]
+    struct Relayed {
+        from: uuid::Uuid,
+        event: sessions::HubEvent,
+    }
+    match serde_json::from_str::<Relayed>(payload) {
+        Ok(r) if r.from != instance => hub.publish_relayed(r.event),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "ignored an unreadable relayed event"),
+    }
 }
 
 /// How often an instance looks for linked accounts no instance runs (another instance crashed

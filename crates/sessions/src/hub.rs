@@ -4,14 +4,14 @@
 //! truth, so a client that lagged reloads.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 /// Events kept for slow subscribers.
 const CAPACITY: usize = 4096;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AccountEvent {
     /// The account's connection state changed.
@@ -61,7 +61,7 @@ pub enum AccountEvent {
     },
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HubEvent {
     pub user_id: Uuid,
     pub account_id: Uuid,
@@ -77,7 +77,13 @@ pub struct HubEvent {
 #[derive(Debug, Clone)]
 pub struct Hub {
     tx: broadcast::Sender<HubEvent>,
+    /// Where live-only events also go, to reach the browsers of other instances (see
+    /// [`Hub::relay`]); unset = one instance.
+    relay: std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<HubEvent>>>,
 }
+
+/// Live-only events waiting to be relayed; beyond this they are dropped (they are ephemeral).
+const RELAY_CAPACITY: usize = 1024;
 
 impl Default for Hub {
     fn default() -> Self {
@@ -89,17 +95,38 @@ impl Hub {
     pub fn new() -> Self {
         Self {
             tx: broadcast::channel(CAPACITY).0,
+            relay: std::sync::Arc::default(),
         }
     }
 
-    /// A live-only event (not in the event log).
+    /// A live-only event (not in the event log); also relayed to other instances when
+    /// [`Hub::relay`] was set up.
     pub fn publish(&self, user_id: Uuid, account_id: Uuid, event: AccountEvent) {
-        self.send(HubEvent {
+        let event = HubEvent {
             user_id,
             account_id,
             cursor: None,
             event,
-        });
+        };
+        if let Some(relay) = self.relay.get() {
+            // Full = the database is slow; a typing indicator is not worth waiting for.
+            let _ = relay.try_send(event.clone());
+        }
+        self.send(event);
+    }
+
+    /// The live-only events this instance publishes, for the caller to send to the other
+    /// instances (`None` if already taken: there is one relay per process).
+    pub fn relay(&self) -> Option<tokio::sync::mpsc::Receiver<HubEvent>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(RELAY_CAPACITY);
+        self.relay.set(tx).ok().map(|()| rx)
+    }
+
+    /// A live-only event another instance published: to this instance's subscribers only.
+    pub fn publish_relayed(&self, event: HubEvent) {
+        if event.cursor.is_none() {
+            self.send(event);
+        }
     }
 
     /// An event that was written to the user's event log, up to `cursor`.

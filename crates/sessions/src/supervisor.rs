@@ -31,6 +31,35 @@ use crate::hub::{AccountEvent, Hub};
 
 /// How long a command that expects an answer (link, logout) may take.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(45);
+/// A command one instance can hand to the instance holding the account (fire-and-forget ones:
+/// nothing waits for their outcome).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+enum Forwarded {
+    MarkRead { chat: String, ids: Vec<String> },
+    Typing { chat: String, state: String },
+    Presence { available: bool },
+    SubscribePresence { chat: String },
+}
+
+impl Forwarded {
+    fn into_command(self) -> Command {
+        match self {
+            Self::MarkRead { chat, ids } => Command::MarkRead { chat, ids },
+            Self::Typing { chat, state } => Command::Typing {
+                chat,
+                state: match state.as_str() {
+                    "composing" => ChatState::Composing,
+                    "recording" => ChatState::Recording,
+                    _ => ChatState::Paused,
+                },
+            },
+            Self::Presence { available } => Command::Presence { available },
+            Self::SubscribePresence { chat } => Command::SubscribePresence { chat },
+        }
+    }
+}
+
 /// How long an upload to WhatsApp's media host may take (a 100 MB video on a slow link).
 pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(600);
 /// Commands queued per account.
@@ -453,10 +482,10 @@ impl Sessions {
         chat: &str,
         ids: Vec<String>,
     ) -> Result<(), SessionsError> {
-        self.send(
+        self.send_or_forward(
             user_id,
             account_id,
-            Command::MarkRead {
+            Forwarded::MarkRead {
                 chat: chat.to_owned(),
                 ids,
             },
@@ -471,12 +500,12 @@ impl Sessions {
         chat: &str,
         state: ChatState,
     ) -> Result<(), SessionsError> {
-        self.send(
+        self.send_or_forward(
             user_id,
             account_id,
-            Command::Typing {
+            Forwarded::Typing {
                 chat: chat.to_owned(),
-                state,
+                state: state.as_str().to_owned(),
             },
         )
         .await
@@ -488,7 +517,7 @@ impl Sessions {
         account_id: Uuid,
         available: bool,
     ) -> Result<(), SessionsError> {
-        self.send(user_id, account_id, Command::Presence { available })
+        self.send_or_forward(user_id, account_id, Forwarded::Presence { available })
             .await
     }
 
@@ -498,14 +527,71 @@ impl Sessions {
         account_id: Uuid,
         chat: &str,
     ) -> Result<(), SessionsError> {
-        self.send(
+        self.send_or_forward(
             user_id,
             account_id,
-            Command::SubscribePresence {
+            Forwarded::SubscribePresence {
                 chat: chat.to_owned(),
             },
         )
         .await
+    }
+
+    /// Carries a command out here when this instance holds the account; when another instance
+    /// holds it, stores the command for that instance (see `store::relay`) and answers `Ok`.
+    async fn send_or_forward(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        command: Forwarded,
+    ) -> Result<(), SessionsError> {
+        match self
+            .send(user_id, account_id, command.clone().into_command())
+            .await
+        {
+            Err(SessionsError::HeldElsewhere) => {
+                let value = serde_json::to_value(&command)
+                    .map_err(|e| SessionsError::Command(CommandError::Invalid(e.to_string())))?;
+                self.inner
+                    .engine
+                    .account_command_push(account_id, user_id, &value)
+                    .await
+                    .map_err(|e| match e {
+                        store::StoreError::NotFound => SessionsError::NotFound,
+                        e => SessionsError::Store(e.to_string()),
+                    })
+            }
+            other => other,
+        }
+    }
+
+    /// Carries out the commands other instances stored for the accounts running here (on their
+    /// notice, and periodically for notices lost); returns how many.
+    pub async fn run_forwarded(&self) -> Result<usize, SessionsError> {
+        let running: Vec<(Uuid, mpsc::Sender<Command>)> = lock(&self.inner.running)
+            .iter()
+            .map(|(id, r)| (*id, r.commands.clone()))
+            .collect();
+        let ids: Vec<Uuid> = running.iter().map(|(id, _)| *id).collect();
+        let taken = self
+            .inner
+            .engine
+            .account_commands_take(&ids)
+            .await
+            .map_err(|e| SessionsError::Store(e.to_string()))?;
+        let mut done = 0;
+        for (account, value) in taken {
+            let Ok(command) = serde_json::from_value::<Forwarded>(value) else {
+                tracing::warn!(%account, "dropped a forwarded command this version does not know");
+                continue;
+            };
+            if let Some((_, commands)) = running.iter().find(|(id, _)| *id == account)
+                && commands.send(command.into_command()).await.is_ok()
+            {
+                done += 1;
+            }
+        }
+        Ok(done)
     }
 
     /// Encrypts and uploads a file to WhatsApp's media host through one of the user's accounts

@@ -55,6 +55,7 @@ mod ops;
 mod paging;
 mod privacy_settings;
 mod records;
+mod relay;
 mod retention;
 mod templates;
 #[cfg(feature = "test-support")]
@@ -98,6 +99,7 @@ pub use records::{
     Conversation, ConversationSummary, Lead, LeadPatch, Message, MessageMedia, MessagePage,
     NewLead, NewOutgoing, NewTemplate, Template, WhatsappSession,
 };
+pub use relay::{COMMAND_CHANNEL, COMMAND_MAX_AGE, LIVE_CHANNEL, NOTIFY_MAX, Notices};
 pub use retention::PurgeReport;
 pub use user_tx::UserTx;
 

@@ -709,7 +709,8 @@ async fn two_instances(
 }
 
 /// Several instances on one database (issue 14): an account runs on exactly one of them; a
-/// message queued through the other goes out through it once; when it is SIGKILLed the other
+/// message queued through the other goes out through it once; typing and read receipts asked of
+/// the other are carried out by it, and the contact typing reaches a browser on the other; when it is SIGKILLed the other
 /// takes the account over from stored credentials (no QR) within 30 s and receives for it; a
 /// graceful shutdown hands the account over at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -748,6 +749,93 @@ async fn two_instances_share_the_accounts_and_take_over_when_one_dies() {
         assert!(tokio::time::Instant::now() < deadline, "never sent");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // Asked of B, carried out by A (which holds the account): typing and read receipts; and a
+    // browser on B sees the contact typing, a live-only event of A's.
+    let lead = lead_of(&b, &cookie, "+15550002222").await;
+    let (mut socket, _) = {
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("ws://127.0.0.1:{}/ws", b.port),
+            )
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+            .await
+            .expect("B's socket opens")
+    };
+    let typed = b
+        .try_request(
+            "POST",
+            "/fn/chats/typing",
+            Some(&cookie),
+            Some(&format!("account_id={id}&lead_id={lead}&composing=true")),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+        )
+        .await
+        .expect("answered");
+    assert_eq!(typed.status, 200, "typing through B: {}", typed.body);
+    let incoming = contact.send_text("15550001111", "read me").await.unwrap();
+    b.until(
+        "the message stored",
+        &format!("/api/conversations/{lead}/messages"),
+        &cookie,
+        Duration::from_secs(20),
+        |page| {
+            page["messages"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["message_id"] == incoming.as_str()))
+        },
+    )
+    .await;
+    let read = b
+        .try_request(
+            "POST",
+            "/fn/chats/read",
+            Some(&cookie),
+            Some(&format!("lead_id={lead}")),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+        )
+        .await
+        .expect("answered");
+    assert_eq!(read.status, 200, "read through B: {}", read.body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = fake.seen();
+        let composing = seen.iter().any(|s| s.kind == "composing");
+        let receipt = seen
+            .iter()
+            .any(|s| s.kind == "read" && s.ids.contains(&incoming));
+        if composing && receipt {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A did not carry out B's commands (composing {composing}, read receipt {receipt}):\n{}\n{}",
+            a.logs(),
+            b.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    contact.set_typing("15550001111", "composing").unwrap();
+    let typing_seen = tokio::time::timeout(Duration::from_secs(20), async {
+        use futures_util::StreamExt as _;
+        while let Some(Ok(frame)) = socket.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+                let v: Value = serde_json::from_str(&text).unwrap_or_default();
+                if v["type"] == "live" && v["event"]["type"] == "typing" {
+                    return v;
+                }
+            }
+        }
+        Value::Null
+    })
+    .await
+    .expect("B's browser saw the contact typing on A's account");
+    assert_eq!(typing_seen["account_id"], id.as_str());
+    drop(socket);
 
     // A dies: B takes over from the stored credentials within 30 s, and receives for it.
     a.kill().await;

@@ -15,6 +15,7 @@ mod leads;
 mod media;
 mod migrations;
 mod outbox;
+mod relay;
 mod retention;
 mod runtime_role;
 mod session_limit;
