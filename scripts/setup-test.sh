@@ -15,3 +15,13 @@ fi
 if [ "${SETUP_SKIP_BROWSER:-}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
   say "installing Chromium (Debian package)"; apt_install chromium
 fi
+
+# An S3-compatible server for the media storage test: moto's S3 server (PyPI), in its own
+# virtualenv under target/ (S3 and MinIO are not reachable here; moto speaks the S3 API).
+MOTO_VENV="${CARGO_TARGET_DIR:-$ROOT/target}/moto-venv"
+if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
+  say "installing moto[server] 5.2.6 (an S3-compatible server for the media storage test)"
+  python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.2.6"
+fi
+export MOTO_SERVER="$MOTO_VENV/bin/moto_server"

@@ -57,7 +57,8 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     pub data_dir: PathBuf,
     /// Where media files are kept: `DATA_DIR/media`, or the S3 bucket `MEDIA_S3_BUCKET` (with
-    /// `MEDIA_S3_ENDPOINT` for MinIO and other S3-compatibles, and `MEDIA_S3_REGION`).
+    /// `MEDIA_S3_ENDPOINT` for MinIO and other S3-compatibles, `MEDIA_S3_REGION`, and optionally
+    /// `MEDIA_S3_ACCESS_KEY_ID` / `MEDIA_S3_SECRET_ACCESS_KEY`).
     pub media_storage: crate::media::StorageConfig,
     pub log_format: LogFormat,
     pub leptos_site_root: PathBuf,
@@ -207,6 +208,19 @@ impl Config {
                     .and_then(|raw| check!(parse::http_url("MEDIA_S3_ENDPOINT", &raw))),
                 region: get("MEDIA_S3_REGION")
                     .map_or_else(|| "us-east-1".to_owned(), |r| r.trim().to_owned()),
+                credentials: match (
+                    get("MEDIA_S3_ACCESS_KEY_ID"),
+                    get("MEDIA_S3_SECRET_ACCESS_KEY"),
+                ) {
+                    (Some(id), Some(secret)) => {
+                        Some((id.trim().to_owned(), SecretString::from(secret)))
+                    }
+                    (None, None) => None,
+                    _ => check!(Err::<(String, SecretString), _>(
+                        "MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY go together"
+                            .to_owned()
+                    )),
+                },
             },
         };
         let log_format = match get("LOG_FORMAT")

@@ -20,17 +20,20 @@ use tokio::io::AsyncReadExt;
 use uuid::Uuid;
 
 /// How the storage is configured.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum StorageConfig {
     /// A directory on local disk.
     Local(PathBuf),
-    /// An S3-compatible bucket; credentials come from the standard `AWS_ACCESS_KEY_ID` /
-    /// `AWS_SECRET_ACCESS_KEY` (or the instance's role).
+    /// An S3-compatible bucket.
     S3 {
         bucket: String,
         /// For MinIO and other S3-compatible services; `None` = AWS.
         endpoint: Option<String>,
         region: String,
+        /// Credentials for this bucket (`MEDIA_S3_ACCESS_KEY_ID` / `MEDIA_S3_SECRET_ACCESS_KEY`);
+        /// `None` = the standard `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` or the instance's
+        /// role.
+        credentials: Option<(String, secrecy::SecretString)>,
     },
 }
 
@@ -88,10 +91,17 @@ impl MediaStorage {
                 bucket,
                 endpoint,
                 region,
+                credentials,
             } => {
                 let mut builder = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
                     .with_region(region);
+                if let Some((key_id, secret)) = credentials {
+                    use secrecy::ExposeSecret as _;
+                    builder = builder
+                        .with_access_key_id(key_id)
+                        .with_secret_access_key(secret.expose_secret());
+                }
                 if let Some(endpoint) = endpoint {
                     builder = builder
                         .with_endpoint(endpoint)

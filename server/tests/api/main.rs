@@ -12,6 +12,7 @@ mod helpers;
 mod jwt;
 mod lifecycle;
 mod media;
+mod media_s3;
 mod metrics;
 mod pages;
 mod privacy;
