@@ -685,6 +685,26 @@ async fn a_wrong_key_stops_start_up_and_rotate_key_keeps_the_account_linked() {
 
 /// Two instances of the server binary on one fresh database (started, ready), named
 /// `{name}-a` and `{name}-b`.
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The dashboard's live socket on `server`, signed in with `cookie` (what a browser tab opens).
+async fn open_socket(server: &Server, cookie: &str) -> Socket {
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://127.0.0.1:{}/ws",
+            server.port
+        ))
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the socket opens")
+        .0
+}
+
 async fn two_instances(
     fake: &FakeWhatsApp,
     name: &str,
@@ -753,19 +773,7 @@ async fn two_instances_share_the_accounts_and_take_over_when_one_dies() {
     // Asked of B, carried out by A (which holds the account): typing and read receipts; and a
     // browser on B sees the contact typing, a live-only event of A's.
     let lead = lead_of(&b, &cookie, "+15550002222").await;
-    let (mut socket, _) = {
-        let mut request =
-            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-                format!("ws://127.0.0.1:{}/ws", b.port),
-            )
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("cookie", cookie.parse().unwrap());
-        tokio_tungstenite::connect_async(request)
-            .await
-            .expect("B's socket opens")
-    };
+    let mut socket = open_socket(&b, &cookie).await;
     let typed = b
         .try_request(
             "POST",
@@ -1324,6 +1332,27 @@ async fn ten_accounts_over_two_instances_survive_a_sigkill_of_one() {
         })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // A dashboard tab on B, the survivor: it must see every message, A's accounts' included.
+    let mut socket = open_socket(&b, &cookie).await;
+    let shown = tokio::spawn(async move {
+        use futures_util::StreamExt as _;
+        let mut ids: Vec<String> = Vec::new();
+        while let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_secs(15), socket.next()).await
+        {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+                let v: Value = serde_json::from_str(&text).unwrap_or_default();
+                if v["type"] == "event"
+                    && v["kind"] == "message"
+                    && v["payload"]["direction"] == "in"
+                    && let Some(id) = v["payload"]["message_id"].as_str()
+                {
+                    ids.push(id.to_owned());
+                }
+            }
+        }
+        ids
+    });
     let before = fake.logins();
     a.kill().await;
     let died = tokio::time::Instant::now();
@@ -1371,6 +1400,26 @@ async fn ten_accounts_over_two_instances_survive_a_sigkill_of_one() {
     eprintln!(
         "ten accounts: {} messages during the switch, each stored once",
         sent.len()
+    );
+    // The tab on B was shown each message written after it opened, once (it stops listening
+    // 15 s after the last frame; heartbeats come every 20 s).
+    let on_screen = shown.await.unwrap();
+    let shown_once: HashSet<&String> = on_screen.iter().collect();
+    assert_eq!(shown_once.len(), on_screen.len(), "no message shown twice");
+    let first_shown = sent.iter().position(|id| shown_once.contains(id));
+    let expected = &sent[first_shown.unwrap_or(sent.len())..];
+    let not_shown = expected
+        .iter()
+        .filter(|id| !shown_once.contains(id))
+        .count();
+    assert!(
+        expected.len() > 50 && not_shown == 0,
+        "the tab on the survivor missed {not_shown} of {} messages",
+        expected.len()
+    );
+    eprintln!(
+        "ten accounts: the tab on the survivor showed all {} messages written while it was open",
+        expected.len()
     );
     assert_eq!(
         fake.devices().len(),
