@@ -6,8 +6,7 @@
 // (CAMPAIGN_PACING_SCALE), so the safe defaults finish in seconds.
 import { test, expect, type Page, type BrowserContext } from '@playwright/test';
 import path from 'node:path';
-import { Fake, Server, artifacts } from './support/stack';
-import { password, uniqueEmail } from './support/auth';
+import { Fake, Server, artifacts, signUpWithLinkedAccount } from './support/stack';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -33,21 +32,7 @@ test.beforeAll(async ({ browser }) => {
   server = await Server.start('campaigns', fake, { CAMPAIGN_PACING_SCALE: '3000' });
   context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await context.newPage();
-  await page.goto(url('/signup'));
-  await page.getByTestId('auth-email').fill(uniqueEmail('campaigns'));
-  await page.getByTestId('auth-password').fill(password);
-  await page.getByTestId('auth-submit').click();
-  await expect(page).toHaveURL(/\/$/);
-  // One linked account, through the REST API (the account manager has its own spec).
-  const created = await page.request.post(url('/api/accounts'), { data: { session_name: 'Sales line' } });
-  expect(created.status()).toBe(201);
-  const id = (await created.json()).id;
-  const link = await page.request.post(url(`/api/accounts/${id}/link`), { data: { method: 'qr' } });
-  expect(link.status()).toBe(202);
-  await fake.scan((await link.json()).qr);
-  await expect
-    .poll(async () => (await (await page.request.get(url(`/api/accounts/${id}`))).json()).status, { timeout: 20_000 })
-    .toBe('active');
+  await signUpWithLinkedAccount(page, server, fake, 'campaigns');
 });
 
 test.afterAll(async () => {

@@ -443,7 +443,7 @@ pub(crate) async fn on_inbound_text(
 /// itself after a loss; wake-ups sent while it was down are lost, and such messages wait for the
 /// account's next wake (any send, or a reconnect).
 pub struct OutboxWakes {
-    listener: sqlx::postgres::PgListener,
+    notices: crate::Notices,
 }
 
 impl std::fmt::Debug for OutboxWakes {
@@ -456,8 +456,8 @@ impl OutboxWakes {
     /// The next account to wake.
     pub async fn next(&mut self) -> Result<Uuid, StoreError> {
         loop {
-            let notification = self.listener.recv().await?;
-            if let Ok(id) = Uuid::parse_str(notification.payload()) {
+            let (_, payload) = self.notices.next().await?;
+            if let Ok(id) = Uuid::parse_str(&payload) {
                 return Ok(id);
             }
         }
@@ -469,15 +469,9 @@ impl crate::Store {
     /// connection of its own: a listener keeps its connection for life, and taking it from the
     /// runtime pool would leave requests one connection short.
     pub async fn outbox_wakes(&self) -> Result<OutboxWakes, StoreError> {
-        let own = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .max_lifetime(None)
-            .idle_timeout(None)
-            .connect_with((*self.pool.connect_options()).clone())
-            .await?;
-        let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
-        listener.listen(OUTBOX_WAKE_CHANNEL).await?;
-        Ok(OutboxWakes { listener })
+        Ok(OutboxWakes {
+            notices: self.listen(&[OUTBOX_WAKE_CHANNEL]).await?,
+        })
     }
 }
 

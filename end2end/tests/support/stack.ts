@@ -3,6 +3,8 @@
 // pointed at it, with its own embedded PostgreSQL under a throwaway DATA_DIR. The server can be
 // stopped and started again on the same port and data, as a deployment restarts.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { expect, type Page } from '@playwright/test';
+import { password, uniqueEmail } from './auth';
 import { chmodSync, createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -215,4 +217,28 @@ export class Server {
     await exited(child);
     clearTimeout(timer);
   }
+}
+
+/**
+ * Signs a new user up on `server` in `page` and links one WhatsApp account (named `name`) with
+ * the fake's default phone, through the REST API (the account manager has its own spec).
+ * Returns the account id.
+ */
+export async function signUpWithLinkedAccount(page: Page, server: Server, fake: Fake, who: string, name = 'Sales line'): Promise<string> {
+  const url = (p: string) => server.base + p;
+  await page.goto(url('/signup'));
+  await page.getByTestId('auth-email').fill(uniqueEmail(who));
+  await page.getByTestId('auth-password').fill(password);
+  await page.getByTestId('auth-submit').click();
+  await expect(page).toHaveURL(/\/$/);
+  const created = await page.request.post(url('/api/accounts'), { data: { session_name: name } });
+  expect(created.status()).toBe(201);
+  const id = (await created.json()).id;
+  const link = await page.request.post(url(`/api/accounts/${id}/link`), { data: { method: 'qr' } });
+  expect(link.status()).toBe(202);
+  await fake.scan((await link.json()).qr);
+  await expect
+    .poll(async () => (await (await page.request.get(url(`/api/accounts/${id}`))).json()).status, { timeout: 20_000 })
+    .toBe('active');
+  return id;
 }

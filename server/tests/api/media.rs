@@ -10,25 +10,11 @@ use http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use whatsapp::media::{MediaDescriptor, MediaKind, MediaMeta};
 
-use crate::helpers::{TestApp, TestResponse, request, spawn_app_with, unique_email};
+use crate::helpers::{TestApp, TestResponse, request, unique_email};
 use crate::whatsapp::{create_account, link_by_qr};
 
 const ME: &str = "15550001111";
 const CONTACT: &str = "15550002222";
-
-async fn app_for(fake: &FakeWhatsApp) -> TestApp {
-    let root: String = fake
-        .root_public_key()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let url = fake.url();
-    spawn_app_with(&[
-        ("WHATSAPP_SERVER_URL", url.as_str()),
-        ("WHATSAPP_ROOT_PUBLIC_KEY", root.as_str()),
-    ])
-    .await
-}
 
 fn png(width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(width, height, |x, y| {
@@ -186,7 +172,7 @@ async fn received_media_are_stored_verified_and_served_to_their_owner_only() {
     let contact = fake
         .add_account(CONTACT, "100000000000002", "Carol")
         .unwrap();
-    let app = app_for(&fake).await;
+    let app = crate::whatsapp::app_for(&fake, &[]).await;
     let cookie = app.signup(&unique_email()).await;
     let account = create_account(&app, &cookie, "Sales line").await;
     link_by_qr(&app, &fake, &cookie, &account).await;
@@ -436,7 +422,7 @@ async fn files_sent_through_the_api_reach_the_contact_intact_and_bad_files_are_r
     let contact = fake
         .add_account(CONTACT, "100000000000002", "Carol")
         .unwrap();
-    let app = app_for(&fake).await;
+    let app = crate::whatsapp::app_for(&fake, &[]).await;
     let cookie = app.signup(&unique_email()).await;
     let account = create_account(&app, &cookie, "Sales line").await;
     link_by_qr(&app, &fake, &cookie, &account).await;

@@ -9,21 +9,7 @@ use fake_whatsapp::{Config as FakeConfig, FakeWhatsApp};
 use http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, request, spawn_app, spawn_app_with, unique_email};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-async fn app_for(fake: &FakeWhatsApp) -> TestApp {
-    let root = hex(&fake.root_public_key());
-    let url = fake.url();
-    spawn_app_with(&[
-        ("WHATSAPP_SERVER_URL", url.as_str()),
-        ("WHATSAPP_ROOT_PUBLIC_KEY", root.as_str()),
-    ])
-    .await
-}
+use crate::helpers::{TestApp, request, spawn_app, unique_email};
 
 /// A linked account of a new user: (cookie, account id).
 async fn a_linked_account(app: &TestApp, fake: &FakeWhatsApp) -> (String, String) {
@@ -112,7 +98,7 @@ async fn a_stop_from_the_contact_blocks_sending_is_confirmed_and_only_an_opt_in_
     let contact = fake
         .add_account("15550002222", "100000000000002", "Carol")
         .unwrap();
-    let app = app_for(&fake).await;
+    let app = crate::whatsapp::app_for(&fake, &[]).await;
     let (cookie, account) = a_linked_account(&app, &fake).await;
     let r = app
         .json(
@@ -223,7 +209,7 @@ async fn a_send_racing_an_incoming_stop_never_gets_out_after_the_opt_out_is_stor
     let contact = fake
         .add_account("15550002222", "100000000000002", "Carol")
         .unwrap();
-    let app = app_for(&fake).await;
+    let app = crate::whatsapp::app_for(&fake, &[]).await;
     let (cookie, account) = a_linked_account(&app, &fake).await;
     let mut owner = sqlx::PgConnection::connect(&app.database_url)
         .await

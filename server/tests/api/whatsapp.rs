@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestResponse, request, spawn_app_with, unique_email};
 
-async fn app_for(fake: &FakeWhatsApp, extra: &[(&str, &str)]) -> TestApp {
+/// A test app whose engine talks to `fake` (plus `extra` variables).
+pub(crate) async fn app_for(fake: &FakeWhatsApp, extra: &[(&str, &str)]) -> TestApp {
     let root = hex(&fake.root_public_key());
     let url = fake.url();
     let mut vars = vec![

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-use crate::helpers::{TestApp, spawn_app_with, unique_email};
+use crate::helpers::unique_email;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -77,27 +77,13 @@ async fn until(socket: &mut Socket, want: impl Fn(&Value) -> bool) -> Vec<Value>
     }
 }
 
-async fn fake_app(fake: &FakeWhatsApp) -> TestApp {
-    let root: String = fake
-        .root_public_key()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let url = fake.url();
-    spawn_app_with(&[
-        ("WHATSAPP_SERVER_URL", url.as_str()),
-        ("WHATSAPP_ROOT_PUBLIC_KEY", root.as_str()),
-    ])
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_arrive_live_and_a_reconnect_gets_exactly_what_it_missed() {
     let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
     let contact = fake
         .add_account("15550002222", "100000000000002", "Carol")
         .unwrap();
-    let app = fake_app(&fake).await;
+    let app = crate::whatsapp::app_for(&fake, &[]).await;
     let addr = app.listen().await;
     let alice = app.signup(&unique_email()).await;
     let bob = app.signup(&unique_email()).await;
