@@ -24,6 +24,24 @@ fn a_photo(descriptor: &[u8]) -> NewMedia {
 
 const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
+/// A PDF (already uploaded) to send from `session` to `to`.
+fn a_pdf<'a>(session: uuid::Uuid, to: &'a str, caption: &'a str) -> NewMediaOutgoing<'a> {
+    NewMediaOutgoing {
+        session_id: session,
+        to,
+        caption,
+        idempotency_key: None,
+        sha256: SHA,
+        media: NewMedia {
+            kind: "document".into(),
+            mimetype: "application/pdf".into(),
+            file_length: 42,
+            descriptor: b"upload".to_vec(),
+            ..NewMedia::default()
+        },
+    }
+}
+
 #[tokio::test]
 async fn a_received_file_is_queued_with_its_message_claimed_once_and_settled() -> TestResult {
     let (store, _url) = a_store().await?;
@@ -150,20 +168,12 @@ async fn outgoing_media_is_one_transaction_and_repeats_are_the_same_request() ->
     let user = a_user(&store, "a@example.com").await?;
     let engine = store.engine(a_cipher());
     let session = a_linked_account(&store, &engine, user).await?;
-    let new = |sha: &'static str, key: Option<&'static str>| NewMediaOutgoing {
-        session_id: session,
-        to: "+44 7700 900002",
-        caption: "",
-        idempotency_key: key,
-        sha256: sha,
-        media: NewMedia {
-            kind: "document".into(),
-            mimetype: "application/pdf".into(),
-            file_name: Some("../Brochure.pdf".into()),
-            file_length: 42,
-            descriptor: b"upload".to_vec(),
-            ..NewMedia::default()
-        },
+    let new = |sha: &'static str, key: Option<&'static str>| {
+        let mut pdf = a_pdf(session, "+44 7700 900002", "");
+        pdf.idempotency_key = key;
+        pdf.sha256 = sha;
+        pdf.media.file_name = Some("../Brochure.pdf".into());
+        pdf
     };
     let mut tx = store.as_user(user).await?;
     let (message, created) = tx.media_message_enqueue(new(SHA, Some("k1"))).await?;
@@ -227,20 +237,7 @@ async fn the_last_row_of_a_file_going_leaves_it_for_clean_up_under_its_lock() ->
     let user = a_user(&store, "a@example.com").await?;
     let engine = store.engine(a_cipher());
     let session = a_linked_account(&store, &engine, user).await?;
-    let send = |to: &'static str| NewMediaOutgoing {
-        session_id: session,
-        to,
-        caption: "Brochure",
-        idempotency_key: None,
-        sha256: SHA,
-        media: NewMedia {
-            kind: "document".into(),
-            mimetype: "application/pdf".into(),
-            file_length: 42,
-            descriptor: b"upload".to_vec(),
-            ..NewMedia::default()
-        },
-    };
+    let send = |to: &'static str| a_pdf(session, to, "Brochure");
     let mut tx = store.as_user(user).await?;
     let (first, _) = tx.media_message_enqueue(send("+447700900002")).await?;
     let (second, _) = tx.media_message_enqueue(send("+447700900003")).await?;
@@ -305,20 +302,7 @@ async fn media_past_its_retention_leaves_the_message_and_frees_the_file() -> Tes
     let engine = store.engine(a_cipher());
     let session = a_linked_account(&store, &engine, user).await?;
     let other_session = a_linked_account(&store, &engine, other).await?;
-    let send = |session, caption: &'static str| NewMediaOutgoing {
-        session_id: session,
-        to: "+447700900002",
-        caption,
-        idempotency_key: None,
-        sha256: SHA,
-        media: NewMedia {
-            kind: "document".into(),
-            mimetype: "application/pdf".into(),
-            file_length: 42,
-            descriptor: b"upload".to_vec(),
-            ..NewMedia::default()
-        },
-    };
+    let send = |session, caption: &'static str| a_pdf(session, "+447700900002", caption);
     let mut tx = store.as_user(user).await?;
     let (old, _) = tx
         .media_message_enqueue(send(session, "Old brochure"))
