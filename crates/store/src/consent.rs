@@ -359,14 +359,43 @@ struct KeywordSettings {
     opt_out_reply: Option<String>,
 }
 
+/// The user's opt-out keywords and reply, read at most once per engine commit (a batch of up to
+/// 64 messages is one user's): the hot path of storing inbound messages.
+#[derive(Default)]
+pub(crate) struct KeywordCache(Option<(Vec<String>, Option<String>)>);
+
+impl KeywordCache {
+    async fn get(
+        &mut self,
+        conn: &mut PgConnection,
+        user_id: Uuid,
+    ) -> Result<&(Vec<String>, Option<String>), StoreError> {
+        if self.0.is_none() {
+            let settings: Option<KeywordSettings> = sqlx::query_as(
+                "SELECT opt_out_keywords, opt_out_reply FROM public.privacy_settings WHERE user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            self.0 = Some(match settings {
+                Some(s) => (s.opt_out_keywords, s.opt_out_reply),
+                None => (DEFAULT_OPT_OUT_KEYWORDS.map(str::to_owned).to_vec(), None),
+            });
+        }
+        Ok(self.0.get_or_insert_with(Default::default))
+    }
+}
+
 /// An inbound text from a contact with a lead (inside the engine's commit, acting as the owner).
 /// When it is an opt-out keyword: the ledger gets an `opt_out`/`keyword` event with the message as
 /// evidence (its trigger suppresses the number and fails what is queued for it, in this
 /// transaction), and, when the user set an automatic reply and this transaction is the one that
 /// put the number on the list, the reply is queued as the one exempt row and the account's sender
 /// is asked to wake once the transaction commits. Returns whether it was an opt-out.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn on_inbound_text(
     conn: &mut PgConnection,
+    cache: &mut KeywordCache,
     user_id: Uuid,
     session_id: Uuid,
     message_row: Uuid,
@@ -377,19 +406,11 @@ pub(crate) async fn on_inbound_text(
     if normalize_keyword(text).chars().count() > KEYWORD_MAX {
         return Ok(false);
     }
-    let settings: Option<KeywordSettings> = sqlx::query_as(
-        "SELECT opt_out_keywords, opt_out_reply FROM public.privacy_settings WHERE user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let (keywords, reply) = match settings {
-        Some(s) => (s.opt_out_keywords, s.opt_out_reply),
-        None => (DEFAULT_OPT_OUT_KEYWORDS.map(str::to_owned).to_vec(), None),
-    };
-    if !is_opt_out(text, &keywords) {
+    let (keywords, reply) = cache.get(conn, user_id).await?;
+    if !is_opt_out(text, keywords) {
         return Ok(false);
     }
+    let reply = reply.clone();
     let evidence: String = text.chars().take(EVIDENCE_MAX).collect();
     let evidence = if evidence.trim().is_empty() {
         "(keyword)".to_owned()

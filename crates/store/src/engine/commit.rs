@@ -122,9 +122,11 @@ impl EngineStore {
                 // The secrets function checked ownership; without it, RLS does.
                 ensure_visible(&mut tx, session_id).await?;
             }
+            let mut keywords = crate::consent::KeywordCache::default();
             for record in inbound {
                 let message_id = record.message_id.clone();
-                let outcome = inbound::store(&mut tx, session_id, user_id, record).await?;
+                let outcome =
+                    inbound::store(&mut tx, &mut keywords, session_id, user_id, record).await?;
                 report.inbound.push((message_id, outcome));
             }
             for change in statuses {

@@ -152,11 +152,14 @@ struct Upserted {
     id: Uuid,
     lead_id: Option<Uuid>,
     inserted: bool,
+    /// The LID the message's lead already has (most messages: the one they came from).
+    lead_lid: Option<String>,
 }
 
 /// Inserts the record, completes a placeholder with it, or recognises a duplicate.
 pub(crate) async fn store(
     conn: &mut PgConnection,
+    keywords: &mut crate::consent::KeywordCache,
     session_id: Uuid,
     user_id: Uuid,
     record: ValidInbound,
@@ -184,7 +187,8 @@ pub(crate) async fn store(
            sent_at = EXCLUDED.sent_at \
          WHERE m.status_reason = 'undecryptable' AND m.content ? 'placeholder' \
            AND NOT (EXCLUDED.content ? 'placeholder') \
-         RETURNING m.id, m.lead_id, (m.xmax = 0) AS inserted",
+         RETURNING m.id, m.lead_id, (m.xmax = 0) AS inserted, \
+           (SELECT l.wa_lid FROM public.leads l WHERE l.id = m.lead_id) AS lead_lid",
     )
     .bind(session_id)
     .bind(&record.message_id)
@@ -238,7 +242,8 @@ pub(crate) async fn store(
     }
     // One identity per person: the lead learns the contact's LID, so a later message addressed
     // by LID alone (no phone number) finds the same lead.
-    if let (Some(lead), Some(lid)) = (lead_id, &record.lid) {
+    let known = row.lead_id.is_some() && row.lead_lid.is_some();
+    if let (Some(lead), Some(lid), false) = (lead_id, &record.lid, known) {
         sqlx::query(
             "UPDATE public.leads SET wa_lid = $2 WHERE id = $1 AND wa_lid IS NULL \
              AND NOT EXISTS (SELECT 1 FROM public.leads o WHERE o.wa_lid = $2)",
@@ -257,8 +262,10 @@ pub(crate) async fn store(
             record.content.get("text").and_then(|t| t.as_str()),
         )
     {
-        crate::consent::on_inbound_text(conn, user_id, session_id, row.id, lead, phone, text)
-            .await?;
+        crate::consent::on_inbound_text(
+            conn, keywords, user_id, session_id, row.id, lead, phone, text,
+        )
+        .await?;
     }
     Ok(if row.inserted {
         InboundOutcome::Inserted {
