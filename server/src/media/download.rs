@@ -180,6 +180,10 @@ impl Downloader {
             Err(MediaTransferError::Expired(status)) => {
                 self.reupload(job, &detail, media, status).await
             }
+            // The host's answer is not repeated to the user (only its status).
+            Err(MediaTransferError::Status { status, .. }) => {
+                later(format!("the media host answered HTTP {status}"))
+            }
             Err(e) => later(e.to_string()),
         }
     }

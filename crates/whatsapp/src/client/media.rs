@@ -291,15 +291,35 @@ impl MediaHttp {
                 },
                 None => DEFAULT_MEDIA_HOST.to_owned(),
             };
-            if !valid_host(&host) {
+            if !valid_host(&host) || !self.may_fetch_from(&host) {
                 return Err(MediaTransferError::NoUrl);
             }
             return Ok(format!("{}://{host}{path}", self.scheme));
         }
         match from_url {
-            Some(u) if matches!(u.scheme(), "https" | "http") => Ok(u.to_string()),
+            Some(u)
+                if (u.scheme() == "https" || (u.scheme() == "http" && self.scheme == "http"))
+                    && u.host_str().is_some_and(|h| self.may_fetch_from(h)) =>
+            {
+                Ok(u.to_string())
+            }
             _ => Err(MediaTransferError::NoUrl),
         }
+    }
+
+    /// Downloads go to WhatsApp's media hosts only (`*.whatsapp.net`): a message (or a row a
+    /// user wrote through the database API) naming another host must not make the server fetch
+    /// internal addresses. Against the offline WhatsApp (`http`) its own host is the media host.
+    fn may_fetch_from(&self, host_and_port: &str) -> bool {
+        if self.scheme != "https" {
+            return true;
+        }
+        let host = host_and_port
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host_and_port, |(h, _)| h)
+            .to_ascii_lowercase();
+        host == "whatsapp.net" || host.ends_with(".whatsapp.net")
     }
 
     /// Downloads the media a message describes, decrypting into `sink` as it arrives, and
@@ -676,6 +696,37 @@ mod tests {
             https.download_url(&described(Some("file:///etc/passwd"), None)),
             Err(MediaTransferError::NoUrl)
         ));
+        // Only WhatsApp's media hosts: no fetching of internal or foreign addresses.
+        for foreign in [
+            "https://169.254.169.254/latest/meta-data",
+            "https://evil.example/x.enc",
+            "https://mmg.whatsapp.net.evil.example/x",
+            "http://mmg.whatsapp.net/x.enc",
+        ] {
+            assert!(
+                matches!(
+                    https.download_url(&described(Some(foreign), None)),
+                    Err(MediaTransferError::NoUrl)
+                ),
+                "{foreign}"
+            );
+            assert!(
+                matches!(
+                    https.download_url(&described(Some(foreign), Some("/v/x"))),
+                    Err(MediaTransferError::NoUrl)
+                ) || foreign.starts_with("http://mmg"),
+                "{foreign} with a direct path"
+            );
+        }
+        assert_eq!(
+            https
+                .download_url(&described(
+                    Some("https://media-lhr8-1.cdn.whatsapp.net/v/y"),
+                    None
+                ))
+                .unwrap(),
+            "https://media-lhr8-1.cdn.whatsapp.net/v/y"
+        );
         assert!(matches!(
             https.download_url(&described(None, Some("relative"))),
             Err(MediaTransferError::NoUrl)
