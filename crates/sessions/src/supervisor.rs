@@ -31,20 +31,33 @@ use crate::hub::{AccountEvent, Hub};
 
 /// How long a command that expects an answer (link, logout) may take.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(45);
-/// A command one instance can hand to the instance holding the account (fire-and-forget ones:
-/// nothing waits for their outcome).
+/// A command one instance can hand to the instance holding the account: fire-and-forget ones,
+/// and a logout (whose asker watches the database for the outcome).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 enum Forwarded {
-    MarkRead { chat: String, ids: Vec<String> },
-    Typing { chat: String, state: String },
-    Presence { available: bool },
-    SubscribePresence { chat: String },
+    MarkRead {
+        chat: String,
+        ids: Vec<String>,
+    },
+    Typing {
+        chat: String,
+        state: String,
+    },
+    Presence {
+        available: bool,
+    },
+    SubscribePresence {
+        chat: String,
+    },
+    /// Waited for by the asking instance (it watches the credentials go).
+    Logout,
 }
 
 impl Forwarded {
-    fn into_command(self) -> Command {
-        match self {
+    /// The engine command; `None` for what the supervisor itself carries out (a logout).
+    fn into_command(self) -> Option<Command> {
+        Some(match self {
             Self::MarkRead { chat, ids } => Command::MarkRead { chat, ids },
             Self::Typing { chat, state } => Command::Typing {
                 chat,
@@ -56,7 +69,8 @@ impl Forwarded {
             },
             Self::Presence { available } => Command::Presence { available },
             Self::SubscribePresence { chat } => Command::SubscribePresence { chat },
-        }
+            Self::Logout => return None,
+        })
     }
 }
 
@@ -355,11 +369,49 @@ impl Sessions {
     /// Unlinks the account: tells WhatsApp (when connected) and forgets the credentials.
     pub async fn logout(&self, user_id: Uuid, account_id: Uuid) -> Result<(), SessionsError> {
         self.owned(user_id, account_id).await?;
-        let result = self.logout_here(account_id).await;
+        let result = match self.logout_here(account_id).await {
+            // Another instance runs it: that one tells WhatsApp (see `logout_elsewhere`).
+            Err(SessionsError::HeldElsewhere) => {
+                return self.logout_elsewhere(user_id, account_id).await;
+            }
+            result => result,
+        };
         if result.is_ok() {
             self.unclaim(account_id).await;
         }
         result
+    }
+
+    /// Asks the instance that runs the account to log it out (a stored command), and waits until
+    /// its credentials are gone, at most [`ANSWER_TIMEOUT`].
+    async fn logout_elsewhere(&self, user_id: Uuid, account_id: Uuid) -> Result<(), SessionsError> {
+        let store_error = |e: store::StoreError| match e {
+            store::StoreError::NotFound => SessionsError::NotFound,
+            e => SessionsError::Store(e.to_string()),
+        };
+        let command = serde_json::to_value(Forwarded::Logout)
+            .map_err(|e| SessionsError::Store(e.to_string()))?;
+        self.inner
+            .engine
+            .account_command_push(account_id, user_id, &command)
+            .await
+            .map_err(store_error)?;
+        let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+        loop {
+            let linked = self
+                .inner
+                .engine
+                .load_credentials(account_id)
+                .await
+                .map_err(store_error)?;
+            if linked.is_none() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(SessionsError::Timeout);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn logout_here(&self, account_id: Uuid) -> Result<(), SessionsError> {
@@ -545,10 +597,12 @@ impl Sessions {
         account_id: Uuid,
         command: Forwarded,
     ) -> Result<(), SessionsError> {
-        match self
-            .send(user_id, account_id, command.clone().into_command())
-            .await
-        {
+        let Some(here) = command.clone().into_command() else {
+            return Err(SessionsError::Command(CommandError::Invalid(
+                "not a command to forward".into(),
+            )));
+        };
+        match self.send(user_id, account_id, here).await {
             Err(SessionsError::HeldElsewhere) => {
                 let value = serde_json::to_value(&command)
                     .map_err(|e| SessionsError::Command(CommandError::Invalid(e.to_string())))?;
@@ -585,10 +639,28 @@ impl Sessions {
                 tracing::warn!(%account, "dropped a forwarded command this version does not know");
                 continue;
             };
-            if let Some((_, commands)) = running.iter().find(|(id, _)| *id == account)
-                && commands.send(command.into_command()).await.is_ok()
-            {
-                done += 1;
+            let Some((_, commands)) = running.iter().find(|(id, _)| *id == account) else {
+                continue;
+            };
+            match command.into_command() {
+                Some(command) => {
+                    if commands.send(command).await.is_ok() {
+                        done += 1;
+                    }
+                }
+                // A logout asked elsewhere: done here, where the account runs, as if asked here.
+                None => {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        match this.logout_here(account).await {
+                            Ok(()) => this.unclaim(account).await,
+                            Err(e) => {
+                                tracing::warn!(%account, error = %e, "forwarded logout failed");
+                            }
+                        }
+                    });
+                    done += 1;
+                }
             }
         }
         Ok(done)

@@ -1429,3 +1429,64 @@ async fn ten_accounts_over_two_instances_survive_a_sigkill_of_one() {
     drop(a);
     std::fs::remove_dir_all(&b.dir).ok();
 }
+
+/// Several instances (issue 14): logging out, and deleting, an account through the instance that
+/// does not run it — the one that does tells WhatsApp (the device is unlinked) and the answer
+/// comes back through the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_and_delete_through_the_other_instance_unlink_the_device() {
+    let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let second = fake
+        .add_account("15550004444", "100000000000004", "Second")
+        .unwrap();
+    let (a, b) = two_instances(&fake, "forward", &[]).await;
+    let cookie = a.signup().await;
+    let (_, path) = a.link_account(&fake, &cookie, "On A").await;
+    let (other, _) = a.link_account_with(&second, &cookie, "Also on A").await;
+    assert_eq!(fake.devices().len(), 2);
+
+    // Asked of B; A (which runs it) logs the device out; B answers once that is done.
+    let out = b
+        .json("POST", &format!("{path}/logout"), &cookie, &json!({}), &[])
+        .await;
+    assert_eq!(out.status, 204, "logout through B: {}", out.body);
+    let account = b.get(&path, &cookie).await.json();
+    assert_ne!(account["status"], "active", "{account}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while fake.devices().len() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the device was not unlinked:\n{}",
+            a.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Deleting through B: logged out by A, then gone.
+    let gone = b
+        .try_request(
+            "DELETE",
+            &format!("/api/accounts/{other}"),
+            Some(&cookie),
+            None,
+            &[],
+        )
+        .await
+        .expect("answered");
+    assert_eq!(gone.status, 204, "delete through B: {}", gone.body);
+    assert_eq!(
+        b.get(&format!("/api/accounts/{other}"), &cookie)
+            .await
+            .status,
+        404
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !fake.devices().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deleted account's device was not unlinked:\n{}",
+            a.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
