@@ -6,6 +6,7 @@ pub mod components;
 pub mod ctx;
 pub mod demo;
 pub mod fns;
+pub mod keys;
 pub mod live;
 pub mod pages;
 pub mod privacy;

@@ -81,6 +81,12 @@ pub struct Accounts {
     pool: PgPool,
 }
 
+impl Accounts {
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
 /// PHC strings from argon2 are ~100 characters; anything much longer is not a hash.
 const MAX_PASSWORD_HASH: usize = 512;
 

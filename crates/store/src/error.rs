@@ -217,6 +217,18 @@ const CONSTRAINTS: &[(&str, Meaning)] = &[
     ("whatsapp_sessions_per_user_limit", Meaning::LimitReached),
     ("leads_per_user_quota", Meaning::QuotaReached("leads")),
     (
+        "api_keys_per_user_quota",
+        Meaning::QuotaReached("active API keys"),
+    ),
+    (
+        "api_keys_name_check",
+        Meaning::Invalid("name", "must be 1 to 100 characters"),
+    ),
+    (
+        "api_keys_scopes_check",
+        Meaning::Invalid("scopes", "must be one or more of read, send, manage"),
+    ),
+    (
         "whatsapp_templates_per_user_quota",
         Meaning::QuotaReached("templates"),
     ),

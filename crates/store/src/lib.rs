@@ -31,6 +31,7 @@
 //! breaks prepared statements, which sqlx uses for every query.
 
 mod accounts;
+mod api_keys;
 mod audit;
 mod campaign_runner;
 mod campaigns;
@@ -64,6 +65,7 @@ mod user_tx;
 mod whatsapp;
 
 pub use accounts::{Accounts, Credentials, LoginAttempt, SessionLifetime, SessionUser};
+pub use api_keys::{API_KEY_SCOPES, ApiKey, ApiKeyGrant, CreatedApiKey, looks_like_api_key};
 pub use audit::{AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditEntry};
 pub use campaign_runner::{CampaignRunner, Pace, TickOutcome};
 pub use campaigns::*;

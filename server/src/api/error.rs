@@ -15,6 +15,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("cross-origin request refused")]
     Forbidden,
+    /// An API key without the scope a request needs: 403 `insufficient_scope`.
+    #[error("{0}")]
+    InsufficientScope(String),
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -73,7 +76,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -96,6 +99,7 @@ impl ApiError {
         match self {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::InsufficientScope(_) => "insufficient_scope",
             Self::NotFound => "not_found",
             Self::BadRequest(_) => "bad_request",
             Self::MethodNotAllowed => "method_not_allowed",

@@ -3,7 +3,7 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use http::request::Parts;
-use http::{StatusCode, header};
+use http::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -45,6 +45,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 pub struct ApiUser {
     pub id: Uuid,
     pub email: Option<String>,
+    /// For an API key: the key (its scopes were checked against this request already);
+    /// `None` for a signed-in user (session cookie or Supabase token), who may do everything.
+    pub api_key: Option<Uuid>,
+}
+
+/// What an API key needs for a request (`Err` = no key may do it: managing API keys and deleting
+/// the account need a signed-in user). `path` is under `/api`.
+pub fn required_scope(method: &Method, path: &str) -> Result<&'static str, ()> {
+    let path = path.strip_prefix("/api").unwrap_or(path);
+    if path == "/keys" || path.starts_with("/keys/") || path == "/me/delete" {
+        return Err(());
+    }
+    if matches!(*method, Method::GET | Method::HEAD) {
+        return Ok("read");
+    }
+    if *method == Method::POST && matches!(path, "/messages" | "/messages/media") {
+        return Ok("send");
+    }
+    Ok("manage")
 }
 
 impl FromRequestParts<AppState> for ApiUser {
@@ -60,6 +79,9 @@ impl FromRequestParts<AppState> for ApiUser {
                 .ok()
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .ok_or(ApiError::Unauthorized)?;
+            if store::looks_like_api_key(token.trim()) {
+                return api_key_user(parts, state, token.trim()).await;
+            }
             let verifier = state.jwt.as_ref().ok_or(ApiError::Unauthorized)?;
             let user = verifier.verify(token.trim()).map_err(|e| {
                 tracing::info!(error = %e, "bearer token refused");
@@ -83,6 +105,7 @@ impl FromRequestParts<AppState> for ApiUser {
             return Ok(Self {
                 id: user.id,
                 email: user.email,
+                api_key: None,
             });
         }
         parts
@@ -91,9 +114,50 @@ impl FromRequestParts<AppState> for ApiUser {
             .map(|u| Self {
                 id: u.id,
                 email: Some(u.email.clone()),
+                api_key: None,
             })
             .ok_or(ApiError::Unauthorized)
     }
+}
+
+/// An API key's user, after checking the key grants what this request needs.
+async fn api_key_user(parts: &Parts, state: &AppState, secret: &str) -> Result<ApiUser, ApiError> {
+    let grant = state
+        .store
+        .accounts()
+        .api_key(secret)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::Unauthorized)?;
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| parts.uri.path().to_owned(), |o| o.path().to_owned());
+    match required_scope(&parts.method, &path) {
+        Err(()) => {
+            return Err(ApiError::InsufficientScope(
+                "API keys cannot manage API keys or delete the account: sign in for that".into(),
+            ));
+        }
+        Ok(scope) if !grant.scopes.iter().any(|s| s == scope) => {
+            return Err(ApiError::InsufficientScope(format!(
+                "this API key lacks the {scope} scope"
+            )));
+        }
+        Ok(_) => {}
+    }
+    state
+        .limits
+        .requests_per_user
+        .check(&grant.user_id)
+        .map_err(|retry| ApiError::RateLimited {
+            retry_after: retry.seconds(),
+        })?;
+    Ok(ApiUser {
+        id: grant.user_id,
+        email: None,
+        api_key: Some(grant.key_id),
+    })
 }
 
 /// A resource id from the path. Anything that is not a UUID cannot name a row: 404, like a missing one.

@@ -9,6 +9,7 @@ mod accounts;
 mod campaigns;
 mod error;
 mod extract;
+mod keys;
 mod leads;
 mod media;
 mod messages;
@@ -58,6 +59,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(campaigns::routes())
         .merge(messages::routes())
         .merge(media::routes())
+        .merge(keys::routes())
         .merge(privacy::routes())
         .route_layer(axum::middleware::from_fn(crate::stats::tag_route))
         .fallback(|| async { ApiError::NotFound })

@@ -1,6 +1,7 @@
 //! Integration tests of the whole router against a real PostgreSQL (one fresh database per test).
 //! One binary with a module per area, so it links once.
 
+mod api_keys;
 mod auth;
 mod bad_input;
 mod blackbox;

@@ -2,6 +2,7 @@
 //! One test binary with a module per area, so it links once.
 
 mod accounts;
+mod api_keys;
 mod audit;
 mod campaigns;
 mod consent;

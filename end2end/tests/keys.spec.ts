@@ -1,0 +1,32 @@
+// API keys in Settings against the real binary: a key is created (shown once), works against the
+// REST API within its scope from a client without cookies, and stops working once revoked.
+import { test, expect, request as http } from '@playwright/test';
+import { hydrated, signUp, uniqueEmail } from './support/auth';
+
+test('an API key is shown once, works within its scope, and is refused once revoked', async ({ page, baseURL }) => {
+  await signUp(page, uniqueEmail('keys'));
+  await page.goto('/settings');
+  await hydrated(page);
+  const section = page.getByTestId('api-keys');
+  await section.getByTestId('key-form').getByLabel('Name').fill('CRM sync');
+  await section.getByTestId('key-create').click();
+  const secret = (await section.getByTestId('new-key').textContent())!.trim();
+  expect(secret).toMatch(/^rk_[A-Za-z0-9_-]{43}$/);
+  const row = section.getByTestId('api-key').filter({ hasText: 'CRM sync' });
+  await expect(row).toHaveAttribute('data-revoked', 'false');
+  await expect(row).toContainText('read');
+  // The list shows a prefix only.
+  await expect(row).not.toContainText(secret);
+
+  // A server somewhere else: no cookies, just the key.
+  const client = await http.newContext({ baseURL, extraHTTPHeaders: { Authorization: `Bearer ${secret}` } });
+  expect((await client.get('/api/leads')).status()).toBe(200);
+  const write = await client.post('/api/leads', { data: { name: 'Ada', phone: '+447700900555' } });
+  expect(write.status()).toBe(403);
+  expect((await write.json()).error.code).toBe('insufficient_scope');
+
+  await row.getByTestId('key-revoke').click();
+  await expect(row).toHaveAttribute('data-revoked', 'true');
+  expect((await client.get('/api/leads')).status()).toBe(401);
+  await client.dispose();
+});
