@@ -52,6 +52,7 @@ enum Forwarded {
     },
     /// Waited for by the asking instance (it watches the credentials go).
     Logout,
+    Reconnect,
 }
 
 impl Forwarded {
@@ -69,6 +70,7 @@ impl Forwarded {
             },
             Self::Presence { available } => Command::Presence { available },
             Self::SubscribePresence { chat } => Command::SubscribePresence { chat },
+            Self::Reconnect => Command::Reconnect,
             Self::Logout => return None,
         })
     }
@@ -496,9 +498,18 @@ impl Sessions {
     /// Connects a stopped account again (after it was replaced, or an error).
     pub async fn reconnect(&self, user_id: Uuid, account_id: Uuid) -> Result<(), SessionsError> {
         let account = self.owned(user_id, account_id).await?;
-        self.claim(account_id).await?;
-        let _ = self.ensure_running(&account).send(Command::Reconnect).await;
-        Ok(())
+        match self.claim(account_id).await {
+            Ok(()) => {
+                let _ = self.ensure_running(&account).send(Command::Reconnect).await;
+                Ok(())
+            }
+            // Another instance runs it: that one reconnects it (a stored command).
+            Err(SessionsError::HeldElsewhere) => {
+                self.send_or_forward(user_id, account_id, Forwarded::Reconnect)
+                    .await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn send(

@@ -1430,8 +1430,8 @@ async fn ten_accounts_over_two_instances_survive_a_sigkill_of_one() {
     std::fs::remove_dir_all(&b.dir).ok();
 }
 
-/// Several instances (issue 14): logging out, and deleting, an account through the instance that
-/// does not run it — the one that does tells WhatsApp (the device is unlinked) and the answer
+/// Several instances (issue 14): reconnecting, logging out and deleting an account through the
+/// instance that does not run it — the one that does tells WhatsApp (the device is unlinked) and the answer
 /// comes back through the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logout_and_delete_through_the_other_instance_unlink_the_device() {
@@ -1444,6 +1444,26 @@ async fn logout_and_delete_through_the_other_instance_unlink_the_device() {
     let (_, path) = a.link_account(&fake, &cookie, "On A").await;
     let (other, _) = a.link_account_with(&second, &cookie, "Also on A").await;
     assert_eq!(fake.devices().len(), 2);
+
+    // A reconnect asked of B: A (which runs it) connects again — a new login at the fake.
+    let logins = fake.logins();
+    let again = b
+        .json("POST", &format!("{path}/reconnect"), &cookie, &json!({}), &[])
+        .await;
+    assert_eq!(again.status, 202, "reconnect through B: {}", again.body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while fake.logins() == logins {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A did not reconnect:\n{}",
+            a.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.until("active again", &path, &cookie, Duration::from_secs(20), |v| {
+        v["status"] == "active"
+    })
+    .await;
 
     // Asked of B; A (which runs it) logs the device out; B answers once that is done.
     let out = b
