@@ -1445,10 +1445,27 @@ async fn logout_and_delete_through_the_other_instance_unlink_the_device() {
     let (other, _) = a.link_account_with(&second, &cookie, "Also on A").await;
     assert_eq!(fake.devices().len(), 2);
 
-    // A reconnect asked of B: A (which runs it) connects again — a new login at the fake.
+    // WhatsApp stops the account on A (a stream error it does not retry by itself); a reconnect
+    // asked of B makes A (which still holds it) connect again — a new login at the fake.
+    let device = fake
+        .devices()
+        .into_iter()
+        .find(|d| d.user == "15550001111")
+        .expect("A's device");
+    assert_eq!(fake.kick_device(&device.user, device.device, 403), 1);
+    a.until("stopped", &path, &cookie, Duration::from_secs(20), |v| {
+        v["status"] == "error"
+    })
+    .await;
     let logins = fake.logins();
     let again = b
-        .json("POST", &format!("{path}/reconnect"), &cookie, &json!({}), &[])
+        .json(
+            "POST",
+            &format!("{path}/reconnect"),
+            &cookie,
+            &json!({}),
+            &[],
+        )
         .await;
     assert_eq!(again.status, 202, "reconnect through B: {}", again.body);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -1460,9 +1477,13 @@ async fn logout_and_delete_through_the_other_instance_unlink_the_device() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    a.until("active again", &path, &cookie, Duration::from_secs(20), |v| {
-        v["status"] == "active"
-    })
+    a.until(
+        "active again",
+        &path,
+        &cookie,
+        Duration::from_secs(20),
+        |v| v["status"] == "active",
+    )
     .await;
 
     // Asked of B; A (which runs it) logs the device out; B answers once that is done.
