@@ -1531,3 +1531,117 @@ async fn logout_and_delete_through_the_other_instance_unlink_the_device() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The instance's `rarity_whatsapp_accounts_held` gauge (its `/metrics`, loopback).
+async fn accounts_held(server: &Server) -> Option<f64> {
+    let reply = server
+        .try_request("GET", "/metrics", None, None, &[])
+        .await?;
+    reply
+        .body
+        .lines()
+        .find(|l| l.starts_with("rarity_whatsapp_accounts_held "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Lease fencing (issue 14): when an instance loses its lease connection (PostgreSQL ends it; the
+/// instance is otherwise alive), it can no longer know its leases are its own, so it stops its
+/// accounts; the account ends up run by exactly one instance, connected once, active, and the
+/// messages sent meanwhile are stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_that_loses_its_lease_connection_stops_its_accounts() {
+    let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let contact = fake
+        .add_account("15550002222", "100000000000002", "Carol")
+        .unwrap();
+    let (a, b) = two_instances(&fake, "fence", &[]).await;
+    let cookie = a.signup().await;
+    let (_, path) = a.link_account(&fake, &cookie, "Fenced").await;
+    assert_eq!(accounts_held(&a).await, Some(1.0));
+    assert_eq!(accounts_held(&b).await.unwrap_or(0.0), 0.0);
+    let first = contact.send_text("15550001111", "before").await.unwrap();
+
+    // PostgreSQL ends A's lease connection (as a network cut or a failover would).
+    let url = a.database_url.clone().unwrap();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND s.application_name = 'rarity-leases' \
+           AND s.datname = current_database()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        ended,
+        vec![true],
+        "A's lease connection, holding the account's lease"
+    );
+    let during = contact.send_text("15550001111", "during").await.unwrap();
+
+    // A notices at its next lease scan…
+    let deadline = tokio::time::Instant::now() + server::engine::LEASE_SCAN * 3;
+    while !a
+        .logs()
+        .contains("the lease connection to PostgreSQL was lost")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "A did not notice it lost its lease connection:\n{}",
+            a.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // …and within a few more: one instance runs it, one connection, active.
+    let deadline = tokio::time::Instant::now() + server::engine::LEASE_SCAN * 6;
+    loop {
+        let (ha, hb) = (
+            accounts_held(&a).await.unwrap_or(-1.0),
+            accounts_held(&b).await.unwrap_or(-1.0),
+        );
+        let status = a.get(&path, &cookie).await.json()["status"].clone();
+        if ha + hb == 1.0 && fake.connections() == 1 && status == "active" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after the lease connection was lost: A holds {ha}, B holds {hb}, {} connections, status {status}:\n{}\n{}",
+            fake.connections(),
+            a.logs(),
+            b.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And it stays that way (no flapping between the two).
+    tokio::time::sleep(server::engine::LEASE_SCAN * 2).await;
+    let (ha, hb) = (
+        accounts_held(&a).await.unwrap_or(-1.0),
+        accounts_held(&b).await.unwrap_or(-1.0),
+    );
+    assert_eq!(ha + hb, 1.0, "A holds {ha}, B holds {hb}");
+    assert_eq!(fake.connections(), 1);
+    assert_eq!(a.get(&path, &cookie).await.json()["status"], "active");
+
+    let after = contact.send_text("15550001111", "after").await.unwrap();
+    let lead = lead_of(&a, &cookie, "+15550002222").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored = stored_ids(&a.all_messages(&cookie, &lead).await, "in");
+        let want = [&first, &during, &after];
+        if want
+            .iter()
+            .all(|id| stored.iter().filter(|s| s == id).count() == 1)
+        {
+            assert_eq!(stored.len(), 3, "each stored once: {stored:?}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all stored once: {stored:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
