@@ -87,15 +87,7 @@ impl FromRequestParts<AppState> for ApiUser {
                 tracing::info!(error = %e, "bearer token refused");
                 ApiError::Unauthorized
             })?;
-            // Cookie users are limited by `throttle::limit_by_user`; token users here, once the
-            // token names them.
-            state
-                .limits
-                .requests_per_user
-                .check(&user.id)
-                .map_err(|retry| ApiError::RateLimited {
-                    retry_after: retry.seconds(),
-                })?;
+            limit_token_user(state, user.id)?;
             state
                 .store
                 .accounts()
@@ -118,6 +110,18 @@ impl FromRequestParts<AppState> for ApiUser {
             })
             .ok_or(ApiError::Unauthorized)
     }
+}
+
+/// Cookie users are limited by `throttle::limit_by_user`; token and key users here, once the
+/// token names them.
+fn limit_token_user(state: &AppState, user: Uuid) -> Result<(), ApiError> {
+    state
+        .limits
+        .requests_per_user
+        .check(&user)
+        .map_err(|retry| ApiError::RateLimited {
+            retry_after: retry.seconds(),
+        })
 }
 
 /// An API key's user, after checking the key grants what this request needs.
@@ -146,13 +150,7 @@ async fn api_key_user(parts: &Parts, state: &AppState, secret: &str) -> Result<A
         }
         Ok(_) => {}
     }
-    state
-        .limits
-        .requests_per_user
-        .check(&grant.user_id)
-        .map_err(|retry| ApiError::RateLimited {
-            retry_after: retry.seconds(),
-        })?;
+    limit_token_user(state, grant.user_id)?;
     Ok(ApiUser {
         id: grant.user_id,
         email: None,
