@@ -135,6 +135,14 @@ impl std::fmt::Debug for Sessions {
     }
 }
 
+/// A store error as the sessions report it: "no such account (for this user)" is `NotFound`.
+fn store_error(e: store::StoreError) -> SessionsError {
+    match e {
+        store::StoreError::NotFound => SessionsError::NotFound,
+        e => SessionsError::Store(e.to_string()),
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -387,17 +395,8 @@ impl Sessions {
     /// Asks the instance that runs the account to log it out (a stored command), and waits until
     /// its credentials are gone, at most [`ANSWER_TIMEOUT`].
     async fn logout_elsewhere(&self, user_id: Uuid, account_id: Uuid) -> Result<(), SessionsError> {
-        let store_error = |e: store::StoreError| match e {
-            store::StoreError::NotFound => SessionsError::NotFound,
-            e => SessionsError::Store(e.to_string()),
-        };
-        let command = serde_json::to_value(Forwarded::Logout)
-            .map_err(|e| SessionsError::Store(e.to_string()))?;
-        self.inner
-            .engine
-            .account_command_push(account_id, user_id, &command)
-            .await
-            .map_err(store_error)?;
+        self.push_forwarded(user_id, account_id, &Forwarded::Logout)
+            .await?;
         let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
         loop {
             let linked = self
@@ -615,19 +614,26 @@ impl Sessions {
         };
         match self.send(user_id, account_id, here).await {
             Err(SessionsError::HeldElsewhere) => {
-                let value = serde_json::to_value(&command)
-                    .map_err(|e| SessionsError::Command(CommandError::Invalid(e.to_string())))?;
-                self.inner
-                    .engine
-                    .account_command_push(account_id, user_id, &value)
-                    .await
-                    .map_err(|e| match e {
-                        store::StoreError::NotFound => SessionsError::NotFound,
-                        e => SessionsError::Store(e.to_string()),
-                    })
+                self.push_forwarded(user_id, account_id, &command).await
             }
             other => other,
         }
+    }
+
+    /// Stores `command` for the instance that holds the account (see `store::relay`).
+    async fn push_forwarded(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        command: &Forwarded,
+    ) -> Result<(), SessionsError> {
+        let value =
+            serde_json::to_value(command).map_err(|e| SessionsError::Store(e.to_string()))?;
+        self.inner
+            .engine
+            .account_command_push(account_id, user_id, &value)
+            .await
+            .map_err(store_error)
     }
 
     /// Carries out the commands other instances stored for the accounts running here (on their
