@@ -110,15 +110,11 @@ async fn file_field(mut field: Field<'_>, tmp: &PathBuf) -> Result<Received, Api
     Ok(Received {
         temp,
         size,
-        sha256: hex(&hash.finalize()),
+        sha256: hex::encode(hash.finalize()),
         head,
         file_name,
         claimed_mime,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn too_large(kind: Option<SendKind>) -> ApiError {
@@ -206,15 +202,7 @@ async fn send(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| ApiError::validation("Idempotency-Key", "must be printable text"))?
-                .to_owned(),
-        ),
-        None => None,
-    };
+    let key = super::messages::idempotency_key(&headers)?.map(str::to_owned);
     let upload = read_form(multipart, &state.media.tmp).await?;
     let account_id = upload
         .account_id
@@ -277,7 +265,7 @@ async fn send(
         meta.width = Some(prepared.width);
         meta.height = Some(prepared.height);
         meta.jpeg_thumbnail = Some(prepared.thumbnail.clone());
-        let sha = hex(&Sha256::digest(&prepared.jpeg));
+        let sha = hex::encode(Sha256::digest(&prepared.jpeg));
         (
             out.into_temp_path(),
             sha,
@@ -389,6 +377,12 @@ fn inline_safe(mimetype: &str) -> bool {
     )
 }
 
+/// What stays unencoded in an RFC 5987 `filename*` here: letters, digits, `.`, `-`, `_`.
+const FILENAME_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'_');
+
 /// `Content-Disposition` with an ASCII fallback name and the real one (RFC 6266 / 5987).
 fn disposition(inline: bool, file_name: Option<&str>) -> HeaderValue {
     let kind = if inline { "inline" } else { "attachment" };
@@ -405,16 +399,7 @@ fn disposition(inline: bool, file_name: Option<&str>) -> HeaderValue {
             }
         })
         .collect();
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(name, FILENAME_KEEP);
     HeaderValue::from_str(&format!(
         "{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
     ))

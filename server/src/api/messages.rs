@@ -27,6 +27,18 @@ struct SendRequest {
     text: String,
 }
 
+/// The request's `Idempotency-Key`, if any (text sends and media sends).
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|value| {
+            value
+                .to_str()
+                .map_err(|_| ApiError::validation("Idempotency-Key", "must be printable text"))
+        })
+        .transpose()
+}
+
 /// 202 with the queued message; the same `Idempotency-Key` again → 200 with that message.
 async fn send(
     State(state): State<AppState>,
@@ -34,14 +46,7 @@ async fn send(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SendRequest>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| ApiError::validation("Idempotency-Key", "must be printable text"))?,
-        ),
-        None => None,
-    };
+    let key = idempotency_key(&headers)?;
     let mut tx = state.store.as_user(user.id).await?;
     let (message, created) = tx
         .message_enqueue(store::NewOutgoing {

@@ -46,10 +46,6 @@ fn backoff(attempts: i32) -> Duration {
     Duration::from_secs((10u64 << exp).min(3600))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Downloader {
     /// Runs for the life of the process (abort the handle at shutdown).
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
@@ -163,7 +159,7 @@ impl Downloader {
         match http.download_and_decrypt(&media, &mut sink).await {
             Ok(info) => {
                 drop(sink);
-                let sha256 = hex(&info.file_sha256);
+                let sha256 = hex::encode(info.file_sha256);
                 match self.storage.put_file(job.user_id, &sha256, &path).await {
                     Ok(()) => MediaOutcome::Stored { sha256 },
                     Err(e) => later(format!("storage: {e}")),
