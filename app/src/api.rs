@@ -135,6 +135,11 @@ pub use templating::template_variables;
 pub(crate) mod convert {
     use super::*;
 
+    /// A moment as the pages print it when the time of day is enough: `2026-12-07 02:30 UTC`.
+    pub fn utc_minute(t: chrono::DateTime<chrono::Utc>) -> String {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+
     pub fn lead(l: store::Lead) -> LeadView {
         LeadView {
             id: l.id.to_string(),
@@ -164,9 +169,7 @@ pub(crate) mod convert {
             name: s.session_name,
             phone: s.phone_number,
             status: s.status.unwrap_or_else(|| "inactive".into()),
-            last_seen: s
-                .last_seen
-                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+            last_seen: s.last_seen.map(utc_minute),
         }
     }
 

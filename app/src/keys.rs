@@ -22,11 +22,10 @@ pub struct KeyView {
 
 #[server(prefix = "/fn", endpoint = "keys/list")]
 pub async fn api_keys() -> Result<Vec<KeyView>, ServerFnError> {
-    use crate::api::convert::{internal, user_tx};
+    use crate::api::convert::{internal, user_tx, utc_minute};
     let mut tx = user_tx().await?;
     let keys = tx.api_keys_list().await.map_err(internal)?;
     tx.commit().await.map_err(internal)?;
-    let when = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
     Ok(keys
         .into_iter()
         .map(|k| KeyView {
@@ -34,8 +33,8 @@ pub async fn api_keys() -> Result<Vec<KeyView>, ServerFnError> {
             name: k.name,
             prefix: k.prefix,
             scopes: k.scopes.join(", "),
-            created: when(k.created_at),
-            last_used: k.last_used_at.map(when),
+            created: utc_minute(k.created_at),
+            last_used: k.last_used_at.map(utc_minute),
             revoked: k.revoked_at.is_some(),
         })
         .collect())

@@ -131,7 +131,7 @@ mod ssr {
             kind: e.kind.as_str().to_owned(),
             source: e.source.as_str().to_owned(),
             evidence: e.evidence,
-            at: e.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            at: crate::api::convert::utc_minute(e.created_at),
         }
     }
 
@@ -242,7 +242,7 @@ pub async fn audit_log() -> Result<Vec<AuditView>, ServerFnError> {
         .into_iter()
         .map(|e| AuditView {
             id: e.id,
-            at: e.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            at: crate::api::convert::utc_minute(e.created_at),
             summary: audit_summary(&e.action, &e.details),
             action: e.action,
         })

@@ -110,7 +110,7 @@ mod convert {
             status: c.status,
             pause_reason: c.pause_reason,
             content: c.content,
-            start_at: c.start_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            start_at: crate::api::convert::utc_minute(c.start_at),
             quiet_hours: c
                 .quiet_start
                 .zip(c.quiet_end)
