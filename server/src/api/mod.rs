@@ -15,6 +15,7 @@ mod media;
 mod messages;
 mod paging;
 mod privacy;
+mod webhooks;
 
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiUser, ResourceId};
@@ -61,6 +62,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(media::routes())
         .merge(keys::routes())
         .merge(privacy::routes())
+        .merge(webhooks::routes())
         .route_layer(axum::middleware::from_fn(crate::stats::tag_route))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
