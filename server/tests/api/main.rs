@@ -19,5 +19,6 @@ mod pages;
 mod privacy;
 mod rate_limits;
 mod server_fns;
+mod webhooks;
 mod whatsapp;
 mod ws;
