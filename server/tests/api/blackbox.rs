@@ -1900,6 +1900,23 @@ async fn webhooks_reach_a_loopback_receiver_once_in_order_signed_even_after_it_w
     assert_eq!(log.len(), events.len(), "{log:#?}");
     assert!(log.iter().all(|d| d["state"] == "delivered"), "{log:#?}");
 
+    // /metrics counted the attempts (loopback, no proxy: answered without a token).
+    let metrics = server
+        .try_request("GET", "/metrics", None, None, &[])
+        .await
+        .expect("metrics answered");
+    let count = |outcome: &str| -> f64 {
+        let prefix = format!("rarity_webhook_attempts_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} in:\n{}", metrics.body))
+    };
+    assert_eq!(count("delivered"), events.len() as f64);
+    assert!(count("retry") >= 1.0);
+
     // Redeliver: the same event (same webhook-id) once more.
     let first = log.last().unwrap();
     let again = server

@@ -131,6 +131,14 @@ async fn metrics_are_prometheus_text_with_every_named_series_moving() {
         ("rarity_whatsapp_reconnects_total", vec![]),
         ("rarity_whatsapp_outbox_depth", vec![]),
         ("rarity_whatsapp_outbox_oldest_age_seconds", vec![]),
+        ("rarity_webhook_backlog", vec![]),
+        ("rarity_webhook_oldest_age_seconds", vec![]),
+        (
+            "rarity_webhook_attempts_total",
+            vec![("outcome", "delivered")],
+        ),
+        ("rarity_webhook_attempts_total", vec![("outcome", "retry")]),
+        ("rarity_webhook_attempts_total", vec![("outcome", "failed")]),
         ("rarity_db_pool_connections", vec![("state", "idle")]),
         ("rarity_db_pool_connections", vec![("state", "in_use")]),
         ("rarity_db_pool_max_connections", vec![]),
@@ -150,6 +158,18 @@ async fn metrics_are_prometheus_text_with_every_named_series_moving() {
     let cookie = app.signup(&unique_email()).await;
     let id = crate::whatsapp::create_account(&app, &cookie, "Metrics").await;
     crate::whatsapp::link_by_qr(&app, &fake, &cookie, &id).await;
+
+    // A webhook for incoming messages. This in-process app runs no delivery worker (the binary
+    // does: see blackbox.rs), so its deliveries stay pending: the backlog.
+    let hook = app
+        .json(
+            Method::POST,
+            "/api/webhooks",
+            Some(&cookie),
+            &json!({"url": "https://93.184.216.34/hook", "event_types": ["message.inbound"]}),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.body);
 
     // In, out, undecryptable, then a dropped connection that reconnects.
     contact
@@ -219,6 +239,8 @@ async fn metrics_are_prometheus_text_with_every_named_series_moving() {
     );
     assert_eq!(must(&after, "rarity_whatsapp_outbox_depth", &[]), 1.0);
     assert!(must(&after, "rarity_whatsapp_outbox_oldest_age_seconds", &[]) >= 5.0);
+    assert!(must(&after, "rarity_webhook_backlog", &[]) >= 1.0);
+    assert!(must(&after, "rarity_webhook_oldest_age_seconds", &[]) >= 5.0);
     let routes: HashMap<&str, ()> = after
         .samples
         .iter()
