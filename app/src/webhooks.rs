@@ -241,6 +241,15 @@ pub fn Webhooks() -> impl IntoView {
         Some(Ok(secret)) => Some(secret),
         _ => None,
     };
+    // An added endpoint clears the form for the next one.
+    let form_ref = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get()
+            && let Some(form) = form_ref.get()
+        {
+            form.reset();
+        }
+    });
     view! {
         <section class=format!("{CARD} flex flex-col gap-3 p-4") aria-labelledby="webhooks-heading" data-testid="webhooks">
             <h2 id="webhooks-heading" class="text-sm font-medium">"Webhooks"</h2>
@@ -255,7 +264,7 @@ pub fn Webhooks() -> impl IntoView {
                     <code class="mt-1 block select-all break-all text-sm" data-testid="webhook-secret">{s}</code>
                 </div>
             })}
-            <ActionForm action=create attr:class="flex flex-col gap-2" attr:data-testid="webhook-form">
+            <ActionForm action=create node_ref=form_ref attr:class="flex flex-col gap-2" attr:data-testid="webhook-form">
                 <Field label="Endpoint URL" name="url" required=true placeholder="https://crm.example.com/hooks/whatsapp" error=field_error("url")/>
                 <Field label="Description (optional)" name="description" error=field_error("description")/>
                 <fieldset class="flex flex-col gap-1 text-sm">
@@ -264,10 +273,12 @@ pub fn Webhooks() -> impl IntoView {
                         let name = t.replace('.', "_");
                         let on = t.starts_with("message.");
                         view! {
-                            <label class="flex items-center gap-2">
-                                <input type="checkbox" name=name value="on" checked=on/>
-                                <code class="text-xs">{*t}</code>
-                                <span class="text-muted">{*meaning}</span>
+                            <label class="flex items-start gap-2">
+                                <input type="checkbox" name=name value="on" checked=on class="mt-1"/>
+                                <span class="flex flex-col sm:flex-row sm:gap-2">
+                                    <code class="text-xs leading-6">{*t}</code>
+                                    <span class="text-muted">{*meaning}</span>
+                                </span>
                             </label>
                         }
                     }).collect_view()}
@@ -356,7 +367,7 @@ fn DeliveryLog(id: String) -> impl IntoView {
     view! {
         <div class="flex flex-col gap-1 rounded-md border border-line p-2" data-testid="delivery-log">
             <div class="flex items-center gap-2">
-                <span class="text-xs text-muted">"Latest deliveries, newest first"</span>
+                <span class="text-xs text-muted">"Latest 20 deliveries, newest first"</span>
                 <button type="button" class=format!("{BUTTON_QUIET} ml-auto") on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
             </div>
             <Suspense fallback=|| view! { <p class="text-xs text-muted">"Loading…"</p> }>
@@ -367,44 +378,41 @@ fn DeliveryLog(id: String) -> impl IntoView {
                             Err(e) => view! { <ErrorNote message=Some(user_message(&e))/> }.into_any(),
                             Ok(list) if list.is_empty() => view! { <p class="text-xs text-muted">"Nothing delivered yet."</p> }.into_any(),
                             Ok(list) => view! {
-                                <table class="w-full text-xs">
-                                    <thead class="text-left text-muted">
-                                        <tr><th class="py-1">"Event"</th><th>"State"</th><th>"Attempts"</th><th>"Answer"</th><th>"Queued (UTC)"</th><th></th></tr>
-                                    </thead>
-                                    <tbody>
-                                        {list.into_iter().map(|d| {
-                                            let id = id.clone();
-                                            let state_class = match d.state.as_str() {
-                                                "delivered" => "text-accent",
-                                                "failed" => "text-danger",
-                                                _ => "text-warning",
-                                            };
-                                            let answer = match (d.response_status, d.last_error.clone()) {
-                                                (Some(s), _) if d.state == "delivered" => format!("HTTP {s}"),
-                                                (_, Some(e)) => e,
-                                                (Some(s), None) => format!("HTTP {s}"),
-                                                (None, None) => String::new(),
-                                            };
-                                            let state = match &d.next_attempt {
-                                                Some(at) => format!("{} · next {at}", d.state),
-                                                None => d.state.clone(),
-                                            };
-                                            view! {
-                                                <tr class="border-t border-line align-top" data-testid="delivery" data-state=d.state.clone()>
-                                                    <td class="py-1"><code>{d.event_type}</code></td>
-                                                    <td class=state_class>{state}</td>
-                                                    <td>{d.attempts}</td>
-                                                    <td class="break-all">{answer}</td>
-                                                    <td>{d.created}</td>
-                                                    <td>
-                                                        <button type="button" class=BUTTON_QUIET data-testid="redeliver"
-                                                            on:click=move |_| { redeliver.dispatch(RedeliverWebhook { id: id.clone(), delivery: d.id }); }>"Redeliver"</button>
-                                                    </td>
-                                                </tr>
-                                            }
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
+                                <ul class="flex flex-col divide-y divide-line text-xs">
+                                    {list.into_iter().map(|d| {
+                                        let id = id.clone();
+                                        let state_class = match d.state.as_str() {
+                                            "delivered" => "text-accent",
+                                            "failed" => "text-danger",
+                                            _ => "text-warning",
+                                        };
+                                        let answer = match (d.response_status, d.last_error.clone()) {
+                                            (Some(s), _) if d.state == "delivered" => format!("HTTP {s}"),
+                                            (_, Some(e)) => e,
+                                            (Some(s), None) => format!("HTTP {s}"),
+                                            (None, None) => String::new(),
+                                        };
+                                        let attempts = if d.attempts == 1 { "1 attempt".to_owned() } else { format!("{} attempts", d.attempts) };
+                                        let detail = match &d.next_attempt {
+                                            Some(at) => format!("{attempts} · next {at}"),
+                                            None => attempts,
+                                        };
+                                        view! {
+                                            <li class="flex items-start gap-2 py-2" data-testid="delivery" data-state=d.state.clone()>
+                                                <div class="flex min-w-0 flex-1 flex-col gap-0.5">
+                                                    <div class="flex flex-wrap items-baseline gap-x-2">
+                                                        <code>{d.event_type}</code>
+                                                        <span class=state_class>{d.state.clone()}</span>
+                                                        <span class="text-muted">{d.created.clone()}</span>
+                                                    </div>
+                                                    <span class="break-words text-muted">{if answer.is_empty() { detail } else { format!("{answer} · {detail}") }}</span>
+                                                </div>
+                                                <button type="button" class=BUTTON_QUIET data-testid="redeliver"
+                                                    on:click=move |_| { redeliver.dispatch(RedeliverWebhook { id: id.clone(), delivery: d.id }); }>"Redeliver"</button>
+                                            </li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
                             }.into_any(),
                         }
                     })
