@@ -21,7 +21,19 @@ pub struct AppContext {
     pub session_idle_timeout: std::time::Duration,
     /// The offline WhatsApp of demo mode; `None` (the default) when demo mode is off.
     pub demo: Option<crate::demo::world::DemoWorld>,
+    /// The server's webhook URL guard (SSRF): `Err` says in words why a URL is refused.
+    pub check_webhook_url: CheckWebhookUrl,
 }
+
+/// See [`AppContext::check_webhook_url`].
+pub type CheckWebhookUrl = std::sync::Arc<
+    dyn Fn(
+            String,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// The signed-in user of this request.
 #[derive(Clone, Debug)]

@@ -13,6 +13,7 @@ pub mod privacy;
 #[cfg(feature = "ssr")]
 pub mod qr;
 pub mod time;
+pub mod webhooks;
 
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};

@@ -20,6 +20,7 @@ pub mod state;
 pub mod stats;
 pub mod telemetry;
 pub mod throttle;
+pub mod webhooks;
 pub mod ws;
 
 pub use config::Config;

@@ -181,6 +181,7 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
         );
     }
     let state = AppState::new(config, store.clone(), sessions.clone(), media).with_demo(demo);
+    let webhooks = crate::webhooks::spawn(store.clone(), state.webhooks.sender.clone());
     if let Some(metrics) = state.metrics.clone() {
         crate::stats::spawn_upkeep(metrics);
     }
@@ -215,6 +216,7 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
     };
     tracing::info!("HTTP server stopped; disconnecting the WhatsApp accounts");
     purge.abort();
+    webhooks.abort();
     downloads.abort();
     media_cleanup.abort();
     // Nothing more is queued; what is queued stays in the outbox for the next start.

@@ -73,6 +73,8 @@ pub struct AppState {
     pub demo: Option<app::demo::world::DemoWorld>,
     /// Media storage and temporary files.
     pub media: crate::media::Media,
+    /// The webhook URL guard and sender (`WEBHOOKS_ALLOW_LOOPBACK`).
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl AppState {
@@ -94,6 +96,9 @@ impl AppState {
     ) -> Self {
         Self {
             media,
+            webhooks: crate::webhooks::Webhooks::new(crate::webhooks::destination::Policy {
+                allow_loopback: config.webhooks_allow_loopback,
+            }),
             store,
             sessions,
             leptos_options: config.leptos_options(),
@@ -138,6 +143,13 @@ impl AppState {
             max_sessions_per_user: self.settings.max_sessions_per_user,
             session_idle_timeout: self.settings.session_idle_timeout,
             demo: self.demo.clone(),
+            check_webhook_url: {
+                let webhooks = self.webhooks.clone();
+                std::sync::Arc::new(move |url: String| {
+                    let webhooks = webhooks.clone();
+                    Box::pin(async move { webhooks.check(&url).await })
+                })
+            },
         }
     }
 }

@@ -9,8 +9,8 @@
 //!   at most once per [`SNAPSHOT_TTL`], so scrapes cannot load the database.
 //! - **HTTP latency** is a histogram per method, route template and status, recorded by
 //!   [`track`]; **pool use** is read from the pool when scraped.
-//! - **Webhook backlog**: there are no webhooks yet, so there is no such series (rather than a
-//!   made-up zero).
+//! - **Webhook backlog** (deliveries pending, age of the oldest) is read from the database like the
+//!   outbox; **webhook attempts** by outcome (delivered, retry, failed) are counted by the worker.
 //!
 //! Access: with `METRICS_TOKEN` set, `Authorization: Bearer <token>` is required; without it, only
 //! a loopback peer that did not come through a proxy (no `X-Forwarded-For`/`Forwarded`) is
@@ -36,6 +36,10 @@ const HTTP_DURATION: &str = "rarity_http_request_duration_seconds";
 const ACCOUNTS: &str = "rarity_whatsapp_accounts";
 const OUTBOX_DEPTH: &str = "rarity_whatsapp_outbox_depth";
 const OUTBOX_AGE: &str = "rarity_whatsapp_outbox_oldest_age_seconds";
+const WEBHOOK_BACKLOG: &str = "rarity_webhook_backlog";
+const WEBHOOK_AGE: &str = "rarity_webhook_oldest_age_seconds";
+/// Webhook delivery attempts by outcome (`delivered`, `retry`, `failed`).
+pub const WEBHOOK_ATTEMPTS: &str = "rarity_webhook_attempts_total";
 const POOL_CONNECTIONS: &str = "rarity_db_pool_connections";
 const POOL_MAX: &str = "rarity_db_pool_max_connections";
 const RATE_LIMITED: &str = "rarity_rate_limited_total";
@@ -99,6 +103,18 @@ fn describe() {
         OUTBOX_AGE,
         "Age of the oldest queued outgoing message, 0 when none"
     );
+    describe_gauge!(
+        WEBHOOK_BACKLOG,
+        "Webhook deliveries pending, including those waiting for a retry (all instances)"
+    );
+    describe_gauge!(
+        WEBHOOK_AGE,
+        "Age of the oldest pending webhook delivery, 0 when none"
+    );
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts by this process, by outcome (delivered, retry, failed)"
+    );
     describe_histogram!(
         HTTP_DURATION,
         metrics::Unit::Seconds,
@@ -118,6 +134,9 @@ fn describe() {
     metrics::gauge!(engine::ACCOUNTS_HELD).increment(0.0);
     for direction in ["in", "out"] {
         metrics::counter!(engine::MESSAGES, "direction" => direction).increment(0);
+    }
+    for outcome in ["delivered", "retry", "failed"] {
+        metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(0);
     }
     for name in [
         engine::DECRYPT_FAILURES,
@@ -262,6 +281,11 @@ async fn refresh_database_gauges(state: &AppState) {
         (chrono::Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
     });
     metrics::gauge!(OUTBOX_AGE).set(age);
+    metrics::gauge!(WEBHOOK_BACKLOG).set(snapshot.webhook_backlog as f64);
+    let age = snapshot.webhook_oldest.map_or(0.0, |oldest| {
+        (chrono::Utc::now() - oldest).num_milliseconds().max(0) as f64 / 1000.0
+    });
+    metrics::gauge!(WEBHOOK_AGE).set(age);
 }
 
 fn allowed(state: &AppState, headers: &HeaderMap, request: &Request) -> bool {

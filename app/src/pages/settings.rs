@@ -50,6 +50,7 @@ pub fn SettingsPage() -> impl IntoView {
                 })}
             </Suspense>
             <crate::keys::ApiKeys/>
+            <crate::webhooks::Webhooks/>
             <section class=format!("{CARD} flex flex-col gap-3 p-4") aria-labelledby="your-data">
                 <h2 id="your-data" class="text-sm font-medium">"Your data"</h2>
                 <p class="text-sm text-muted">

@@ -421,26 +421,13 @@ impl UserTx {
     }
 
     async fn campaign_counts(&mut self, id: Uuid) -> Result<CampaignCounts, StoreError> {
-        let sql = format!("SELECT s.state, count(*) FROM ({LEAD_STATE_SQL}) s GROUP BY s.state");
-        let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        let mut counts = CampaignCounts::default();
-        for (state, n) in rows {
-            counts.total += n;
-            match state.as_str() {
-                "pending" => counts.pending = n,
-                "queued" => counts.queued = n,
-                "sent" => counts.sent = n,
-                "delivered" => counts.delivered = n,
-                "read" => counts.read = n,
-                "replied" => counts.replied = n,
-                "failed" => counts.failed = n,
-                _ => counts.skipped += n,
-            }
-        }
-        Ok(counts)
+        // One definition for the page and the campaign.progress webhook (its migration).
+        let counts: sqlx::types::Json<CampaignCounts> =
+            sqlx::query_scalar("SELECT public.campaign_counts($1)")
+                .bind(id)
+                .fetch_one(&mut *self.tx)
+                .await?;
+        Ok(counts.0)
     }
 
     /// A campaign's leads in send order, optionally only those in `state`, `limit` (1..=500) at a

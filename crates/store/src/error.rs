@@ -228,6 +228,19 @@ const CONSTRAINTS: &[(&str, Meaning)] = &[
         "api_keys_scopes_check",
         Meaning::Invalid("scopes", "must be one or more of read, send, manage"),
     ),
+    ("webhooks_per_user_quota", Meaning::QuotaReached("webhooks")),
+    (
+        "webhooks_url_check",
+        Meaning::Invalid("url", "must be an http(s) URL of at most 2000 characters"),
+    ),
+    (
+        "webhooks_event_types_check",
+        Meaning::Invalid("event_types", "lists an unknown event type"),
+    ),
+    (
+        "webhooks_description_check",
+        Meaning::Invalid("description", "must be at most 200 characters"),
+    ),
     (
         "whatsapp_templates_per_user_quota",
         Meaning::QuotaReached("templates"),

@@ -62,6 +62,7 @@ mod templates;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod user_tx;
+mod webhooks;
 mod whatsapp;
 
 pub use accounts::{Accounts, Credentials, LoginAttempt, SessionLifetime, SessionUser};
@@ -104,6 +105,10 @@ pub use records::{
 pub use relay::{COMMAND_CHANNEL, COMMAND_MAX_AGE, LIVE_CHANNEL, NOTIFY_MAX, Notices};
 pub use retention::PurgeReport;
 pub use user_tx::UserTx;
+pub use webhooks::{
+    CreatedWebhook, DeliveryJob, DeliveryOutcome, NewWebhook, WEBHOOK_DELIVERIES_PAGE_MAX,
+    WEBHOOK_EVENT_TYPES, Webhook, WebhookDelivery, WebhookDeliveryPage, WebhookPatch,
+};
 
 use sqlx::ConnectOptions;
 use sqlx::PgPool;

@@ -1,6 +1,6 @@
 //! What operators watch (`/metrics`): account counts by status and the outbox across all users,
-//! and the runtime pool's use. Counts only, read through two SECURITY DEFINER functions
-//! (migration …200001), so the runtime role still cannot read anyone's rows.
+//! the webhook backlog and the runtime pool's use. Counts only, read through SECURITY DEFINER
+//! functions (migrations …200001 and the webhooks one), so the runtime role still cannot read anyone's rows.
 
 use chrono::{DateTime, Utc};
 
@@ -19,6 +19,10 @@ pub struct OpsSnapshot {
     pub outbox_depth: i64,
     /// When the oldest queued outgoing message was queued (`None` when the outbox is empty).
     pub outbox_oldest: Option<DateTime<Utc>>,
+    /// Webhook deliveries not yet delivered nor failed (including those waiting to be retried).
+    pub webhook_backlog: i64,
+    /// When the oldest of them was queued.
+    pub webhook_oldest: Option<DateTime<Utc>>,
 }
 
 /// The runtime pool right now.
@@ -60,10 +64,16 @@ impl Store {
             sqlx::query_as("SELECT depth, oldest FROM app_api.outbox_stats()")
                 .fetch_one(&self.pool)
                 .await?;
+        let (webhook_backlog, webhook_oldest): (i64, Option<DateTime<Utc>>) =
+            sqlx::query_as("SELECT pending, oldest FROM app_api.webhook_stats()")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(OpsSnapshot {
             accounts_by_status,
             outbox_depth,
             outbox_oldest,
+            webhook_backlog,
+            webhook_oldest,
         })
     }
 

@@ -17,6 +17,7 @@ mod messages;
 mod openapi;
 mod paging;
 mod privacy;
+mod webhooks;
 
 pub use error::{ApiError, ErrorBody};
 pub use extract::{ApiJson, ApiUser, ResourceId};
@@ -73,6 +74,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(media::routes())
         .merge(keys::routes())
         .merge(privacy::routes())
+        .merge(webhooks::routes())
 }
 
 /// The scope an API key needs for `method` on `path` (`/api/…`); `None`: no API key may do it.

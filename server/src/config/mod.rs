@@ -41,6 +41,9 @@ pub struct Config {
     pub whatsapp_root_public_key: [u8; 32],
     /// `DEMO`: run the offline WhatsApp inside the server and show the demo phone panel.
     pub demo: bool,
+    /// `WEBHOOKS_ALLOW_LOOPBACK`: webhooks may post to loopback addresses over plain http
+    /// (development only; private and link-local addresses stay refused).
+    pub webhooks_allow_loopback: bool,
     /// `WHATSAPP_QR_TIMEOUT`: how long each QR code shows; `None` = WhatsApp Web's (60 s for the
     /// first, 20 s for each later one).
     pub whatsapp_qr_timeout: Option<Duration>,
@@ -164,6 +167,9 @@ impl Config {
                 check!(parse::hex_key32("WHATSAPP_ROOT_PUBLIC_KEY", &raw))
             });
         let demo = get("DEMO").map_or(Some(false), |raw| check!(parse::boolean("DEMO", &raw)));
+        let webhooks_allow_loopback = get("WEBHOOKS_ALLOW_LOOPBACK").map_or(Some(false), |raw| {
+            check!(parse::boolean("WEBHOOKS_ALLOW_LOOPBACK", &raw))
+        });
         let whatsapp_qr_timeout = get("WHATSAPP_QR_TIMEOUT").and_then(|raw| {
             check!(parse::number("WHATSAPP_QR_TIMEOUT", &raw, 1_000, 600_000))
                 .map(Duration::from_millis)
@@ -326,6 +332,7 @@ impl Config {
                 whatsapp_root_public_key,
                 // A bad value was reported above (and then `problems` is not empty).
                 demo: demo.unwrap_or(false),
+                webhooks_allow_loopback: webhooks_allow_loopback.unwrap_or(false),
                 whatsapp_qr_timeout,
                 campaign_pacing_scale: campaign_pacing_scale.unwrap_or(1),
                 database_url,

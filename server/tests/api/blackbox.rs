@@ -1645,3 +1645,280 @@ async fn an_instance_that_loses_its_lease_connection_stops_its_accounts() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A webhook receiver on loopback: records every request; answers 503 while `down`.
+#[derive(Clone, Default)]
+struct Receiver {
+    down: Arc<std::sync::atomic::AtomicBool>,
+    /// `(webhook-id, headers, body)` of the requests answered 2xx, in arrival order.
+    taken: Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, axum::body::Bytes)>>>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl Receiver {
+    async fn start(&self) -> u16 {
+        let this = self.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let this = this.clone();
+                    async move {
+                        if this.down.load(Ordering::SeqCst) {
+                            this.refused.fetch_add(1, Ordering::SeqCst);
+                            return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                        }
+                        let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                        this.taken.lock().unwrap().push((id, headers, body));
+                        axum::http::StatusCode::NO_CONTENT
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        port
+    }
+
+    /// The events taken so far: `(webhook-id, type, data)`.
+    fn events(&self) -> Vec<(String, String, Value)> {
+        self.taken
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _, body)| {
+                let v: Value = serde_json::from_slice(body).unwrap();
+                (
+                    id.clone(),
+                    v["type"].as_str().unwrap().to_owned(),
+                    v["data"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    async fn wait_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        want: impl Fn(&[(String, String, Value)]) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !want(&self.events()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} within {limit:?}; got {:#?}",
+                self.events()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn inbound_texts(events: &[(String, String, Value)]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|(_, t, _)| t == "message.inbound")
+        .map(|(_, _, d)| d["text"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_reach_a_loopback_receiver_once_in_order_signed_even_after_it_was_down() {
+    let fake = FakeWhatsApp::start(FakeConfig::default()).await.unwrap();
+    let contact = fake
+        .add_account("15550003333", "100000000000003", "Dana")
+        .unwrap();
+    let receiver = Receiver::default();
+    let receiver_port = receiver.start().await;
+    let mut server = Server {
+        port: free_port(),
+        dir: temp_dir("webhooks"),
+        child: None,
+        fake_url: fake.url(),
+        fake_root: hex(&fake.root_public_key()),
+        database_url: None,
+        env: vec![("WEBHOOKS_ALLOW_LOOPBACK", "true".into())],
+    };
+    server.start(KEY).await;
+    let cookie = server.signup().await;
+    let (account, _) = server.link_account(&fake, &cookie, "Hooks").await;
+
+    let created = server
+        .json(
+            "POST",
+            "/api/webhooks",
+            &cookie,
+            &json!({
+                "url": format!("http://127.0.0.1:{receiver_port}/hook"),
+                "description": "CRM",
+                "event_types": ["message.inbound", "message.outbound", "message.status"],
+            }),
+            &[],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let hook = created.json();
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    // A private address is refused even with loopback allowed.
+    let private = server
+        .json(
+            "POST",
+            "/api/webhooks",
+            &cookie,
+            &json!({"url": "http://10.0.0.1/hook", "event_types": ["message.inbound"]}),
+            &[],
+        )
+        .await;
+    assert_eq!(private.status, 422, "{}", private.body);
+    assert_eq!(private.json()["error"]["field"], "url");
+
+    // Five messages from the contact, then our reply.
+    for i in 1..=5 {
+        contact
+            .send_text("15550001111", &format!("hook #{i}"))
+            .await
+            .unwrap();
+    }
+    receiver
+        .wait_for("five inbound events", Duration::from_secs(60), |e| {
+            inbound_texts(e).len() >= 5
+        })
+        .await;
+    let reply = server
+        .json(
+            "POST",
+            "/api/messages",
+            &cookie,
+            &json!({"account_id": account, "to": "+15550003333", "text": "thanks!"}),
+            &[],
+        )
+        .await;
+    assert!(reply.status == 202 || reply.status == 200, "{}", reply.body);
+    receiver
+        .wait_for("the reply and its delivery", Duration::from_secs(60), |e| {
+            e.iter()
+                .any(|(_, t, d)| t == "message.status" && d["status"] == "delivered")
+        })
+        .await;
+
+    // The receiver is down: the next messages wait, retried, in order.
+    receiver.down.store(true, Ordering::SeqCst);
+    for i in 6..=8 {
+        contact
+            .send_text("15550001111", &format!("hook #{i}"))
+            .await
+            .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while receiver.refused.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = server
+        .get(
+            &format!("/api/webhooks/{hook_id}/deliveries?limit=3"),
+            &cookie,
+        )
+        .await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    assert!(
+        log.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["state"] == "pending" && d["response_status"] == 503),
+        "the refused attempt is in the log: {}",
+        log.body
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    receiver.down.store(false, Ordering::SeqCst);
+    receiver
+        .wait_for("the three held back", Duration::from_secs(60), |e| {
+            inbound_texts(e).len() >= 8
+        })
+        .await;
+    // Let any stray late attempt arrive before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let events = receiver.events();
+    // Every message event once, the contact's in the order sent.
+    assert_eq!(
+        inbound_texts(&events),
+        (1..=8).map(|i| format!("hook #{i}")).collect::<Vec<_>>()
+    );
+    let ids: HashSet<&String> = events.iter().map(|(id, _, _)| id).collect();
+    assert_eq!(ids.len(), events.len(), "no event delivered twice");
+    let outbound: Vec<&Value> = events
+        .iter()
+        .filter(|(_, t, _)| t == "message.outbound")
+        .map(|(_, _, d)| d)
+        .collect();
+    assert_eq!(outbound.len(), 1);
+    assert_eq!(outbound[0]["text"], "thanks!");
+    // The reply's statuses after the reply itself, in the order they happened.
+    let reply_id = outbound[0]["id"].clone();
+    let order: Vec<&str> = events
+        .iter()
+        .filter(|(_, _, d)| d["id"] == reply_id)
+        .map(|(_, t, d)| {
+            if t == "message.status" {
+                d["status"].as_str().unwrap()
+            } else {
+                "created"
+            }
+        })
+        .collect();
+    assert_eq!(order.first(), Some(&"created"), "{order:?}");
+    let rank = |s: &str| {
+        ["created", "queued", "sent", "delivered", "read"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    assert!(
+        order.windows(2).all(|w| rank(w[0]) < rank(w[1])),
+        "{order:?}"
+    );
+    // Each one signed with the endpoint's secret (the Standard Webhooks reference library).
+    let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
+    for (id, headers, body) in receiver.taken.lock().unwrap().iter() {
+        verifier
+            .verify(body, headers)
+            .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+    }
+    // The log agrees: everything delivered.
+    let log = server
+        .get(
+            &format!("/api/webhooks/{hook_id}/deliveries?limit=100"),
+            &cookie,
+        )
+        .await;
+    let log = log.json();
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), events.len(), "{log:#?}");
+    assert!(log.iter().all(|d| d["state"] == "delivered"), "{log:#?}");
+
+    // Redeliver: the same event (same webhook-id) once more.
+    let first = log.last().unwrap();
+    let again = server
+        .json(
+            "POST",
+            &format!(
+                "/api/webhooks/{hook_id}/deliveries/{}/redeliver",
+                first["id"]
+            ),
+            &cookie,
+            &json!({}),
+            &[],
+        )
+        .await;
+    assert_eq!(again.status, 202, "{}", again.body);
+    let event_id = first["event_id"].as_str().unwrap().to_owned();
+    receiver
+        .wait_for("the redelivery", Duration::from_secs(30), |e| {
+            e.iter().filter(|(id, _, _)| *id == event_id).count() == 2
+        })
+        .await;
+}

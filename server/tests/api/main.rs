@@ -20,5 +20,6 @@ mod pages;
 mod privacy;
 mod rate_limits;
 mod server_fns;
+mod webhooks;
 mod whatsapp;
 mod ws;

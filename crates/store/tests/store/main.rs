@@ -23,4 +23,5 @@ mod session_limit;
 mod supabase;
 mod support;
 mod tenancy;
+mod webhooks;
 mod whatsapp_privileges;
