@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on top of scripts/setup.sh: every npm package (Playwright and the
 # WhatsApp/Signal implementations our tests cross-check against) and Debian's Chromium for the
-# end-to-end tests. Sourced by scripts/test.sh. (The site is built by scripts/build-site.sh, so the
+# end-to-end tests, and two PyPI tools in virtualenvs under target/ (moto's S3 server,
+# openapi-spec-validator). Sourced by scripts/test.sh. (The site is built by scripts/build-site.sh, so the
 # tests no longer need cargo-leptos; install it yourself for `cargo leptos watch`.)
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/setup.sh"
@@ -25,3 +26,13 @@ if [ ! -x "$MOTO_VENV/bin/moto_server" ]; then
   "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.2.6"
 fi
 export MOTO_SERVER="$MOTO_VENV/bin/moto_server"
+
+# A real OpenAPI 3.1 validator for the REST API's generated document (server/tests/api/openapi.rs):
+# openapi-spec-validator from PyPI, in its own virtualenv under target/.
+OPENAPI_VENV="${CARGO_TARGET_DIR:-$ROOT/target}/openapi-venv"
+if [ ! -x "$OPENAPI_VENV/bin/openapi-spec-validator" ]; then
+  say "installing openapi-spec-validator 0.9.0 (validates the REST API's OpenAPI document)"
+  python3 -m venv "$OPENAPI_VENV"
+  "$OPENAPI_VENV/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==0.9.0"
+fi
+export OPENAPI_SPEC_VALIDATOR="$OPENAPI_VENV/bin/openapi-spec-validator"

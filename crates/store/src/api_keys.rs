@@ -21,7 +21,7 @@ const PREFIX: &str = "rk_";
 const SHOWN: usize = 9;
 
 /// A key as its owner sees it (never the key itself, nor its hash).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
@@ -34,7 +34,7 @@ pub struct ApiKey {
 }
 
 /// A key just created: the only time its secret exists outside the caller.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedApiKey {
     #[serde(flatten)]
     pub key: ApiKey,

@@ -14,10 +14,11 @@ pub const AUDIT_PAGE_MAX: i64 = 500;
 /// `whatsapp_removed`, `key_rotated`, `export`, `lead_export`, `lead_erased`, `opt_out`, `opt_in`,
 /// `retention_changed`, `opt_out_settings_changed`, `retention_purge` (and `account_deleted`,
 /// which outlives the user). `details` holds ids and counts, never a phone number, name or text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub action: String,
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }

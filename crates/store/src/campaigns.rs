@@ -16,7 +16,9 @@ use uuid::Uuid;
 
 /// Pacing limits of a campaign; every one has a safe default (see the migration and
 /// ARCHITECTURE.md). Enforced per sending account over all campaigns' sends from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(default)]
 pub struct Pacing {
     pub per_minute: i32,
@@ -74,7 +76,11 @@ impl Pacing {
 }
 
 /// Input of [`UserTx::campaign_create`].
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A new campaign: its text (`template_id` or `content`), the accounts it \
+    sends from, its leads (`lead_ids` or `segment`), schedule, quiet hours and pacing."
+)]
 #[serde(default)]
 pub struct NewCampaign {
     pub name: String,
@@ -103,7 +109,9 @@ pub struct NewCampaign {
 }
 
 /// Lead counts by state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct CampaignCounts {
     pub total: i64,
     pub pending: i64,
@@ -124,7 +132,16 @@ impl CampaignCounts {
 }
 
 /// A campaign with its accounts and counts.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::FromRow,
+    utoipa::ToSchema,
+)]
 pub struct Campaign {
     pub id: Uuid,
     pub name: String,
@@ -161,7 +178,16 @@ impl sqlx::FromRow<'_, sqlx::postgres::PgRow> for Pacing {
 }
 
 /// One lead of a campaign.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::FromRow,
+    utoipa::ToSchema,
+)]
 pub struct CampaignLead {
     pub lead_id: Uuid,
     pub name: String,

@@ -94,7 +94,7 @@ pub fn is_opt_out(text: &str, keywords: &[String]) -> bool {
 }
 
 /// Opt-in or opt-out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentKind {
     OptIn,
@@ -127,7 +127,7 @@ impl TryFrom<String> for ConsentKind {
 
 /// Where a consent event came from. `keyword` is recorded by the store itself (an inbound opt-out
 /// keyword); people and API clients record the others.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentSource {
     Import,
@@ -171,7 +171,7 @@ impl TryFrom<String> for ConsentSource {
 }
 
 /// One ledger entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ConsentEvent {
     pub id: Uuid,
     pub lead_id: Uuid,
@@ -188,7 +188,7 @@ pub struct ConsentEvent {
 
 /// A lead's current consent, derived: `opted_out` while its number is on the suppression list,
 /// else `opted_in` when the latest ledger event is an opt-in, else `unknown`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentState {
     Unknown,
@@ -215,7 +215,7 @@ impl ConsentState {
 }
 
 /// A lead's consent: the derived state and the ledger, newest first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LeadConsent {
     pub lead_id: Uuid,
     pub state: ConsentState,
@@ -223,7 +223,11 @@ pub struct LeadConsent {
 }
 
 /// Input for [`UserTx::consent_record`].
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A consent event: `kind` is `opt_in` or `opt_out`, `source` is `import`, \
+    `form`, `chat` or `api`, and `evidence` says what shows it."
+)]
 #[serde(default)]
 pub struct NewConsent {
     pub kind: String,

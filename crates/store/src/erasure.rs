@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// What erasing a lead removed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErasureReport {
     pub messages: i64,
     pub signal_keys: i64,
@@ -19,7 +19,7 @@ pub struct ErasureReport {
 }
 
 /// What deleting an account removed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccountDeletionReport {
     pub leads: i64,
     pub accounts: i64,

@@ -35,7 +35,7 @@ const COLUMNS_MAX: usize = 100;
 const IMPORT_SOURCE: &str = "import";
 
 /// Where one CSV column goes.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "to", content = "field")]
 pub enum ColumnTarget {
     Ignore,
@@ -59,18 +59,18 @@ pub struct ImportOptions {
 }
 
 /// The first look at a file.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ImportPreview {
     pub columns: Vec<String>,
     pub suggested: Vec<ColumnTarget>,
-    /// The first [`PREVIEW_ROWS`] rows, cell by cell.
+    /// The first rows (up to five), cell by cell.
     pub sample: Vec<Vec<String>>,
     /// Data rows in the file (the header excluded).
     pub rows: usize,
 }
 
 /// A row that was not imported.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RowError {
     /// The line of the file where the row starts (the header is line 1).
     pub line: u64,
@@ -78,7 +78,7 @@ pub struct RowError {
 }
 
 /// What an import did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Data rows read.
     pub rows: usize,

@@ -69,7 +69,17 @@ pub enum BulkAction {
 }
 
 /// The order of a lead list.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LeadSort {
     /// Newest first (the default).
@@ -127,7 +137,9 @@ impl LeadSort {
 }
 
 /// Which leads a list shows. Every part is optional; all given parts must match.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(default)]
 pub struct LeadQuery {
     /// Matched (case-insensitively, anywhere) against name, company and email; when it is mostly

@@ -12,14 +12,14 @@ pub const RETENTION_DAYS_MAX: i32 = 3650;
 const REPLY_MAX: usize = 1000;
 
 /// A user's privacy settings (the defaults until they save any).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PrivacySettings {
     /// Normalised (upper case, accents dropped).
     pub opt_out_keywords: Vec<String>,
     /// Sent automatically to a contact who opts out by keyword; `None` = no reply.
     pub opt_out_reply: Option<String>,
     pub retention_messages_days: Option<i32>,
-    /// Media files older than this leave their messages (see [`crate::retention`]).
+    /// Media files older than this leave their messages (which keep their caption and say why).
     pub retention_media_days: Option<i32>,
     /// Leads whose status is `won` or `lost`, unchanged for this long, are erased.
     pub retention_closed_leads_days: Option<i32>,
@@ -42,7 +42,11 @@ impl Default for PrivacySettings {
 
 /// Input for [`UserTx::privacy_settings_save`]: the whole set (missing JSON fields take the
 /// defaults: every keyword list default, no reply, keep everything).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "The whole set of privacy settings; missing fields take the defaults \
+    (the default keywords, no reply, keep everything). Days are 1 to 3650, or null to keep."
+)]
 #[serde(default)]
 pub struct PrivacySettingsInput {
     pub opt_out_keywords: Vec<String>,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A lead (a contact in the sales pipeline), owned by one user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Lead {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -20,6 +20,7 @@ pub struct Lead {
     pub source: Option<String>,
     pub campaign: Option<String>,
     /// Extra columns from a CSV import (`{"city": "Leeds"}`), usable as template variables.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub fields: sqlx::types::Json<std::collections::BTreeMap<String, String>>,
     /// The contact's WhatsApp LID once known (`…@lid`).
     pub wa_lid: Option<String>,
@@ -29,7 +30,11 @@ pub struct Lead {
 
 /// Input for [`crate::UserTx::lead_create`]; raw user input, validated by the store. Missing JSON
 /// fields default to empty, so a missing name is a validation error rather than a parse error.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A new lead. Every field is validated by the server: a missing or bad \
+    one is a 422 naming it; a phone number the user already has is a 409."
+)]
 #[serde(default)]
 pub struct NewLead {
     pub name: String,
@@ -44,7 +49,11 @@ pub struct NewLead {
 
 /// Changes for [`crate::UserTx::lead_update`]. `None` keeps a field; for the optional text fields
 /// `Some("")` clears it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "Changes to a lead: a missing field is kept; an empty string clears an \
+    optional text field."
+)]
 #[serde(default)]
 pub struct LeadPatch {
     pub name: Option<String>,
@@ -57,7 +66,7 @@ pub struct LeadPatch {
 }
 
 /// A message template with `{{variables}}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Template {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -71,7 +80,11 @@ pub struct Template {
 
 /// Input for [`crate::UserTx::template_create`]. Variables are taken from `{{…}}` in the content
 /// when `variables` is empty.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A template's name, content and category. Variables are taken from \
+    `{{…}}` in the content when `variables` is empty."
+)]
 #[serde(default)]
 pub struct NewTemplate {
     pub name: String,
@@ -108,7 +121,7 @@ pub struct WhatsappSession {
 
 /// A stored WhatsApp message as the REST API shows it: `{id, account_id, lead_id, message_id,
 /// direction, type, text, status, status_reason, created_at, phone_number}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Message {
     pub id: Uuid,
     /// The WhatsApp account (`whatsapp_sessions.id`) it went through.
@@ -124,7 +137,7 @@ pub struct Message {
     pub r#type: String,
     /// The text; `None` for media and for a placeholder still waiting to be decrypted.
     pub text: Option<String>,
-    /// `queued`, `sent`, `delivered`, `read` or `failed` (see [`crate::MessageStatus`]).
+    /// `queued`, `sent`, `delivered`, `read` or `failed` (the values of `MessageStatus`).
     pub status: String,
     /// Why it failed (or `undecryptable` for a placeholder).
     pub status_reason: Option<String>,
@@ -139,7 +152,7 @@ pub struct Message {
 }
 
 /// What a media message carries, as the REST API shows it (never the key or WhatsApp's URLs).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MessageMedia {
     /// `image`, `audio`, `video`, `document` or `sticker`.
     pub kind: String,
@@ -173,7 +186,7 @@ pub struct NewOutgoing<'a> {
 }
 
 /// One conversation (a lead) with its latest message, for the conversation list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationSummary {
     pub lead_id: Uuid,
     pub lead_name: String,
@@ -188,7 +201,7 @@ pub struct ConversationSummary {
 
 /// One page of a conversation, newest first. `next_cursor` continues with older messages; `None`
 /// on the last page.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MessagePage {
     pub messages: Vec<Message>,
     pub next_cursor: Option<String>,

@@ -32,7 +32,7 @@ pub const WEBHOOK_DELIVERIES_PAGE_MAX: i64 = 100;
 const SECRET_PREFIX: &str = "whsec_";
 
 /// An endpoint as its owner sees it (never its secret).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Webhook {
     pub id: Uuid,
     pub url: String,
@@ -45,7 +45,7 @@ pub struct Webhook {
 }
 
 /// An endpoint just created (or its secret just rotated): the only time the secret is shown.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedWebhook {
     #[serde(flatten)]
     pub webhook: Webhook,
@@ -54,7 +54,11 @@ pub struct CreatedWebhook {
 }
 
 /// A new endpoint. The URL must already have passed the server's destination checks.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A new endpoint: an https URL that does not point into a private \
+    network, and the event types it receives."
+)]
 pub struct NewWebhook {
     pub url: String,
     #[serde(default)]
@@ -65,7 +69,7 @@ pub struct NewWebhook {
 }
 
 /// A change to an endpoint; absent fields stay. `description: ""` clears it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
     #[serde(default)]
@@ -79,7 +83,7 @@ pub struct WebhookPatch {
 }
 
 /// One delivery of one event to one endpoint, as the delivery log shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct WebhookDelivery {
     pub id: i64,
     pub webhook_id: Uuid,
@@ -97,6 +101,7 @@ pub struct WebhookDelivery {
     pub delivered_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// The event's `data`.
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
 }
 

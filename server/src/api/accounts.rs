@@ -2,39 +2,48 @@
 //! and renames go through RLS; everything that touches the connection goes through the one
 //! sessions handle.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sessions::{LinkMethod, LinkStarted};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{ApiError, ApiJson, ApiUser, ResourceId};
+use super::{ApiError, ApiJson, ApiUser, ErrorBody, ResourceId};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/accounts", get(list).post(create))
-        .route("/accounts/{id}", get(show).patch(rename).delete(remove))
-        .route("/accounts/{id}/link", post(link))
-        .route("/accounts/{id}/qr", get(qr))
-        .route("/accounts/{id}/logout", post(logout))
-        .route("/accounts/{id}/reconnect", post(reconnect))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, rename, remove))
+        .routes(routes!(link))
+        .routes(routes!(qr))
+        .routes(routes!(logout))
+        .routes(routes!(reconnect))
 }
 
-/// An account as the API shows it.
-#[derive(Debug, Serialize)]
+/// A linked (or linking) WhatsApp account.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Account {
     id: Uuid,
     session_name: String,
+    /// E.164 of the linked phone, once linked.
     phone_number: Option<String>,
+    /// `inactive` (not linked), `connecting`, `active`, `expired` (logged out from the phone) or
+    /// `error`.
+    #[schema(example = "active")]
     status: String,
+    /// Why, in a word: `qr_timeout`, `logged_out`, `replaced`, `unreachable`, …
     status_reason: Option<String>,
+    /// Why, in a sentence.
     status_message: Option<String>,
     last_seen: Option<DateTime<Utc>>,
+    /// When the current link was made; null when not linked.
     linked_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
 }
@@ -55,13 +64,24 @@ impl From<store::WhatsappSession> for Account {
     }
 }
 
-#[derive(Deserialize)]
+/// The account's name.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(default)]
-#[derive(Default)]
-struct Name {
+struct AccountName {
+    /// 1 to 100 characters.
     session_name: String,
 }
 
+const ID: &str = "The account's id";
+
+#[utoipa::path(
+    get,
+    path = "/accounts",
+    tag = "accounts",
+    operation_id = "list_accounts",
+    summary = "The user's WhatsApp accounts",
+    responses((status = 200, description = "Every account, oldest first", body = [Account])),
+)]
 async fn list(
     State(state): State<AppState>,
     user: ApiUser,
@@ -72,10 +92,23 @@ async fn list(
     Ok(Json(accounts.into_iter().map(Account::from).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/accounts",
+    tag = "accounts",
+    operation_id = "create_account",
+    summary = "Add a WhatsApp account (not linked yet)",
+    request_body = AccountName,
+    responses(
+        (status = 201, description = "The new account, `inactive` until linked", body = Account),
+        (status = 409, description = "The user has `WHATSAPP_MAX_SESSIONS_PER_USER` accounts already", body = ErrorBody),
+        (status = 422, description = "`session_name` is missing or not valid", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     user: ApiUser,
-    ApiJson(body): ApiJson<Name>,
+    ApiJson(body): ApiJson<AccountName>,
 ) -> Result<Response, ApiError> {
     let mut tx = state.store.as_user(user.id).await?;
     let account = tx.whatsapp_session_create(&body.session_name).await?;
@@ -95,6 +128,15 @@ async fn owned(
     Ok(account)
 }
 
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}",
+    tag = "accounts",
+    operation_id = "get_account",
+    summary = "One account",
+    params(("id" = Uuid, Path, description = ID)),
+    responses((status = 200, description = "The account", body = Account)),
+)]
 async fn show(
     State(state): State<AppState>,
     user: ApiUser,
@@ -103,11 +145,24 @@ async fn show(
     Ok(Json(owned(&state, &user, id).await?.into()))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/accounts/{id}",
+    tag = "accounts",
+    operation_id = "rename_account",
+    summary = "Rename an account",
+    params(("id" = Uuid, Path, description = ID)),
+    request_body = AccountName,
+    responses(
+        (status = 200, description = "The renamed account", body = Account),
+        (status = 422, description = "`session_name` is not valid", body = ErrorBody),
+    ),
+)]
 async fn rename(
     State(state): State<AppState>,
     user: ApiUser,
     ResourceId(id): ResourceId,
-    ApiJson(body): ApiJson<Name>,
+    ApiJson(body): ApiJson<AccountName>,
 ) -> Result<Json<Account>, ApiError> {
     let mut tx = state.store.as_user(user.id).await?;
     let account = tx.whatsapp_session_rename(id, &body.session_name).await?;
@@ -116,6 +171,20 @@ async fn rename(
 }
 
 /// Logs the device out (so the phone forgets it too), then deletes the account and its data.
+#[utoipa::path(
+    delete,
+    path = "/accounts/{id}",
+    tag = "accounts",
+    operation_id = "delete_account",
+    summary = "Log the device out, then delete the account and its messages",
+    description = "The phone forgets the linked device too.",
+    params(("id" = Uuid, Path, description = ID)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Another server holds the account and did not answer", body = ErrorBody),
+        (status = 503, description = "The account's engine did not answer in time (`unavailable`) or WhatsApp is not reachable (`whatsapp_unavailable`)", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     user: ApiUser,
@@ -129,27 +198,55 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// How to link: `{"method":"qr"}`, or `{"method":"code","phone":"+<E.164>"}`.
+#[derive(Deserialize, ToSchema)]
 struct LinkRequest {
+    /// `qr` or `code`.
+    #[schema(example = "qr")]
     method: String,
+    /// The phone's number in E.164 form (`+4915112345678`), for `code`.
     #[serde(default)]
     phone: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A QR code to scan (WhatsApp → Linked devices → Link a device).
+#[derive(Serialize, ToSchema)]
 struct QrView {
+    /// The exact string the phone scans; render it as a QR code.
     qr: String,
+    /// The next QR replaces this one then (every ~20 s).
     expires_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+/// A pairing code to type on the phone (Linked devices → Link with phone number).
+#[derive(Serialize, ToSchema)]
 struct CodeView {
+    #[schema(example = "ABCD-EFGH")]
     code: String,
     expires_at: DateTime<Utc>,
 }
 
 /// `{"method":"qr"}` → 202 with the first QR; `{"method":"code","phone":"+<E.164>"}` → 200 with
 /// the pairing code.
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/link",
+    tag = "accounts",
+    operation_id = "link_account",
+    summary = "Start linking: a QR code, or a pairing code for a phone number",
+    description = "With `{\"method\":\"qr\"}`: 202 with the first QR (follow it with \
+        `GET /api/accounts/{id}/qr`). With `{\"method\":\"code\",\"phone\":\"+…\"}`: 200 with the \
+        pairing code. The account turns `active` once the phone links.",
+    params(("id" = Uuid, Path, description = ID)),
+    request_body = LinkRequest,
+    responses(
+        (status = 200, description = "The pairing code (method `code`)", body = CodeView),
+        (status = 202, description = "The first QR code (method `qr`)", body = QrView),
+        (status = 409, description = "The account is linked already, or another server holds it", body = ErrorBody),
+        (status = 422, description = "`method` or `phone` is not valid", body = ErrorBody),
+        (status = 503, description = "WhatsApp is not reachable (`whatsapp_unavailable`) or the engine did not answer (`unavailable`)", body = ErrorBody),
+    ),
+)]
 async fn link(
     State(state): State<AppState>,
     user: ApiUser,
@@ -201,6 +298,18 @@ async fn link(
 }
 
 /// The QR code on show while linking; 409 when the account is not linking by QR right now.
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}/qr",
+    tag = "accounts",
+    operation_id = "get_account_qr",
+    summary = "The QR code on show while linking by QR",
+    params(("id" = Uuid, Path, description = ID)),
+    responses(
+        (status = 200, description = "The current QR code", body = QrView),
+        (status = 409, description = "The account is not linking by QR right now", body = ErrorBody),
+    ),
+)]
 async fn qr(
     State(state): State<AppState>,
     user: ApiUser,
@@ -216,6 +325,19 @@ async fn qr(
         })
 }
 
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/logout",
+    tag = "accounts",
+    operation_id = "logout_account",
+    summary = "Unlink the device on WhatsApp and here",
+    params(("id" = Uuid, Path, description = ID)),
+    responses(
+        (status = 204, description = "Logged out; the account stays, unlinked"),
+        (status = 409, description = "The account is not linked, or another server holds it", body = ErrorBody),
+        (status = 503, description = "WhatsApp is not reachable (`whatsapp_unavailable`) or the engine did not answer (`unavailable`)", body = ErrorBody),
+    ),
+)]
 async fn logout(
     State(state): State<AppState>,
     user: ApiUser,
@@ -227,6 +349,19 @@ async fn logout(
 }
 
 /// Connects a linked account again after it stopped (e.g. WhatsApp Web was opened elsewhere).
+#[utoipa::path(
+    post,
+    path = "/accounts/{id}/reconnect",
+    tag = "accounts",
+    operation_id = "reconnect_account",
+    summary = "Connect a linked account that stopped (e.g. opened elsewhere)",
+    params(("id" = Uuid, Path, description = ID)),
+    responses(
+        (status = 202, description = "Connecting; watch `status`"),
+        (status = 409, description = "The account is not linked", body = ErrorBody),
+        (status = 503, description = "The engine did not answer (`unavailable`)", body = ErrorBody),
+    ),
+)]
 async fn reconnect(
     State(state): State<AppState>,
     user: ApiUser,

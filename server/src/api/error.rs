@@ -6,6 +6,8 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
@@ -59,6 +61,56 @@ pub enum ApiError {
     WhatsappUnavailable(String),
     #[error("internal error")]
     Internal(#[source] Cause),
+}
+
+/// The body of every error answer: `{"error": {"code", "message", "field"?}}`. It is what
+/// [`ApiError`] serialises, and its schema is `ErrorBody` in the OpenAPI document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(description = "The body of every error answer.")]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: switch on this, not on `message`.
+    #[schema(schema_with = error_code_schema)]
+    pub code: &'static str,
+    /// For people; wording may change.
+    pub message: String,
+    /// The request field to fix (validation errors, 422, only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Every code [`ApiError::code`] can give (the `code` enum of the OpenAPI document; a unit test
+/// keeps the two in step).
+pub const ERROR_CODES: [&str; 16] = [
+    "unauthorized",
+    "forbidden",
+    "insufficient_scope",
+    "not_found",
+    "bad_request",
+    "method_not_allowed",
+    "unsupported_media_type",
+    "payload_too_large",
+    "validation_failed",
+    "conflict",
+    "opted_out",
+    "unavailable",
+    "rate_limited",
+    "overloaded",
+    "whatsapp_unavailable",
+    "internal",
+];
+
+fn error_code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ERROR_CODES))
+        .examples(["validation_failed"])
+        .build()
 }
 
 impl ApiError {
@@ -129,15 +181,18 @@ impl IntoResponse for ApiError {
             }
             tracing::error!(error = %chain, "request failed");
         }
-        let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
-        if let Self::Validation {
-            field: Some(field), ..
-        } = &self
-        {
-            error["field"] = serde_json::Value::String(field.clone());
-        }
-        let mut response =
-            (self.status(), Json(serde_json::json!({ "error": error }))).into_response();
+        let field = match &self {
+            Self::Validation { field, .. } => field.clone(),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                field,
+            },
+        };
+        let mut response = (self.status(), Json(body)).into_response();
         if let Self::RateLimited { retry_after } | Self::Overloaded { retry_after } = &self {
             response.headers_mut().insert(
                 http::header::RETRY_AFTER,
@@ -213,5 +268,43 @@ mod tests {
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let debug = format!("{:?}", response.body());
         assert!(!debug.contains("hunter2"));
+    }
+
+    #[test]
+    fn every_code_is_in_the_documented_list() {
+        let errors = [
+            ApiError::Unauthorized,
+            ApiError::Forbidden,
+            ApiError::InsufficientScope(String::new()),
+            ApiError::NotFound,
+            ApiError::BadRequest(String::new()),
+            ApiError::MethodNotAllowed,
+            ApiError::UnsupportedMediaType,
+            ApiError::UnsupportedFile(String::new()),
+            ApiError::PayloadTooLarge,
+            ApiError::FileTooLarge("".into()),
+            ApiError::validation("f", "m"),
+            ApiError::Conflict(String::new()),
+            ApiError::OptedOut(String::new()),
+            ApiError::Unavailable,
+            ApiError::RateLimited { retry_after: 1 },
+            ApiError::Overloaded { retry_after: 1 },
+            ApiError::WhatsappUnavailable(String::new()),
+            ApiError::internal("x"),
+        ];
+        let mut seen: Vec<&str> = errors.iter().map(ApiError::code).collect();
+        for code in &seen {
+            assert!(
+                ERROR_CODES.contains(code),
+                "{code} is missing from ERROR_CODES"
+            );
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(
+            seen.len(),
+            ERROR_CODES.len(),
+            "ERROR_CODES lists a code no error has"
+        );
     }
 }

@@ -19,19 +19,30 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::paging;
-use super::{ApiError, ApiJson, ApiUser};
+use super::{ApiError, ApiJson, ApiUser, ErrorBody};
 use crate::state::AppState;
 
 /// Largest CSV file accepted (100,000 rows of a typical lead export is 5 to 10 MB).
 pub const IMPORT_LIMIT: usize = 20 * 1024 * 1024;
 
-/// Filters as query parameters (all text, so a bad value is our 422, not axum's 400).
-#[derive(Deserialize, Default)]
+/// Filters as query parameters (all text, so a bad value is our 422, not axum's 400; the
+/// document gives the types they must parse as).
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeadFilterParams {
+    /// Matched case-insensitively against name, company and email (and the phone number when
+    /// it is mostly digits).
     search: Option<String>,
+    #[param(value_type = Option<store::LeadStatus>)]
     status: Option<String>,
+    /// Leads in this campaign.
+    #[param(value_type = Option<Uuid>)]
     campaign_id: Option<String>,
+    /// Leads with (true) or without (false) any WhatsApp message.
+    #[param(value_type = Option<bool>)]
     has_conversation: Option<String>,
+    /// The order (default `newest`).
+    #[param(value_type = Option<store::LeadSort>)]
     sort: Option<String>,
 }
 
@@ -96,6 +107,21 @@ fn params(
 }
 
 /// `GET /api/leads`.
+#[utoipa::path(
+    get,
+    path = "/leads",
+    tag = "leads",
+    operation_id = "list_leads",
+    summary = "The user's leads, filtered and sorted",
+    description = "A page of at most `limit` leads (default 100) matching every filter given.",
+    params(LeadFilterParams, paging::BeforePage),
+    responses(
+        (status = 200, description = "A page of leads", body = [store::Lead],
+            headers(("Link" = String, description = "`<…&before=…>; rel=\"next\"` when more follow"))),
+        (status = 400, description = "The query string is malformed", body = ErrorBody),
+        (status = 422, description = "A filter, `limit` or `before` is not valid; `field` names it", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     user: ApiUser,
@@ -133,12 +159,25 @@ pub async fn list(
     ))
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Count {
     count: i64,
 }
 
 /// `GET /api/leads/count`.
+#[utoipa::path(
+    get,
+    path = "/leads/count",
+    tag = "leads",
+    operation_id = "count_leads",
+    summary = "How many leads match the filters",
+    params(LeadFilterParams),
+    responses(
+        (status = 200, description = "The count", body = Count),
+        (status = 400, description = "The query string is malformed", body = ErrorBody),
+        (status = 422, description = "A filter is not valid; `field` names it", body = ErrorBody),
+    ),
+)]
 pub async fn count(
     State(state): State<AppState>,
     user: ApiUser,
@@ -151,23 +190,43 @@ pub async fn count(
     Ok(Json(Count { count }))
 }
 
-#[derive(Deserialize)]
+/// One action on many leads: the listed `ids` or `all_matching` a filter (one of the two).
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct BulkRequest {
+    /// At most 10,000.
     #[serde(default)]
     ids: Option<Vec<Uuid>>,
+    /// Every lead matching these filters (at most 10,000).
     #[serde(default)]
     all_matching: Option<store::LeadQuery>,
+    /// `delete` or `set_status`.
+    #[schema(example = "set_status")]
     action: String,
+    /// The new status, for `set_status`.
     #[serde(default)]
+    #[schema(value_type = Option<store::LeadStatus>)]
     status: Option<String>,
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct BulkResult {
+    /// Leads deleted or changed.
     changed: u64,
 }
 
 /// `POST /api/leads/bulk`.
+#[utoipa::path(
+    post,
+    path = "/leads/bulk",
+    tag = "leads",
+    operation_id = "bulk_leads",
+    summary = "Delete many leads, or set their status",
+    request_body = BulkRequest,
+    responses(
+        (status = 200, description = "How many leads changed (ids that are not the user's are skipped)", body = BulkResult),
+        (status = 422, description = "Not valid: `action`, `status`, both or neither of `ids` and `all_matching`, or over 10,000 leads", body = ErrorBody),
+    ),
+)]
 pub async fn bulk(
     State(state): State<AppState>,
     user: ApiUser,
@@ -225,6 +284,22 @@ fn csv_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 }
 
 /// `POST /api/leads/import/preview`.
+#[utoipa::path(
+    post,
+    path = "/leads/import/preview",
+    tag = "leads",
+    operation_id = "preview_lead_import",
+    summary = "Read a CSV file's columns and suggest where each goes",
+    description = "Nothing is stored. The body is the CSV file itself (any content type; UTF-8, \
+        with a header row), up to 20 MiB.",
+    request_body(content = String, content_type = "text/csv", description = "The CSV file"),
+    responses(
+        (status = 200, description = "Columns, suggested targets, the first rows and the row count", body = store::ImportPreview),
+        (status = 400, description = "The body could not be read", body = ErrorBody),
+        (status = 413, description = "The file is larger than 20 MiB", body = ErrorBody),
+        (status = 422, description = "The file is empty or not a CSV we can read; `field` says what", body = ErrorBody),
+    ),
+)]
 pub async fn import_preview(
     _user: ApiUser,
     body: Result<Bytes, BytesRejection>,
@@ -233,14 +308,37 @@ pub async fn import_preview(
     Ok(Json(store::import_preview(&body)?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportParams {
+    /// ISO 3166 two-letter code (`GB`) for numbers written without their country code.
     default_country: Option<String>,
-    /// A JSON array of column targets (see `store::ColumnTarget`).
+    /// A JSON array of column targets (`ColumnTarget`), one per column in the file's order;
+    /// missing ones take the suggestion, e.g. `[{"to":"name"},{"to":"phone"},{"to":"ignore"}]`.
     mapping: Option<String>,
 }
 
 /// `POST /api/leads/import`.
+#[utoipa::path(
+    post,
+    path = "/leads/import",
+    tag = "leads",
+    operation_id = "import_leads",
+    summary = "Import leads from a CSV file",
+    description = "All or nothing, in one transaction: rows with a number the user has already \
+        update that lead, rows with the same number merge, bad rows are reported and skipped. \
+        A refusal of the whole file (no phone column, the lead quota) writes nothing. Up to 20 MiB \
+        and 100,000 rows.",
+    params(ImportParams),
+    request_body(content = String, content_type = "text/csv", description = "The CSV file"),
+    responses(
+        (status = 200, description = "What the import did, with each bad row's line and reason", body = store::ImportReport),
+        (status = 400, description = "The body or the query string could not be read", body = ErrorBody),
+        (status = 409, description = "The lead quota would be exceeded; nothing was written", body = ErrorBody),
+        (status = 413, description = "The file is larger than 20 MiB", body = ErrorBody),
+        (status = 422, description = "The file is empty, over 100,000 rows or has no phone column, or `mapping` / `default_country` is not valid", body = ErrorBody),
+    ),
+)]
 pub async fn import(
     State(state): State<AppState>,
     user: ApiUser,

@@ -13,31 +13,51 @@
 
 use std::path::PathBuf;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{ApiError, ApiUser, ResourceId};
+use super::{ApiError, ApiUser, ErrorBody, ResourceId};
 use crate::media::inspect::{self, SendKind};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/messages/media",
-            post(send).layer(DefaultBodyLimit::max(
-                usize::try_from(inspect::MAX_UPLOAD).unwrap_or(usize::MAX) + FORM_ROOM,
-            )),
-        )
-        .route("/media/{id}", get(download))
-        .route("/media/{id}/thumbnail", get(thumbnail))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send).layer(DefaultBodyLimit::max(
+            usize::try_from(inspect::MAX_UPLOAD).unwrap_or(usize::MAX) + FORM_ROOM,
+        )))
+        .routes(routes!(download))
+        .routes(routes!(thumbnail))
+}
+
+/// The form of `POST /api/messages/media`, for the OpenAPI document (the handler reads the parts
+/// as they stream in).
+#[derive(utoipa::ToSchema)]
+#[schema(description = "The multipart form of a media message: one `file` part and text parts.")]
+#[allow(dead_code)] // Describes the form; never built.
+struct MediaUpload {
+    /// The WhatsApp account to send from.
+    account_id: Uuid,
+    /// The recipient's number with its country code.
+    to: String,
+    /// The file (one). Judged by its content, not its name or declared type.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// At most 4096 characters (not sent with audio).
+    caption: Option<String>,
+    /// `image`, `audio`, `video` or `document`: what to send the file as (default: what its
+    /// content is).
+    kind: Option<String>,
+    /// `true`: send an OGG/Opus recording as a voice note.
+    voice_note: Option<bool>,
 }
 
 /// Room for the form's other fields and multipart framing on top of the largest file.
@@ -196,6 +216,30 @@ async fn read_form(
 /// `POST /api/messages/media` (multipart: `account_id`, `to`, `file`, optional `caption`, `kind`,
 /// `voice_note`) → 202 with the queued message (as `GET /api/messages/{id}`, with `media`); the
 /// same `Idempotency-Key` again → 200 with that message.
+#[utoipa::path(
+    post,
+    path = "/messages/media",
+    tag = "messages",
+    operation_id = "send_media",
+    summary = "Send a file: image, audio, voice note, video or document",
+    description = "Multipart form. The file is judged by its content: one that is not what it \
+        claims, or an executable, is 415. Limits: image, audio and video 16 MiB, documents \
+        100 MiB (413). Images are re-encoded as JPEG without metadata. The account must be \
+        connected on this server (409 otherwise).",
+    params(("Idempotency-Key" = Option<String>, Header, description = super::messages::IDEMPOTENCY_KEY)),
+    request_body(content = MediaUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The message queued earlier under this `Idempotency-Key`", body = store::Message),
+        (status = 202, description = "The queued message, with `media`", body = store::Message),
+        (status = 400, description = "The body is not a readable multipart form", body = ErrorBody),
+        (status = 404, description = "The account is not the user's", body = ErrorBody),
+        (status = 409, description = "`opted_out`: the recipient opted out; `conflict`: the account is not linked or not connected on this server, or a different request used this `Idempotency-Key`", body = ErrorBody),
+        (status = 413, description = "The file is over its kind's limit", body = ErrorBody),
+        (status = 415, description = "The file is not what it claims to be, or not something we send", body = ErrorBody),
+        (status = 422, description = "A field is missing or not valid (a voice note must be OGG/Opus); `field` names it", body = ErrorBody),
+        (status = 503, description = "WhatsApp's media servers are not reachable (`whatsapp_unavailable`) or the engine did not answer (`unavailable`)", body = ErrorBody),
+    ),
+)]
 async fn send(
     State(state): State<AppState>,
     user: ApiUser,
@@ -430,6 +474,27 @@ fn parse_range(headers: &HeaderMap, size: u64) -> Option<std::ops::Range<u64>> {
 }
 
 /// `GET /api/media/{message id}`: the file of one of the user's messages.
+#[utoipa::path(
+    get,
+    path = "/media/{id}",
+    tag = "messages",
+    operation_id = "download_media",
+    summary = "The file of a media message",
+    description = "`Content-Type` is the sniffed type; pictures, audio and video are `inline`, \
+        everything else an `attachment` with its file name. One `Range` (`bytes=…`) is honoured.",
+    params(
+        ("id" = Uuid, Path, description = "The message's id"),
+        ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1023`"),
+    ),
+    responses(
+        (status = 200, description = "The whole file", content_type = "application/octet-stream", body = super::openapi::FileBytes,
+            headers(("Content-Disposition" = String), ("Content-Length" = u64), ("Accept-Ranges" = String))),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = super::openapi::FileBytes,
+            headers(("Content-Range" = String), ("Content-Length" = u64))),
+        (status = 404, description = "No such message of the user's, or it has no file", body = ErrorBody),
+        (status = 409, description = "The file is still being downloaded from WhatsApp, or that failed (the reason is in `message`)", body = ErrorBody),
+    ),
+)]
 async fn download(
     State(state): State<AppState>,
     user: ApiUser,
@@ -504,6 +569,18 @@ async fn download(
 }
 
 /// `GET /api/media/{message id}/thumbnail`: the small JPEG the message carried.
+#[utoipa::path(
+    get,
+    path = "/media/{id}/thumbnail",
+    tag = "messages",
+    operation_id = "download_media_thumbnail",
+    summary = "The small JPEG preview a media message carried",
+    params(("id" = Uuid, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "The preview", content_type = "image/jpeg", body = super::openapi::FileBytes),
+        (status = 404, description = "No such message of the user's, or it has no preview", body = ErrorBody),
+    ),
+)]
 async fn thumbnail(
     State(state): State<AppState>,
     user: ApiUser,

@@ -1,31 +1,41 @@
 //! `/api/messages` and `/api/conversations`: the outbox (insert, then the account's engine sends
 //! it) and what was said, newest first.
 
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{ApiError, ApiJson, ApiUser, ResourceId};
+use super::{ApiError, ApiJson, ApiUser, ErrorBody, ResourceId};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/messages", post(send))
-        .route("/messages/{id}", get(show))
-        .route("/conversations", get(conversations))
-        .route("/conversations/{id}/messages", get(conversation_messages))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send))
+        .routes(routes!(show))
+        .routes(routes!(conversations))
+        .routes(routes!(conversation_messages))
 }
 
-#[derive(Deserialize)]
+/// A text to send.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct SendRequest {
+    /// The WhatsApp account to send from.
     account_id: Uuid,
+    /// The recipient's number with its country code (`+44 20 7946 0958`).
     to: String,
+    /// 1 to 4096 characters.
     text: String,
 }
+
+/// The `Idempotency-Key` header of sends (for the OpenAPI document).
+pub(super) const IDEMPOTENCY_KEY: &str = "Any printable text, unique per message. The same key \
+    again (same account) answers 200 with the first message and never sends twice; a different \
+    request under a used key is 409.";
 
 /// The request's `Idempotency-Key`, if any (text sends and media sends).
 pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
@@ -40,6 +50,24 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiEr
 }
 
 /// 202 with the queued message; the same `Idempotency-Key` again → 200 with that message.
+#[utoipa::path(
+    post,
+    path = "/messages",
+    tag = "messages",
+    operation_id = "send_message",
+    summary = "Send a text",
+    description = "The message is queued and the account's engine sends it; follow its `status` \
+        with `GET /api/messages/{id}`.",
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_KEY)),
+    request_body = SendRequest,
+    responses(
+        (status = 200, description = "The message queued earlier under this `Idempotency-Key`", body = store::Message),
+        (status = 202, description = "The queued message", body = store::Message),
+        (status = 404, description = "The account is not the user's", body = ErrorBody),
+        (status = 409, description = "`opted_out`: the recipient opted out; `conflict`: the account is not linked, or a different request used this `Idempotency-Key`", body = ErrorBody),
+        (status = 422, description = "`to`, `text` or `Idempotency-Key` is not valid; `field` names it", body = ErrorBody),
+    ),
+)]
 async fn send(
     State(state): State<AppState>,
     user: ApiUser,
@@ -68,6 +96,17 @@ async fn send(
     Ok((status, Json(message)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/messages/{id}",
+    tag = "messages",
+    operation_id = "get_message",
+    summary = "One message, with its status",
+    description = "`status` moves `queued` → `sent` → `delivered` → `read`, or ends `failed` with \
+        `status_reason`. A media message carries `media`.",
+    params(("id" = Uuid, Path, description = "The message's id")),
+    responses((status = 200, description = "The message", body = store::Message)),
+)]
 async fn show(
     State(state): State<AppState>,
     user: ApiUser,
@@ -80,6 +119,21 @@ async fn show(
 }
 
 /// `GET /api/conversations?limit=&before=`: the latest conversation first, paged (see `paging`).
+#[utoipa::path(
+    get,
+    path = "/conversations",
+    tag = "messages",
+    operation_id = "list_conversations",
+    summary = "Conversations (one per lead), latest first",
+    description = "A page of at most `limit` conversations (default 50).",
+    params(super::paging::BeforePage),
+    responses(
+        (status = 200, description = "A page of conversations", body = [store::ConversationSummary],
+            headers(("Link" = String, description = "`<…&before=…>; rel=\"next\"` when more follow"))),
+        (status = 400, description = "The query string is malformed", body = ErrorBody),
+        (status = 422, description = "`limit` or `before` is not valid", body = ErrorBody),
+    ),
+)]
 async fn conversations(
     State(state): State<AppState>,
     user: ApiUser,
@@ -100,12 +154,30 @@ async fn conversations(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// `next_cursor` of the previous page (opaque).
     before: Option<String>,
+    /// Messages per page, 1 to 200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/conversations/{id}/messages",
+    tag = "messages",
+    operation_id = "list_conversation_messages",
+    summary = "A conversation's messages, newest first",
+    description = "Page with `before` = the previous page's `next_cursor` (null on the last page).",
+    params(("id" = Uuid, Path, description = "The lead's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = store::MessagePage),
+        (status = 400, description = "The query string is malformed", body = ErrorBody),
+        (status = 422, description = "`limit` or `before` is not valid", body = ErrorBody),
+    ),
+)]
 async fn conversation_messages(
     State(state): State<AppState>,
     user: ApiUser,

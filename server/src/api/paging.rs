@@ -21,6 +21,33 @@ pub struct PageQuery {
     limit: Option<String>,
 }
 
+/// `?limit=&before=` of a list ordered newest first, for the OpenAPI document (the handler reads
+/// [`PageQuery`], whose fields are all text so a bad value is our 422).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Describes the query string; never built.
+pub struct BeforePage {
+    /// Items per page, 1 to 200 (default 100; conversations 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+    /// The cursor of the next page, as the previous page's `Link` header gives it (opaque; a
+    /// malformed one is 422).
+    before: Option<String>,
+}
+
+/// `?limit=&after=` of a list ordered by name (see [`BeforePage`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Describes the query string; never built.
+pub struct AfterPage {
+    /// Items per page, 1 to 200 (default 100).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+    /// The cursor of the next page, as the previous page's `Link` header gives it (opaque; a
+    /// malformed one is 422).
+    after: Option<String>,
+}
+
 /// A validated page request.
 pub struct PageRequest {
     pub cursor: Option<String>,

@@ -12,18 +12,18 @@
 use std::sync::OnceLock;
 
 use axum::Json;
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{ApiError, ApiJson, ApiUser, ResourceId};
+use super::{ApiError, ApiJson, ApiUser, ErrorBody, ResourceId};
 use crate::state::AppState;
 
 /// Exports streaming at the same time in this process.
@@ -31,17 +31,27 @@ pub const EXPORTS_AT_ONCE: usize = 2;
 /// Bytes buffered between the ZIP writer and the response body.
 const PIPE_BYTES: usize = 64 * 1024;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/privacy/settings", get(settings).put(save_settings))
-        .route("/audit", get(audit))
-        .route("/export", get(export_account))
-        .route("/leads/{id}/export", get(export_lead))
-        .route("/leads/{id}/consent", get(consent).post(record_consent))
-        .route("/leads/{id}/erase", post(erase_lead))
-        .route("/me/delete", post(delete_account))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(settings, save_settings))
+        .routes(routes!(audit))
+        .routes(routes!(export_account))
+        .routes(routes!(export_lead))
+        .routes(routes!(consent, record_consent))
+        .routes(routes!(erase_lead))
+        .routes(routes!(delete_account))
 }
 
+const LEAD_ID: &str = "The lead's id";
+
+#[utoipa::path(
+    get,
+    path = "/privacy/settings",
+    tag = "privacy",
+    operation_id = "get_privacy_settings",
+    summary = "The user's privacy settings: opt-out keywords and reply, retention",
+    responses((status = 200, description = "The settings (the defaults until saved once)", body = store::PrivacySettings)),
+)]
 async fn settings(
     State(state): State<AppState>,
     user: ApiUser,
@@ -53,6 +63,18 @@ async fn settings(
 }
 
 /// The whole set (see `store::PrivacySettingsInput`); 422 names the field to fix.
+#[utoipa::path(
+    put,
+    path = "/privacy/settings",
+    tag = "privacy",
+    operation_id = "save_privacy_settings",
+    summary = "Replace the privacy settings",
+    request_body = store::PrivacySettingsInput,
+    responses(
+        (status = 200, description = "The saved settings", body = store::PrivacySettings),
+        (status = 422, description = "A field is not valid; `field` names it", body = ErrorBody),
+    ),
+)]
 async fn save_settings(
     State(state): State<AppState>,
     user: ApiUser,
@@ -64,19 +86,38 @@ async fn save_settings(
     Ok(Json(settings))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// `next_before` of the previous page: entries older than this id.
+    #[param(value_type = Option<i64>, minimum = 1)]
     before: Option<String>,
+    /// Entries per page, 1 to 500 (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A page of the audit log, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
 struct AuditPage {
     entries: Vec<store::AuditEntry>,
     /// Pass as `before` for older entries; null on the last page.
     next_before: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "privacy",
+    operation_id = "list_audit_entries",
+    summary = "The user's audit log, newest first",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = AuditPage),
+        (status = 400, description = "The query string is malformed", body = ErrorBody),
+        (status = 422, description = "`before` or `limit` is not valid", body = ErrorBody),
+    ),
+)]
 async fn audit(
     State(state): State<AppState>,
     user: ApiUser,
@@ -117,6 +158,17 @@ async fn audit(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/leads/{id}/consent",
+    tag = "privacy",
+    operation_id = "get_lead_consent",
+    summary = "A lead's consent: its state and ledger",
+    description = "`state` is `opted_out` while the number is on the suppression list, else \
+        `opted_in` when the latest event is an opt-in, else `unknown`.",
+    params(("id" = Uuid, Path, description = LEAD_ID)),
+    responses((status = 200, description = "State and events, newest first", body = store::LeadConsent)),
+)]
 async fn consent(
     State(state): State<AppState>,
     user: ApiUser,
@@ -129,6 +181,21 @@ async fn consent(
 }
 
 /// `{"kind": "opt_in"|"opt_out", "source": "import"|"form"|"chat"|"api", "evidence"}` → 201.
+#[utoipa::path(
+    post,
+    path = "/leads/{id}/consent",
+    tag = "privacy",
+    operation_id = "record_lead_consent",
+    summary = "Record an opt-in or opt-out",
+    description = "An opt-out puts the number on the suppression list and fails what is queued \
+        to it; an opt-in is the only way off the list.",
+    params(("id" = Uuid, Path, description = LEAD_ID)),
+    request_body = store::NewConsent,
+    responses(
+        (status = 201, description = "The recorded event", body = store::ConsentEvent),
+        (status = 422, description = "`kind`, `source` or `evidence` is not valid", body = ErrorBody),
+    ),
+)]
 async fn record_consent(
     State(state): State<AppState>,
     user: ApiUser,
@@ -142,6 +209,17 @@ async fn record_consent(
 }
 
 /// Erases the lead and everything about them; 200 with the counts.
+#[utoipa::path(
+    post,
+    path = "/leads/{id}/erase",
+    tag = "privacy",
+    operation_id = "erase_lead",
+    summary = "Erase a lead and everything about them",
+    description = "Messages, Signal sessions, consent records and events about them go; an audit \
+        entry with counts stays, and an opted-out number stays suppressed (as a hash).",
+    params(("id" = Uuid, Path, description = LEAD_ID)),
+    responses((status = 200, description = "What was removed", body = store::ErasureReport)),
+)]
 async fn erase_lead(
     State(state): State<AppState>,
     user: ApiUser,
@@ -150,9 +228,12 @@ async fn erase_lead(
     Ok(Json(state.store.erase_lead(user.id, id).await?))
 }
 
-#[derive(Deserialize)]
+/// The confirmation that deleting the account needs.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct DeleteAccount {
+    /// Exactly `delete my account`.
     #[serde(default)]
+    #[schema(example = "delete my account")]
     confirm: String,
 }
 
@@ -160,6 +241,20 @@ struct DeleteAccount {
 pub const DELETE_ACCOUNT_PHRASE: &str = app::privacy::DELETE_ACCOUNT_PHRASE;
 
 /// Logs every WhatsApp account out, then deletes the user and all their data; 200 with counts.
+#[utoipa::path(
+    post,
+    path = "/me/delete",
+    tag = "privacy",
+    operation_id = "delete_me",
+    summary = "Delete the user and all their data",
+    description = "Logs every WhatsApp account out first. One `account_deleted` audit record \
+        with counts and no user id remains.",
+    request_body = DeleteAccount,
+    responses(
+        (status = 200, description = "What was removed", body = store::AccountDeletionReport),
+        (status = 422, description = "`confirm` is not `delete my account`", body = ErrorBody),
+    ),
+)]
 async fn delete_account(
     State(state): State<AppState>,
     user: ApiUser,
@@ -176,6 +271,21 @@ async fn delete_account(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/export",
+    tag = "privacy",
+    operation_id = "export_account",
+    summary = "Everything of the user's, as a ZIP of CSV and JSON files",
+    description = "Streamed (no `Content-Length`; `X-Export-Estimated-Bytes` estimates it). At \
+        most two exports stream at once per server: 503 `unavailable` beyond.",
+    responses(
+        (status = 200, description = "The ZIP", content_type = "application/zip", body = super::openapi::FileBytes,
+            headers(("Content-Disposition" = String, description = "`attachment` with the file name"),
+                ("X-Export-Estimated-Bytes" = u64, description = "The expected size"))),
+        (status = 503, description = "`unavailable`: two exports are streaming already; try again later", body = ErrorBody),
+    ),
+)]
 async fn export_account(
     State(state): State<AppState>,
     user: ApiUser,
@@ -183,6 +293,21 @@ async fn export_account(
     export(&state, user.id, store::ExportScope::Account).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/leads/{id}/export",
+    tag = "privacy",
+    operation_id = "export_lead",
+    summary = "Everything about one lead, as a ZIP of CSV and JSON files",
+    description = "Streamed like `GET /api/export`.",
+    params(("id" = Uuid, Path, description = LEAD_ID)),
+    responses(
+        (status = 200, description = "The ZIP", content_type = "application/zip", body = super::openapi::FileBytes,
+            headers(("Content-Disposition" = String, description = "`attachment` with the file name"),
+                ("X-Export-Estimated-Bytes" = u64, description = "The expected size"))),
+        (status = 503, description = "`unavailable`: two exports are streaming already; try again later", body = ErrorBody),
+    ),
+)]
 async fn export_lead(
     State(state): State<AppState>,
     user: ApiUser,

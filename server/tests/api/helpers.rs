@@ -151,6 +151,12 @@ impl TestApp {
         addr
     }
 
+    /// The router's `Debug` output, which lists its routes (axum has no other way to list them).
+    #[allow(dead_code)]
+    pub fn router_debug(&self) -> String {
+        format!("{:?}", self.router)
+    }
+
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self
             .router

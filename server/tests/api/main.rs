@@ -15,6 +15,7 @@ mod lifecycle;
 mod media;
 mod media_s3;
 mod metrics;
+mod openapi;
 mod pages;
 mod privacy;
 mod rate_limits;
