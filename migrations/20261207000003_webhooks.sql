@@ -97,6 +97,44 @@ CREATE POLICY "Users can read their own webhook deliveries"
 REVOKE ALL ON public.webhook_deliveries FROM PUBLIC, anon, authenticated, service_role;
 GRANT SELECT ON public.webhook_deliveries TO authenticated;
 
+-- A delivery carries a copy of what it reports, so it goes when the original goes: a message
+-- deleted (erasure, retention, a deleted account) or a consent record erased takes its
+-- deliveries with it, pending or not.
+CREATE INDEX webhook_deliveries_message_idx ON public.webhook_deliveries ((payload->>'id'))
+    WHERE event_type IN ('message.inbound', 'message.outbound', 'message.status');
+CREATE INDEX webhook_deliveries_event_id_idx ON public.webhook_deliveries (event_id);
+
+CREATE FUNCTION app_private.messages_forget_webhook_deliveries() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM public.webhook_deliveries LIMIT 1) THEN
+        DELETE FROM public.webhook_deliveries d USING gone g
+        WHERE d.payload->>'id' = g.id::text
+          AND d.event_type IN ('message.inbound', 'message.outbound', 'message.status');
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION app_private.messages_forget_webhook_deliveries() FROM PUBLIC, anon, authenticated, service_role;
+CREATE TRIGGER whatsapp_messages_forget_webhook_deliveries AFTER DELETE ON public.whatsapp_messages
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+    EXECUTE FUNCTION app_private.messages_forget_webhook_deliveries();
+
+CREATE FUNCTION app_private.consent_forget_webhook_deliveries() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+    AS $$
+BEGIN
+    DELETE FROM public.webhook_deliveries d USING gone g
+    WHERE d.event_id = 'evt_consent_' || g.id::text;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION app_private.consent_forget_webhook_deliveries() FROM PUBLIC, anon, authenticated, service_role;
+CREATE TRIGGER consent_events_forget_webhook_deliveries AFTER DELETE ON public.consent_events
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT
+    EXECUTE FUNCTION app_private.consent_forget_webhook_deliveries();
+
 -- Fans events out to the user's enabled endpoints that subscribed to their type, in the order
 -- given; returns how many deliveries it queued. The caller holds whatever lock orders its events.
 CREATE FUNCTION app_private.webhook_enqueue(

@@ -131,6 +131,24 @@ async fn events_fan_out_to_subscribed_endpoints_with_the_change_itself() -> Test
     assert_eq!(got[3].0, "consent.opt_out");
     assert_eq!(got[3].1, format!("lead:{}", lead.id));
 
+    // Erasing a lead takes the copies of its messages and consent records along; the other
+    // contact's stay.
+    let mut tx = store.as_user(user).await?;
+    let lead_of_first = tx
+        .webhook_deliveries(messages.webhook.id, None, 10)
+        .await?
+        .deliveries
+        .iter()
+        .find(|d| d.payload["phone_number"] == "+447700900101")
+        .and_then(|d| d.payload["lead_id"].as_str().map(str::to_owned))
+        .expect("the message names its lead");
+    tx.commit().await?;
+    store.erase_lead(user, lead_of_first.parse()?).await?;
+    store.erase_lead(user, lead.id).await?;
+    let left = queued(&url, messages.webhook.id).await?;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].1, format!("chat:{session}:+447700900102"));
+
     // Deleting the account: account.deleted.
     let mut tx = store.as_user(user).await?;
     tx.whatsapp_session_delete(session).await?;
