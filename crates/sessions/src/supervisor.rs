@@ -17,7 +17,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use whatsapp::client::media::{
-    MediaHttp, MediaRetry, MediaSource, MediaTransferError, MediaUpload,
+    MediaConn, MediaHost, MediaHttp, MediaRetry, MediaSource, MediaTransferError, MediaUpload,
 };
 use whatsapp::client::{
     AccountCtx, ClientConfig, Command, CommandError, LinkMethod, LinkStarted, run_account,
@@ -53,6 +53,11 @@ enum Forwarded {
     /// Waited for by the asking instance (it watches the credentials go).
     Logout,
     Reconnect,
+    /// Share the account's `media_conn` through the store, for an upload the asking instance
+    /// makes itself (it waits for the shared row).
+    ShareMediaConn {
+        force: bool,
+    },
 }
 
 impl Forwarded {
@@ -71,7 +76,7 @@ impl Forwarded {
             Self::Presence { available } => Command::Presence { available },
             Self::SubscribePresence { chat } => Command::SubscribePresence { chat },
             Self::Reconnect => Command::Reconnect,
-            Self::Logout => return None,
+            Self::Logout | Self::ShareMediaConn { .. } => return None,
         })
     }
 }
@@ -659,6 +664,17 @@ impl Sessions {
             let Some((_, commands)) = running.iter().find(|(id, _)| *id == account) else {
                 continue;
             };
+            if let Forwarded::ShareMediaConn { force } = command {
+                let this = self.clone();
+                let commands = commands.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = this.share_media_conn(account, &commands, force).await {
+                        tracing::warn!(%account, error = %e, "cannot share the media_conn");
+                    }
+                });
+                done += 1;
+                continue;
+            }
             match command.into_command() {
                 Some(command) => {
                     if commands.send(command).await.is_ok() {
@@ -683,9 +699,159 @@ impl Sessions {
         Ok(done)
     }
 
-    /// Encrypts and uploads a file to WhatsApp's media host through one of the user's accounts
-    /// (connected on this instance), for a media message to send: the descriptor the message
-    /// carries. Waits at most [`MEDIA_TIMEOUT`] (a big video on a slow link takes a while).
+    /// Asks the account running here for its `media_conn` and puts it in the store for the
+    /// instance that asked ([`Forwarded::ShareMediaConn`]).
+    async fn share_media_conn(
+        &self,
+        account: Uuid,
+        commands: &mpsc::Sender<Command>,
+        force: bool,
+    ) -> Result<(), SessionsError> {
+        let (reply, answer) = oneshot::channel();
+        commands
+            .send(Command::MediaConn { force, reply })
+            .await
+            .map_err(|_| SessionsError::Command(CommandError::Stopped))?;
+        let conn = tokio::time::timeout(ANSWER_TIMEOUT, answer)
+            .await
+            .map_err(|_| SessionsError::Timeout)?
+            .map_err(|_| SessionsError::Command(CommandError::Stopped))??;
+        let left = conn.ttl.saturating_sub(conn.fetched_at.elapsed());
+        let hosts: Vec<serde_json::Value> = conn
+            .hosts
+            .iter()
+            .map(|h| {
+                serde_json::json!({"hostname": h.hostname, "max_content_length": h.max_content_length})
+            })
+            .collect();
+        let shared = store::SharedMediaConn {
+            hosts: serde_json::Value::Array(hosts),
+            auth: conn.auth,
+            expires_at: Utc::now()
+                + chrono::TimeDelta::from_std(left).unwrap_or(chrono::TimeDelta::zero()),
+        };
+        self.inner
+            .engine
+            .media_conn_put(account, &shared)
+            .await
+            .map_err(store_error)
+    }
+
+    /// The `media_conn` the holder of `account_id` shared, asking for one (a fresh one when
+    /// `not` is the token that just failed) and waiting for it when there is none yet.
+    async fn shared_media_conn(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        not: Option<&str>,
+    ) -> Result<MediaConn, SessionsError> {
+        // Good for at least the upload's start; the token only has to be valid when it begins.
+        const MARGIN: Duration = Duration::from_secs(60);
+        let usable = |c: &store::SharedMediaConn| not.is_none_or(|bad| c.auth != bad);
+        let current = self
+            .inner
+            .engine
+            .media_conn_get(account_id, MARGIN)
+            .await
+            .map_err(store_error)?;
+        let shared = match current.filter(usable) {
+            Some(c) => c,
+            None => {
+                self.push_forwarded(
+                    user_id,
+                    account_id,
+                    &Forwarded::ShareMediaConn {
+                        force: not.is_some(),
+                    },
+                )
+                .await?;
+                let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if let Some(c) = self
+                        .inner
+                        .engine
+                        .media_conn_get(account_id, MARGIN)
+                        .await
+                        .map_err(store_error)?
+                        .filter(usable)
+                    {
+                        break c;
+                    }
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(SessionsError::Timeout);
+                    }
+                }
+            }
+        };
+        let hosts = shared
+            .hosts
+            .as_array()
+            .map(|hosts| {
+                hosts
+                    .iter()
+                    .filter_map(|h| {
+                        Some(MediaHost {
+                            hostname: h["hostname"].as_str()?.to_owned(),
+                            max_content_length: h["max_content_length"].as_u64(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let left = (shared.expires_at - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        Ok(MediaConn {
+            hosts,
+            auth: shared.auth,
+            ttl: left,
+            fetched_at: std::time::Instant::now(),
+        })
+    }
+
+    /// [`Sessions::upload_media`] for an account another instance holds: the upload made here
+    /// with the holder's `media_conn`; a refused token is replaced once.
+    async fn upload_elsewhere(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+        kind: MediaKind,
+        meta: MediaMeta,
+        source: MediaSource,
+    ) -> Result<MediaDescriptor, SessionsError> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            SessionsError::Command(CommandError::Unavailable(e.to_string()))
+        };
+        let http = self.media_http().map_err(|e| unavailable(&e))?;
+        let conn = self.shared_media_conn(user_id, account_id, None).await?;
+        let source = &source;
+        let upload = |conn: MediaConn, meta: MediaMeta| async move {
+            tokio::time::timeout(MEDIA_TIMEOUT, http.upload(&conn, kind, meta, source))
+                .await
+                .map_err(|_| SessionsError::Timeout)
+        };
+        match upload(conn.clone(), meta.clone()).await? {
+            Ok(d) => Ok(d),
+            Err(MediaTransferError::Io(e)) => Err(SessionsError::Command(CommandError::Invalid(
+                format!("cannot read the file to upload: {e}"),
+            ))),
+            Err(MediaTransferError::UploadFailed(why)) => {
+                tracing::info!(%why, %account_id, "media upload refused; asking the holder for a fresh media_conn");
+                let fresh = self
+                    .shared_media_conn(user_id, account_id, Some(&conn.auth))
+                    .await?;
+                upload(fresh, meta).await?.map_err(|e| unavailable(&e))
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    /// Encrypts and uploads a file to WhatsApp's media host through one of the user's accounts,
+    /// for a media message to send: the descriptor the message carries. The account's own
+    /// connection does it when it runs here; for an account another instance holds, the upload
+    /// is made here with the holder's upload token ([`Forwarded::ShareMediaConn`]). Waits at most
+    /// [`MEDIA_TIMEOUT`] (a big video on a slow link takes a while).
     pub async fn upload_media(
         &self,
         user_id: Uuid,
@@ -694,6 +860,14 @@ impl Sessions {
         meta: MediaMeta,
         source: MediaSource,
     ) -> Result<MediaDescriptor, SessionsError> {
+        if self.running_sender(account_id).is_none() {
+            self.owned(user_id, account_id).await?;
+            if matches!(self.inner.leases.get(), Some(leases) if !leases.holds(account_id)) {
+                return self
+                    .upload_elsewhere(user_id, account_id, kind, meta, source)
+                    .await;
+            }
+        }
         let (reply, answer) = oneshot::channel();
         let upload = MediaUpload {
             kind,

@@ -102,7 +102,9 @@ pub use records::{
     Conversation, ConversationSummary, Lead, LeadPatch, Message, MessageMedia, MessagePage,
     NewLead, NewOutgoing, NewTemplate, Template, WhatsappSession,
 };
-pub use relay::{COMMAND_CHANNEL, COMMAND_MAX_AGE, LIVE_CHANNEL, NOTIFY_MAX, Notices};
+pub use relay::{
+    COMMAND_CHANNEL, COMMAND_MAX_AGE, LIVE_CHANNEL, NOTIFY_MAX, Notices, SharedMediaConn,
+};
 pub use retention::PurgeReport;
 pub use user_tx::UserTx;
 pub use webhooks::{

@@ -110,3 +110,56 @@ impl EngineStore {
         )
     }
 }
+
+/// An account's `media_conn` as its holder shared it (see the shared media_conn migration).
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SharedMediaConn {
+    /// `[{"hostname", "max_content_length"}]`, as the holder parsed them.
+    pub hosts: serde_json::Value,
+    pub auth: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::fmt::Debug for SharedMediaConn {
+    // The upload token stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedMediaConn")
+            .field("hosts", &self.hosts)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineStore {
+    /// Shares the account's current `media_conn` with the other instances (until it expires).
+    pub async fn media_conn_put(
+        &self,
+        session_id: Uuid,
+        conn: &SharedMediaConn,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT app_api.account_media_conn_put($1, $2, $3, $4)")
+            .bind(session_id)
+            .bind(&conn.hosts)
+            .bind(&conn.auth)
+            .bind(conn.expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The account's shared `media_conn`, when it is still good for `margin`.
+    pub async fn media_conn_get(
+        &self,
+        session_id: Uuid,
+        margin: std::time::Duration,
+    ) -> Result<Option<SharedMediaConn>, StoreError> {
+        let margin = i32::try_from(margin.as_secs()).unwrap_or(i32::MAX);
+        Ok(sqlx::query_as(
+            "SELECT hosts, auth, expires_at FROM app_api.account_media_conn_get($1, $2)",
+        )
+        .bind(session_id)
+        .bind(margin)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+}

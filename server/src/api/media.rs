@@ -225,7 +225,7 @@ async fn read_form(
     description = "Multipart form. The file is judged by its content: one that is not what it \
         claims, or an executable, is 415. Limits: image, audio and video 16 MiB, documents \
         100 MiB (413). Images are re-encoded as JPEG without metadata. The account must be \
-        connected on this server (409 otherwise).",
+        connected (409 otherwise) on this server or another instance.",
     params(("Idempotency-Key" = Option<String>, Header, description = super::messages::IDEMPOTENCY_KEY)),
     request_body(content = MediaUpload, content_type = "multipart/form-data"),
     responses(
@@ -233,7 +233,7 @@ async fn read_form(
         (status = 202, description = "The queued message, with `media`", body = store::Message),
         (status = 400, description = "The body is not a readable multipart form", body = ErrorBody),
         (status = 404, description = "The account is not the user's", body = ErrorBody),
-        (status = 409, description = "`opted_out`: the recipient opted out; `conflict`: the account is not linked or not connected on this server, or a different request used this `Idempotency-Key`", body = ErrorBody),
+        (status = 409, description = "`opted_out`: the recipient opted out; `conflict`: the account is not linked or not connected, or a different request used this `Idempotency-Key`", body = ErrorBody),
         (status = 413, description = "The file is over its kind's limit", body = ErrorBody),
         (status = 415, description = "The file is not what it claims to be, or not something we send", body = ErrorBody),
         (status = 422, description = "A field is missing or not valid (a voice note must be OGG/Opus); `field` names it", body = ErrorBody),

@@ -770,6 +770,52 @@ async fn two_instances_share_the_accounts_and_take_over_when_one_dies() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A file sent through B: B uploads it with A's upload token (A asks WhatsApp for it), A
+    // sends the message; the contact's phone decrypts exactly these bytes.
+    let mut pdf = String::from("%PDF-1.4\n");
+    for i in 0..500 {
+        pdf.push_str(&format!("{i} 0 obj << /Type /Brochure /N {i} >> endobj\n"));
+    }
+    pdf.push_str("%%EOF\n");
+    let boundary = "----rarity-two-instances";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"account_id\"\r\n\r\n{id}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"to\"\r\n\r\n+15550002222\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"brochure.pdf\"\r\n\
+         Content-Type: application/pdf\r\n\r\n{pdf}\r\n--{boundary}--\r\n"
+    );
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let media = b
+        .try_request(
+            "POST",
+            "/api/messages/media",
+            Some(&cookie),
+            Some(&form),
+            &[("Content-Type", content_type.as_str())],
+        )
+        .await
+        .expect("answered");
+    assert_eq!(media.status, 202, "a file sent through B: {}", media.body);
+    let wa_id = media.json()["message_id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let received = loop {
+        if let Some(r) = contact.received().into_iter().find(|r| r.id == wa_id) {
+            break r;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the file never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let descriptor = received.media.clone().expect("a media message");
+    assert_eq!(
+        contact
+            .download(&descriptor)
+            .expect("decrypts and verifies"),
+        pdf.as_bytes()
+    );
+
     // Asked of B, carried out by A (which holds the account): typing and read receipts; and a
     // browser on B sees the contact typing, a live-only event of A's.
     let lead = lead_of(&b, &cookie, "+15550002222").await;

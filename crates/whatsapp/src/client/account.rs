@@ -120,6 +120,13 @@ pub enum Command {
     /// Ask the phone that sent a media message to upload it again (its URL expired or the host
     /// lost it: the media retry receipt); the reply is the descriptor with the new direct path.
     RetryMedia(Box<super::media::MediaRetry>),
+    /// The media hosts and upload token (`media_conn`; `force` = ask anew, not the cached
+    /// answer), for an upload another server instance makes: only the instance that holds the
+    /// connection can ask WhatsApp for them.
+    MediaConn {
+        force: bool,
+        reply: oneshot::Sender<Result<super::media::MediaConn, CommandError>>,
+    },
     /// Connect again after the account stopped (replaced, banned, error).
     Reconnect,
     /// End the task (server shutdown); credentials stay.
@@ -137,6 +144,7 @@ impl std::fmt::Debug for Command {
             Self::Presence { .. } => "Presence",
             Self::SubscribePresence { .. } => "SubscribePresence",
             Self::UploadMedia(_) => "UploadMedia",
+            Self::MediaConn { .. } => "MediaConn",
             Self::RetryMedia(_) => "RetryMedia",
             Self::Reconnect => "Reconnect",
             Self::Shutdown => "Shutdown",
@@ -160,6 +168,9 @@ impl Command {
             }
             Self::RetryMedia(retry) => {
                 let _ = retry.reply.send(Err(error));
+            }
+            Self::MediaConn { reply, .. } => {
+                let _ = reply.send(Err(error));
             }
             _ => {}
         }
@@ -695,6 +706,19 @@ async fn serve(
                 }
                 Some(Command::RetryMedia(retry)) => {
                     tokio::spawn(super::media::retry_for(session.clone(), *retry).in_current_span());
+                }
+                Some(Command::MediaConn { force, reply }) => {
+                    let session = session.clone();
+                    tokio::spawn(
+                        async move {
+                            let conn = session
+                                .media_conn(force)
+                                .await
+                                .map_err(|e| CommandError::Unavailable(e.to_string()));
+                            let _ = reply.send(conn);
+                        }
+                        .in_current_span(),
+                    );
                 }
                 Some(Command::Reconnect) => {}
                 Some(Command::Logout { reply }) => {
