@@ -44,7 +44,7 @@ pub fn router(state: AppState) -> Router {
         // limit per user → page protection → handler.
         .layer(from_fn_with_state(
             state.clone(),
-            auth::forms::signup_page_guard,
+            auth::supabase_forms::signup_page_guard,
         ))
         .layer(from_fn(auth::session::protect_pages))
         .layer(from_fn_with_state(state.clone(), throttle::limit_by_user))

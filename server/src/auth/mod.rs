@@ -10,6 +10,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod session;
 pub mod supabase;
+pub mod supabase_forms;
 pub mod supabase_session;
 pub mod token;
 
@@ -22,7 +23,7 @@ use crate::state::AppState;
 /// `/auth/supabase` (the host app hands over a signed-in user).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/auth/supabase", post(forms::supabase_handover))
+        .route("/auth/supabase", post(supabase_forms::handover))
         .route("/auth/signup", post(forms::signup))
         .route("/auth/login", post(forms::login))
         .route("/auth/logout", post(forms::logout))
