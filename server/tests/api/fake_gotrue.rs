@@ -4,7 +4,7 @@
 //! made current; the JWKS serves whatever the test puts in it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
@@ -89,6 +89,8 @@ pub struct FakeGoTrue {
     logouts: Mutex<Vec<(String, Uuid)>>,
     /// Lifetime of the access tokens it issues (seconds).
     access_ttl: AtomicI64,
+    /// While set, the token endpoint answers 503 (an outage).
+    down: AtomicBool,
 }
 
 impl FakeGoTrue {
@@ -105,6 +107,7 @@ impl FakeGoTrue {
             links: Mutex::default(),
             logouts: Mutex::default(),
             access_ttl: AtomicI64::new(3600),
+            down: AtomicBool::new(false),
         });
         let app = Router::new()
             .route("/auth/v1/.well-known/jwks.json", get(jwks))
@@ -129,6 +132,15 @@ impl FakeGoTrue {
 
     pub fn set_access_ttl(&self, seconds: i64) {
         self.access_ttl.store(seconds, Ordering::SeqCst);
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// The refresh tokens it has issued, live or used.
+    pub fn refresh_tokens(&self) -> Vec<String> {
+        self.refresh.lock().unwrap().keys().cloned().collect()
     }
 
     pub fn add_user(&self, email: &str, password: &str) -> Uuid {
@@ -246,6 +258,9 @@ async fn token(
 ) -> Response {
     if !has_key(&headers) {
         return refused(StatusCode::UNAUTHORIZED, "no_api_key");
+    }
+    if fake.down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     match query.get("grant_type").map(String::as_str) {
         Some("password") => {

@@ -426,6 +426,66 @@ async fn an_expired_access_token_is_refreshed_and_a_refused_refresh_signs_out() 
 }
 
 #[tokio::test]
+async fn an_outage_of_supabase_auth_is_a_message_or_a_503_and_the_session_survives_it() {
+    let fake = FakeGoTrue::start().await;
+    let app = supabase_app(&fake).await;
+    let email = unique_email();
+    fake.add_user(&email, PASSWORD);
+    fake.set_access_ttl(20);
+    let cookie = app
+        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
+        .await
+        .session_cookie()
+        .expect("signed in");
+
+    fake.set_down(true);
+    let refused = app
+        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
+        .await;
+    assert_eq!(refused.location(), Some("/login?error=auth_unavailable"));
+    let me = app.me(&cookie).await;
+    assert_eq!(me.status, StatusCode::SERVICE_UNAVAILABLE, "{}", me.body);
+    assert_eq!(me.error_code(), "auth_unavailable");
+
+    // Back up: the claim was released, so the next request refreshes and goes on.
+    fake.set_down(false);
+    let me = app.me(&cookie).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+}
+
+#[tokio::test]
+async fn the_supabase_tokens_are_stored_sealed() {
+    let fake = FakeGoTrue::start().await;
+    let app = supabase_app(&fake).await;
+    let email = unique_email();
+    fake.add_user(&email, PASSWORD);
+    let cookie = app
+        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
+        .await
+        .session_cookie()
+        .expect("signed in");
+    assert_eq!(app.me(&cookie).await.status, StatusCode::OK);
+
+    let mut owner = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url)
+        .await
+        .unwrap();
+    let stored: Vec<u8> = sqlx::query_scalar(
+        "SELECT supabase_tokens FROM app_private.web_sessions WHERE supabase_tokens IS NOT NULL",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&stored);
+    let refresh = fake.refresh_tokens();
+    assert_eq!(refresh.len(), 1);
+    assert!(
+        !text.contains(&refresh[0]),
+        "the refresh token is not in clear text"
+    );
+    assert!(!text.contains("eyJ"), "nor is the access token");
+}
+
+#[tokio::test]
 async fn the_host_app_hands_over_a_signed_in_user() {
     let fake = FakeGoTrue::start().await;
     let app = supabase_app(&fake).await;
