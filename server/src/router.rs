@@ -42,6 +42,10 @@ pub fn router(state: AppState) -> Router {
         // Layers run outside-in from the last one added: request id → trace → headers → latency
         // metric → body limit → client IP → form-error guard → CSRF → limit per IP → session →
         // limit per user → page protection → handler.
+        .layer(from_fn_with_state(
+            state.clone(),
+            auth::supabase_forms::signup_page_guard,
+        ))
         .layer(from_fn(auth::session::protect_pages))
         .layer(from_fn_with_state(state.clone(), throttle::limit_by_user))
         .layer(from_fn_with_state(

@@ -182,6 +182,12 @@ async fn serve(config: &Config, database_url: String) -> Result<(), StartupError
     }
     let state = AppState::new(config, store.clone(), sessions.clone(), media).with_demo(demo);
     let webhooks = crate::webhooks::spawn(store.clone(), state.webhooks.sender.clone());
+    if let Some(url) = &config.supabase_url {
+        tracing::info!(%url, "Supabase mode: people sign in through Supabase Auth; sign-up here is off");
+    }
+    if let Some(verifier) = &state.jwt {
+        verifier.prefetch().await;
+    }
     if let Some(metrics) = state.metrics.clone() {
         crate::stats::spawn_upkeep(metrics);
     }

@@ -11,6 +11,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::rate_limit::Limits;
+use crate::auth::supabase::GoTrue;
+use crate::auth::supabase_session::TokenSeal;
 use crate::auth::token::TokenKey;
 use crate::config::Config;
 use crate::throttle::RateLimits;
@@ -37,6 +39,8 @@ pub struct Keys {
     pub session: TokenKey,
     /// Signs device cookies (`auth::device`).
     pub device: TokenKey,
+    /// Seals the Supabase tokens kept with a Supabase-backed session (`auth::supabase_session`).
+    pub supabase: TokenSeal,
 }
 
 impl Keys {
@@ -45,10 +49,12 @@ impl Keys {
             Some(key) => Self {
                 session: TokenKey::derive(key.bytes(), "session-cookie-v1"),
                 device: TokenKey::derive(key.bytes(), "device-cookie-v1"),
+                supabase: TokenSeal::derive(key.bytes()),
             },
             None => Self {
                 session: TokenKey::random(),
                 device: TokenKey::random(),
+                supabase: TokenSeal::random(),
             },
         }
     }
@@ -61,8 +67,11 @@ pub struct AppState {
     pub sessions: sessions::Sessions,
     pub leptos_options: LeptosOptions,
     pub settings: Arc<Settings>,
-    /// `None` when `SUPABASE_JWT_SECRET` is unset: bearer tokens are then refused.
+    /// Verifies Supabase access tokens (legacy secret and/or the project's JWKS); `None` when
+    /// neither `SUPABASE_JWT_SECRET` nor `SUPABASE_URL` is set: bearer tokens are then refused.
     pub jwt: Option<Arc<JwtVerifier>>,
+    /// Supabase mode (`SUPABASE_URL`): people sign in through this GoTrue, our sign-up is off.
+    pub gotrue: Option<Arc<GoTrue>>,
     /// Every rate limit, the hashing gate and the session-lookup bound.
     pub limits: Arc<RateLimits>,
     pub keys: Arc<Keys>,
@@ -117,10 +126,16 @@ impl AppState {
                     .as_ref()
                     .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
             }),
-            jwt: config
-                .supabase_jwt_secret
-                .as_ref()
-                .map(|secret| Arc::new(JwtVerifier::new(secret, config.supabase_url.as_deref()))),
+            jwt: JwtVerifier::new(
+                config.supabase_jwt_secret.as_ref(),
+                config.supabase_url.as_deref(),
+                limits.jwks_refetch_gap,
+            )
+            .map(Arc::new),
+            gotrue: match (&config.supabase_url, &config.supabase_service_key) {
+                (Some(url), Some(key)) => Some(Arc::new(GoTrue::new(url, key.clone()))),
+                _ => None,
+            },
             limits: Arc::new(RateLimits::new(limits)),
             keys: Arc::new(Keys::from_config(config)),
             metrics: crate::stats::install(),

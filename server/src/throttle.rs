@@ -120,7 +120,7 @@ pub fn too_many_requests(retry: RetryAfter, headers: &HeaderMap) -> Response {
     .into_response()
 }
 
-fn wants_html(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -15,6 +15,9 @@ pub fn auth_error_message(code: &str) -> &'static str {
         "email_taken" => "An account with this email already exists. Sign in instead.",
         "invalid_email" => "Enter a valid email address.",
         "weak_password" => "Use a password of at least 10 characters.",
+        "email_not_confirmed" => "Confirm your email address first (see the email you were sent).",
+        "auth_unavailable" => "Sign-in is unavailable right now. Try again in a minute.",
+        "invalid_session" => "Your session from the main app has expired. Sign in again.",
         _ => "That request could not be processed. Please try again.",
     }
 }

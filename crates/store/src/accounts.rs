@@ -35,6 +35,26 @@ pub struct SessionUser {
     pub email: String,
 }
 
+/// A web session with what backs it: for a session opened through Supabase Auth, the sealed
+/// GoTrue tokens (opaque here: the server seals and opens them) and when the access token expires.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkedSession {
+    pub user_id: Uuid,
+    pub email: String,
+    pub supabase_tokens: Option<Vec<u8>>,
+    pub supabase_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl std::fmt::Debug for LinkedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkedSession")
+            .field("user_id", &self.user_id)
+            .field("supabase", &self.supabase_tokens.is_some())
+            .field("supabase_expires_at", &self.supabase_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How long a web session lasts: `idle` without a request (sliding), and at most `absolute` from
 /// sign-in however active it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,6 +255,79 @@ impl Accounts {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row)
+    }
+
+    /// [`Accounts::start_web_session`] for a session backed by a Supabase Auth session: `tokens`
+    /// are its sealed tokens, `expires_at` when its access token expires.
+    pub async fn start_supabase_web_session(
+        &self,
+        user_id: Uuid,
+        token_hash: &[u8; 32],
+        lifetime: SessionLifetime,
+        tokens: &[u8],
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT app_api.create_supabase_web_session($1, $2, $3, $4, $5, $6)")
+            .bind(user_id)
+            .bind(&token_hash[..])
+            .bind(lifetime.idle)
+            .bind(lifetime.absolute)
+            .bind(tokens)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// [`Accounts::resume_web_session_within`], with what backs the session.
+    pub async fn resume_linked_web_session(
+        &self,
+        token_hash: &[u8; 32],
+        lifetime: SessionLifetime,
+    ) -> Result<Option<LinkedSession>, StoreError> {
+        let row = sqlx::query_as(
+            "SELECT user_id, email, supabase_tokens, supabase_expires_at \
+             FROM app_api.resume_web_session_linked($1, $2, $3)",
+        )
+        .bind(&token_hash[..])
+        .bind(lifetime.idle)
+        .bind(lifetime.absolute)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    /// Claims the right to refresh a Supabase-backed session for `claim` (one refresher across
+    /// tabs and instances): the sealed tokens when this caller won, `None` when someone else holds
+    /// the claim (or the session is gone).
+    pub async fn claim_supabase_refresh(
+        &self,
+        token_hash: &[u8; 32],
+        claim: Duration,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT app_api.claim_supabase_refresh($1, $2)")
+                .bind(&token_hash[..])
+                .bind(claim)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.flatten())
+    }
+
+    /// Ends a claim: with `Some((tokens, expires_at))` the refreshed session is stored; `None`
+    /// only releases the claim so a later request tries again.
+    pub async fn finish_supabase_refresh(
+        &self,
+        token_hash: &[u8; 32],
+        refreshed: Option<(&[u8], chrono::DateTime<chrono::Utc>)>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT app_api.finish_supabase_refresh($1, $2, $3)")
+            .bind(&token_hash[..])
+            .bind(refreshed.map(|(tokens, _)| tokens))
+            .bind(refreshed.map(|(_, at)| at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Logs one session out (idempotent).

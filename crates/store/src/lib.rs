@@ -65,7 +65,9 @@ mod user_tx;
 mod webhooks;
 mod whatsapp;
 
-pub use accounts::{Accounts, Credentials, LoginAttempt, SessionLifetime, SessionUser};
+pub use accounts::{
+    Accounts, Credentials, LinkedSession, LoginAttempt, SessionLifetime, SessionUser,
+};
 pub use api_keys::{API_KEY_SCOPES, ApiKey, ApiKeyGrant, CreatedApiKey, looks_like_api_key};
 pub use audit::{AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditEntry};
 pub use campaign_runner::{CampaignRunner, Pace, TickOutcome};

@@ -49,6 +49,14 @@ pub enum ApiError {
     OptedOut(String),
     #[error("temporarily unavailable")]
     Unavailable,
+    /// Supabase mode: Supabase Auth could not be reached to sign in or to refresh a session.
+    #[error("Supabase Auth is not reachable right now; try again in a moment")]
+    AuthUnavailable,
+    /// Supabase mode: accounts are created in the host app, not here (403 `signup_disabled`).
+    #[error(
+        "sign-up is off here: this dashboard signs in through Supabase Auth; create your account in the main app, then sign in"
+    )]
+    SignUpDisabled,
     /// A rate limit: 429 with `Retry-After` (seconds).
     #[error("too many requests; try again in {retry_after} s")]
     RateLimited { retry_after: u64 },
@@ -128,7 +136,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::InsufficientScope(_) | Self::SignUpDisabled => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -138,9 +148,10 @@ impl ApiError {
             Self::PayloadTooLarge | Self::FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) | Self::OptedOut(_) => StatusCode::CONFLICT,
-            Self::Unavailable | Self::WhatsappUnavailable(_) | Self::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Unavailable
+            | Self::AuthUnavailable
+            | Self::WhatsappUnavailable(_)
+            | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -161,6 +172,8 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::OptedOut(_) => "opted_out",
             Self::Unavailable => "unavailable",
+            Self::AuthUnavailable => "auth_unavailable",
+            Self::SignUpDisabled => "signup_disabled",
             Self::RateLimited { .. } => "rate_limited",
             Self::Overloaded { .. } => "overloaded",
             Self::WhatsappUnavailable(_) => "whatsapp_unavailable",

@@ -83,7 +83,7 @@ impl FromRequestParts<AppState> for ApiUser {
                 return api_key_user(parts, state, token.trim()).await;
             }
             let verifier = state.jwt.as_ref().ok_or(ApiError::Unauthorized)?;
-            let user = verifier.verify(token.trim()).map_err(|e| {
+            let user = verifier.verify(token.trim()).await.map_err(|e| {
                 tracing::info!(error = %e, "bearer token refused");
                 ApiError::Unauthorized
             })?;

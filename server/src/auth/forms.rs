@@ -10,6 +10,13 @@
 //! the database, where no flood of random emails can flush them) and — for browsers presenting the
 //! account's device cookie, which are exempt from the first two — per device cookie. See
 //! `auth::device` for why.
+//!
+//! In Supabase mode (`SUPABASE_URL`) accounts live in the host's Supabase Auth: sign-up is off
+//! (the page says so, the POST answers 403 `signup_disabled`), sign-in checks the password with
+//! GoTrue's password grant instead of our own table (the per-IP and device limits still apply;
+//! GoTrue keeps its own per-account ones), and `POST /auth/supabase` takes a user the host app has
+//! signed in already (those handlers are in `supabase_forms`). Either way the dashboard session is
+//! backed by a GoTrue session of its own (`supabase_session`), and signing out ends that one too.
 
 use axum::Form;
 use axum::extract::State;
@@ -20,7 +27,8 @@ use http::{HeaderMap, header};
 use app::ctx::CurrentUser;
 
 use super::rate_limit::RetryAfter;
-use super::{device, password, session::SessionTokenHash, token};
+use super::supabase_session::{self, SupabaseLink};
+use super::{device, password, session::SessionTokenHash, supabase_forms, token};
 use crate::api::ApiError;
 use crate::client_ip::{ClientIp, IpKey};
 use crate::state::AppState;
@@ -35,6 +43,12 @@ pub enum FormError {
     InvalidEmail,
     WeakPassword,
     BadRequest,
+    /// Supabase mode: GoTrue says the address is not confirmed yet.
+    EmailNotConfirmed,
+    /// Supabase mode: GoTrue could not be reached.
+    AuthUnavailable,
+    /// Supabase mode: the session the host app handed over is not valid (expired, forged).
+    InvalidSession,
 }
 
 impl FormError {
@@ -46,6 +60,9 @@ impl FormError {
             Self::InvalidEmail => "invalid_email",
             Self::WeakPassword => "weak_password",
             Self::BadRequest => "bad_request",
+            Self::EmailNotConfirmed => "email_not_confirmed",
+            Self::AuthUnavailable => "auth_unavailable",
+            Self::InvalidSession => "invalid_session",
         }
     }
 }
@@ -56,12 +73,12 @@ pub struct CredentialsForm {
     password: String,
 }
 
-fn back(page: &str, error: FormError) -> Response {
+pub(super) fn back(page: &str, error: FormError) -> Response {
     Redirect::to(&format!("{page}?error={}", error.code())).into_response()
 }
 
 /// An oversized body is a 413 (our JSON error); any other unreadable form goes back with `bad_request`.
-fn rejected(page: &str, rejection: &FormRejection) -> Response {
+pub(super) fn rejected(page: &str, rejection: &FormRejection) -> Response {
     if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::PayloadTooLarge.into_response();
     }
@@ -80,20 +97,35 @@ async fn start_session(state: &AppState, user_id: uuid::Uuid, email: &str) -> Re
             state.settings.session_lifetime,
         )
         .await;
-    let secure = state.settings.cookie_secure;
     match created {
-        Ok(()) => {
-            let mut response = Redirect::to("/").into_response();
-            let headers = response.headers_mut();
-            headers.append(header::SET_COOKIE, token::set_cookie(&token, secure));
-            headers.append(
-                header::SET_COOKIE,
-                device::set_cookie(email, &state.keys.device, secure),
-            );
-            response
-        }
+        Ok(()) => signed_in(
+            state,
+            Redirect::to("/").into_response(),
+            &token,
+            Some(email),
+        ),
         Err(e) => ApiError::internal(e).into_response(),
     }
+}
+
+/// `response` with the session cookie for `token` and, when the email is known, the device cookie.
+pub(super) fn signed_in(
+    state: &AppState,
+    mut response: Response,
+    token: &str,
+    email: Option<&str>,
+) -> Response {
+    let secure = state.settings.cookie_secure;
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, token::set_cookie(token, secure));
+    if let Some(email) = email {
+        let email = store::normalize_email(email).unwrap_or_else(|_| email.to_lowercase());
+        headers.append(
+            header::SET_COOKIE,
+            device::set_cookie(&email, &state.keys.device, secure),
+        );
+    }
+    response
 }
 
 pub async fn signup(
@@ -103,6 +135,9 @@ pub async fn signup(
     form: Result<Form<CredentialsForm>, FormRejection>,
 ) -> Response {
     const PAGE: &str = "/signup";
+    if state.gotrue.is_some() {
+        return supabase_forms::signup_disabled(&headers);
+    }
     if let Some(ip) = ip
         && let Err(retry) = state.limits.signups_per_ip.check(&IpKey::from(ip))
     {
@@ -171,6 +206,10 @@ pub async fn login(
     if form.password.len() > password::MAX_LEN * 4 {
         return back(PAGE, FormError::InvalidCredentials);
     }
+    if let Some(gotrue) = &state.gotrue {
+        let signed = gotrue.password(form.email.trim(), &form.password).await;
+        return supabase_forms::sign_in(&state, signed, None, "/", &headers).await;
+    }
     let attempt = state
         .store
         .accounts()
@@ -225,11 +264,15 @@ fn signed_out(state: &AppState) -> Response {
 pub async fn logout(
     State(state): State<AppState>,
     session: Option<axum::Extension<SessionTokenHash>>,
+    link: Option<axum::Extension<SupabaseLink>>,
 ) -> Response {
-    if let Some(axum::Extension(SessionTokenHash(hash))) = session
-        && let Err(e) = state.store.accounts().end_web_session(&hash).await
-    {
-        return ApiError::internal(e).into_response();
+    if let Some(axum::Extension(SessionTokenHash(hash))) = session {
+        if let Err(e) = state.store.accounts().end_web_session(&hash).await {
+            return ApiError::internal(e).into_response();
+        }
+        if let Some(axum::Extension(link)) = link {
+            supabase_session::sign_out(&state, &hash, &link, false).await;
+        }
     }
     signed_out(&state)
 }
@@ -237,11 +280,18 @@ pub async fn logout(
 pub async fn logout_all(
     State(state): State<AppState>,
     user: Option<axum::Extension<CurrentUser>>,
+    session: Option<axum::Extension<SessionTokenHash>>,
+    link: Option<axum::Extension<SupabaseLink>>,
 ) -> Response {
     if let Some(axum::Extension(user)) = user
         && let Err(e) = state.store.accounts().end_all_web_sessions(user.id).await
     {
         return ApiError::internal(e).into_response();
+    }
+    if let (Some(axum::Extension(SessionTokenHash(hash))), Some(axum::Extension(link))) =
+        (session, link)
+    {
+        supabase_session::sign_out(&state, &hash, &link, true).await;
     }
     signed_out(&state)
 }

@@ -49,6 +49,9 @@ pub struct Limits {
     pub hashing_queue: usize,
     /// Session-cookie lookups in the database at once (the pool has 10 connections).
     pub session_lookups: usize,
+    /// The least time between two fetches of Supabase's JWKS (a token naming an unknown key id
+    /// asks for one), so a flood of made-up key ids cannot hammer the endpoint.
+    pub jwks_refetch_gap: Duration,
 }
 
 /// `burst` requests at once, then one more every `period`.
@@ -99,6 +102,7 @@ impl Default for Limits {
                 .max(2),
             hashing_queue: 64,
             session_lookups: 5,
+            jwks_refetch_gap: Duration::from_secs(30),
         }
     }
 }

@@ -19,6 +19,7 @@ use http::{Method, header};
 
 use app::ctx::CurrentUser;
 
+use super::supabase_session::{self, Alive, SupabaseLink};
 use super::token;
 use crate::api::ApiError;
 use crate::state::AppState;
@@ -79,16 +80,26 @@ pub async fn resolve_session(
             let resumed = state
                 .store
                 .accounts()
-                .resume_web_session_within(&hash, state.settings.session_lifetime)
+                .resume_linked_web_session(&hash, state.settings.session_lifetime)
                 .await;
             match resumed {
-                Ok(Some(user)) => {
-                    request.extensions_mut().insert(CurrentUser {
-                        id: user.user_id,
-                        email: user.email,
-                    });
-                    request.extensions_mut().insert(SessionTokenHash(hash));
-                }
+                Ok(Some(session)) => match backed(&state, &hash, &session).await {
+                    Ok(Backed::Yes(link)) => {
+                        request.extensions_mut().insert(CurrentUser {
+                            id: session.user_id,
+                            email: session.email,
+                        });
+                        request.extensions_mut().insert(SessionTokenHash(hash));
+                        if let Some(link) = link {
+                            request.extensions_mut().insert(link);
+                        }
+                    }
+                    Ok(Backed::No) => clear_cookie = true,
+                    Ok(Backed::Unavailable) => {
+                        return ApiError::AuthUnavailable.into_response();
+                    }
+                    Err(e) => return ApiError::internal(e).into_response(),
+                },
                 Ok(None) => clear_cookie = true,
                 Err(e) => return ApiError::internal(e).into_response(),
             }
@@ -107,6 +118,47 @@ pub async fn resolve_session(
             .append(header::SET_COOKIE, token::clear_cookie(secure));
     }
     response
+}
+
+enum Backed {
+    /// The session stands; `Some` for a Supabase-backed one.
+    Yes(Option<SupabaseLink>),
+    /// Ended (a refused refresh), or of the other mode: signed out.
+    No,
+    /// Supabase Auth could not be asked whether the session still stands.
+    Unavailable,
+}
+
+/// Whether a resumed session still has what backs it. In Supabase mode every session must be
+/// backed by a Supabase Auth session that is current or refreshes; in standalone mode none may be
+/// (there is nobody to refresh it with). A session of the other mode — the server was switched
+/// between modes — is ended.
+async fn backed(
+    state: &AppState,
+    hash: &[u8; 32],
+    session: &store::LinkedSession,
+) -> Result<Backed, store::StoreError> {
+    let link = match (&session.supabase_tokens, session.supabase_expires_at) {
+        (Some(sealed), Some(expires_at)) => Some(SupabaseLink {
+            sealed: sealed.clone(),
+            expires_at,
+        }),
+        _ => None,
+    };
+    match (state.gotrue.is_some(), link) {
+        (false, None) => Ok(Backed::Yes(None)),
+        (true, Some(link)) => Ok(
+            match supabase_session::keep_alive(state, hash, session.user_id, link).await? {
+                Alive::Yes(link) => Backed::Yes(Some(link)),
+                Alive::Ended => Backed::No,
+                Alive::Unavailable => Backed::Unavailable,
+            },
+        ),
+        (_, _) => {
+            state.store.accounts().end_web_session(hash).await?;
+            Ok(Backed::No)
+        }
+    }
 }
 
 /// Signed-out visitors of dashboard pages go to `/login`; signed-in visitors of `/login` and

@@ -53,9 +53,14 @@ pub struct Config {
     /// `None` = start the embedded PostgreSQL cluster under `DATA_DIR/postgres`.
     pub database_url: Option<SecretString>,
     pub database_app_password: Option<SecretString>,
-    /// When set, bearer JWTs must carry `iss = SUPABASE_URL/auth/v1`.
+    /// `SUPABASE_URL`: Supabase mode. People sign in through the project's Supabase Auth (our own
+    /// sign-up is off), tokens must carry `iss = SUPABASE_URL/auth/v1`, and the project's JWKS
+    /// (asymmetric signing keys) is trusted besides the legacy secret.
     pub supabase_url: Option<String>,
-    /// When set, `Authorization: Bearer <Supabase JWT>` is accepted on `/api`.
+    /// `SUPABASE_SERVICE_KEY`: the service-role (or secret) API key, sent as `apikey` to GoTrue and
+    /// used for its admin endpoints. Required in Supabase mode; never logged.
+    pub supabase_service_key: Option<SecretString>,
+    /// `SUPABASE_JWT_SECRET`: the legacy HS256 secret. When set, HS256 tokens are accepted.
     pub supabase_jwt_secret: Option<SecretString>,
     pub session_idle_timeout: Duration,
     pub data_dir: PathBuf,
@@ -189,7 +194,35 @@ impl Config {
         });
         let database_app_password = get("DATABASE_APP_PASSWORD").map(SecretString::from);
         let supabase_url =
-            get("SUPABASE_URL").and_then(|raw| check!(parse::http_url("SUPABASE_URL", &raw)));
+            get("SUPABASE_URL").and_then(|raw| check!(parse::supabase_url("SUPABASE_URL", &raw)));
+        let supabase_service_key =
+            get("SUPABASE_SERVICE_KEY").map(|raw| SecretString::from(raw.trim().to_owned()));
+        let supabase_set = get("SUPABASE_URL").is_some() || supabase_service_key.is_some();
+        if supabase_set && get("DATABASE_URL").is_none() {
+            problems.push(
+                "DATABASE_URL is required on Supabase: SUPABASE_URL and SUPABASE_SERVICE_KEY reach \
+                 Supabase's HTTP APIs, but a service key cannot open a PostgreSQL connection. Copy the \
+                 connection string from the Supabase dashboard (Project Settings → Database → \
+                 Connection string: the direct connection, or the session pooler on port 5432, not \
+                 the transaction pooler on 6543), put the database password in it and set it as \
+                 DATABASE_URL"
+                    .to_owned(),
+            );
+        }
+        match (get("SUPABASE_URL").is_some(), supabase_service_key.is_some()) {
+            (true, false) => problems.push(
+                "SUPABASE_SERVICE_KEY is required with SUPABASE_URL: sign-in goes through Supabase \
+                 Auth, which needs the project's service-role key (Supabase dashboard → Project \
+                 Settings → API Keys)"
+                    .to_owned(),
+            ),
+            (false, true) => problems.push(
+                "SUPABASE_SERVICE_KEY is set but SUPABASE_URL is not: set SUPABASE_URL to the \
+                 project URL (https://<ref>.supabase.co)"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
         let supabase_jwt_secret = get("SUPABASE_JWT_SECRET").and_then(|raw| {
             let len = raw.len();
             check!(if len >= 32 {
@@ -338,6 +371,7 @@ impl Config {
                 database_url,
                 database_app_password,
                 supabase_url,
+                supabase_service_key,
                 supabase_jwt_secret,
                 session_idle_timeout,
                 data_dir,
@@ -515,6 +549,50 @@ mod tests {
         assert_eq!(
             c.database_url.unwrap().expose_secret(),
             "postgres://u:hunter2@h/db"
+        );
+    }
+
+    #[test]
+    fn supabase_mode_needs_its_service_key_and_a_database_url() {
+        let url = ("SUPABASE_URL", "https://abcd.supabase.co/");
+        let key = ("SUPABASE_SERVICE_KEY", "service-role-key-hunter2");
+        let db = (
+            "DATABASE_URL",
+            "postgres://postgres:pw@db.abcd.supabase.co:5432/postgres",
+        );
+        let err = from(&[url, key]).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(err.problems[0].starts_with("DATABASE_URL is required on Supabase"));
+        assert!(err.problems[0].contains("Project Settings → Database → Connection string"));
+        assert!(!err.to_string().contains("hunter2"));
+        let err = from(&[url, db]).unwrap_err();
+        assert!(
+            err.problems[0].starts_with("SUPABASE_SERVICE_KEY is required with SUPABASE_URL"),
+            "{:?}",
+            err.problems
+        );
+        let err = from(&[key, db]).unwrap_err();
+        assert!(err.problems[0].starts_with("SUPABASE_SERVICE_KEY is set but SUPABASE_URL is not"));
+        let err = from(&[("SUPABASE_URL", "http://abcd.supabase.co"), key, db]).unwrap_err();
+        assert!(
+            err.problems[0].contains("must use https://"),
+            "{:?}",
+            err.problems
+        );
+
+        let c = from(&[url, key, db]).unwrap();
+        assert_eq!(c.supabase_url.as_deref(), Some("https://abcd.supabase.co"));
+        assert_eq!(
+            c.supabase_service_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_owned()),
+            Some("service-role-key-hunter2".to_owned())
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let local = from(&[("SUPABASE_URL", "http://127.0.0.1:54321"), key, db]).unwrap();
+        assert_eq!(
+            local.supabase_url.as_deref(),
+            Some("http://127.0.0.1:54321")
         );
     }
 

@@ -67,7 +67,34 @@ pub fn origin(name: &str, raw: &str) -> Result<String, String> {
     }
 }
 
-/// Any http(s) URL (SUPABASE_URL). Only the shape is checked; the server never calls it.
+/// `SUPABASE_URL`: the project's origin (`https://<ref>.supabase.co`, no path). The server sends
+/// the service key and people's passwords there, so plain `http://` is allowed only for a loopback
+/// host (a local Supabase, or the tests' fake GoTrue).
+pub fn supabase_url(name: &str, raw: &str) -> Result<String, String> {
+    let value = origin(name, raw).map_err(|_| {
+        format!(
+            "{name} must be the project URL like https://<ref>.supabase.co (no path), got {raw:?}"
+        )
+    })?;
+    if let Some(authority) = value.strip_prefix("http://") {
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(format!(
+                "{name} must use https:// (plain http:// only for localhost / 127.0.0.1 / [::1]), got {raw:?}"
+            ));
+        }
+    }
+    Ok(value)
+}
+
+/// Any http(s) URL (MEDIA_S3_ENDPOINT). Only the shape is checked.
 pub fn http_url(name: &str, raw: &str) -> Result<String, String> {
     let value = raw.trim().trim_end_matches('/');
     if (value.starts_with("https://") || value.starts_with("http://")) && value.len() > 8 {
@@ -151,6 +178,28 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn supabase_urls_are_https_unless_loopback() {
+        for ok in [
+            "https://abc.supabase.co",
+            "https://abc.supabase.co/",
+            "http://127.0.0.1:54321",
+            "http://localhost:54321",
+            "http://[::1]:54321",
+        ] {
+            assert!(supabase_url("SUPABASE_URL", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://abc.supabase.co",
+            "http://10.0.0.5:8000",
+            "https://abc.supabase.co/auth/v1",
+            "abc.supabase.co",
+            "http://127.0.0.1.evil.example",
+        ] {
+            assert!(supabase_url("SUPABASE_URL", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn websocket_urls_and_hex_keys() {

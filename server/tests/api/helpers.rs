@@ -84,9 +84,26 @@ pub async fn spawn_app_limited(
     let url = store::test_support::fresh_database()
         .await
         .unwrap_or_else(|e| panic!("these tests need PostgreSQL: {e}"));
+    spawn_app_at(url, vars, limits).await
+}
+
+/// Another app on the database of an earlier one (e.g. the same data served in another mode).
+#[allow(dead_code)]
+pub async fn spawn_app_on(database_url: &str, vars: &[(&str, &str)]) -> TestApp {
+    spawn_app_at(database_url.to_owned(), vars, None).await
+}
+
+async fn spawn_app_at(
+    url: String,
+    vars: &[(&str, &str)],
+    limits: Option<server::auth::rate_limit::Limits>,
+) -> TestApp {
     let mut env: HashMap<String, String> = HashMap::from([
         ("SUPABASE_JWT_SECRET".to_owned(), JWT_SECRET.to_owned()),
         ("LEPTOS_SITE_ROOT".to_owned(), "target/site".to_owned()),
+        // The store below connects to `url` itself; the configuration only has to be complete
+        // (Supabase mode requires a DATABASE_URL).
+        ("DATABASE_URL".to_owned(), url.clone()),
     ]);
     env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config = Config::from_vars(|k| env.get(k).cloned()).expect("test config is valid");
