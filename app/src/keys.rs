@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::FormError;
 use crate::components::form::{field_error, form_error};
-use crate::components::ui::{BUTTON_DANGER, BUTTON_PRIMARY, CARD, ErrorNote, Field, user_message};
+use crate::components::ui::{
+    BUTTON_DANGER, BUTTON_PRIMARY, CARD, ErrorNote, Field, SecretOnce, user_message,
+};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KeyView {
@@ -103,12 +105,7 @@ pub fn ApiKeys() -> impl IntoView {
                 "Read lists and fetches; send sends messages; manage changes leads, templates, campaigns and accounts. "
                 "A key is shown once; only its hash is kept."
             </p>
-            {move || secret().map(|s| view! {
-                <div class="rounded-md border border-accent/40 p-3" role="status">
-                    <p class="text-xs text-muted">"Your new key — copy it now, it will not be shown again:"</p>
-                    <code class="mt-1 block select-all break-all text-sm" data-testid="new-key">{s}</code>
-                </div>
-            })}
+            {move || secret().map(|s| view! { <SecretOnce what="Your new key" secret=s testid="new-key"/> })}
             <ActionForm action=create attr:class="flex flex-col gap-2" attr:data-testid="key-form">
                 <Field label="Name" name="name" required=true placeholder="CRM sync" error=field_error("name")/>
                 <div class="flex flex-wrap gap-4 text-sm">

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::FormError;
 use crate::components::form::{field_error, form_error};
 use crate::components::ui::{
-    BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, ErrorNote, Field, user_message,
+    BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, ErrorNote, Field, SecretOnce, user_message,
 };
 
 /// The event types, with what each means to a user (the same list as `store::WEBHOOK_EVENT_TYPES`).
@@ -258,12 +258,7 @@ pub fn Webhooks() -> impl IntoView {
                 <code>"webhook-id"</code>", "<code>"webhook-timestamp"</code>", "<code>"webhook-signature"</code>
                 "). Failed deliveries are retried for a day; a conversation's events arrive in order."
             </p>
-            {move || secret().map(|s| view! {
-                <div class="rounded-md border border-accent/40 p-3" role="status">
-                    <p class="text-xs text-muted">"Signing secret — copy it now, it will not be shown again:"</p>
-                    <code class="mt-1 block select-all break-all text-sm" data-testid="webhook-secret">{s}</code>
-                </div>
-            })}
+            {move || secret().map(|s| view! { <SecretOnce what="Signing secret" secret=s testid="webhook-secret"/> })}
             <ActionForm action=create node_ref=form_ref attr:class="flex flex-col gap-2" attr:data-testid="webhook-form">
                 <Field label="Endpoint URL" name="url" required=true placeholder="https://crm.example.com/hooks/whatsapp" error=field_error("url")/>
                 <Field label="Description (optional)" name="description" error=field_error("description")/>

@@ -99,6 +99,17 @@ pub fn Field(
     }
 }
 
+/// A secret shown this once (a new API key, a webhook signing secret), selectable for copying.
+#[component]
+pub fn SecretOnce(what: &'static str, secret: String, testid: &'static str) -> impl IntoView {
+    view! {
+        <div class="rounded-md border border-accent/40 p-3" role="status">
+            <p class="text-xs text-muted">{format!("{what} — copy it now, it will not be shown again:")}</p>
+            <code class="mt-1 block select-all break-all text-sm" data-testid=testid>{secret}</code>
+        </div>
+    }
+}
+
 /// A failure that is not tied to one field.
 #[component]
 pub fn ErrorNote(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView {

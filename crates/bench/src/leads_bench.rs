@@ -9,6 +9,8 @@
 //!
 //! `cargo run --release -p bench --bin leads-bench [-- --rows N --messages M]`
 
+#[path = "cli.rs"]
+mod cli;
 #[path = "procfs.rs"]
 #[allow(dead_code)]
 mod procfs;
@@ -21,16 +23,9 @@ use store::{
 };
 use uuid::Uuid;
 
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+use cli::arg;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Peak resident memory of this process so far, KiB (`VmHWM`).
 fn peak_kib() -> u64 {

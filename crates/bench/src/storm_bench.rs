@@ -15,6 +15,8 @@
 //!
 //! `TEST_DATABASE_URL=… cargo run --release -p bench --bin storm-bench [-- --accounts 1000]`
 
+#[path = "cli.rs"]
+mod cli;
 #[path = "procfs.rs"]
 #[allow(dead_code)]
 mod procfs;
@@ -28,18 +30,11 @@ use fake_whatsapp::{Config as FakeConfig, FakeWhatsApp};
 use sqlx::Connection as _;
 use tokio::process::{Child, Command};
 
+use cli::arg;
+
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const KEY: &str = "5151515151515151515151515151515151515151515151515151515151515151";
-
-fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn free_port() -> Res<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
