@@ -31,6 +31,7 @@
 //! breaks prepared statements, which sqlx uses for every query.
 
 mod accounts;
+mod adopt;
 mod api_keys;
 mod audit;
 mod campaign_runner;
@@ -174,7 +175,11 @@ impl Store {
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(config.owner_options()?)
             .await?;
-        MIGRATOR.run(&owner).await?;
+        // A host's own `public.leads` (Supabase mode) is adopted, not created: see `adopt`.
+        match adopt::migrator(&owner).await? {
+            Some(adopting) => adopting.run(&owner).await?,
+            None => MIGRATOR.run(&owner).await?,
+        }
         if let Some(password) = &config.app_password {
             set_app_password(&owner, password).await?;
         }
