@@ -22,6 +22,13 @@ pub(crate) const LEADS_MIGRATION: i64 = 20261126000002;
 
 /// What replaces that migration's `CREATE TABLE public.leads …` block when adopting.
 const ADOPT_SQL: &str = include_str!("sql/adopt_leads.sql");
+/// Put before [`ADOPT_SQL`] when the host's owner column is not `user_id` (`__OWNER__` → its name).
+const OWNER_SQL: &str = include_str!("sql/adopt_leads_owner.sql");
+/// The owner column's name in our own schema, and `LEADS_OWNER_COLUMN`'s default.
+pub const DEFAULT_OWNER_COLUMN: &str = "user_id";
+/// Our trigger and function keeping `user_id` equal to a differently named owner column.
+const OWNER_SYNC_TRIGGER: &str = "zz_rarity_leads_owner_sync";
+const OWNER_SYNC_FUNCTION: &str = "public.rarity_leads_owner_sync()";
 
 /// The start and end of the `leads` block in migration …0002 (its text is frozen by its checksum).
 const LEADS_BLOCK_START: &str = "CREATE TABLE public.leads (";
@@ -48,6 +55,10 @@ const LATER_COLUMNS: [&str; 2] = ["fields", "wa_lid"];
 const WRITTEN_COLUMNS: [&str; 9] = [
     "user_id", "name", "phone", "company", "email", "status", "source", "campaign", "fields",
 ];
+/// Of those, the ones every insert sets to a value; `status` is left to its default by the
+/// engine's "new contact" insert, and the rest may be NULL (no company, no email…).
+const ALWAYS_SET: [&str; 3] = ["user_id", "name", "phone"];
+const MAY_BE_NULL: [&str; 4] = ["company", "email", "source", "campaign"];
 /// Names later migrations create on `public.leads` without `IF NOT EXISTS`.
 const LATER_INDEXES: [&str; 4] = [
     "leads_closed_updated_at_idx",
@@ -62,7 +73,18 @@ const STORE_POLICY: &str = "Rarity WhatsApp: own leads only in the store";
 /// ours or already adopted), `Some` with migration …0002 adapted when a host's `public.leads` is
 /// there to adopt. A host table that cannot be adopted is [`StoreError::Config`] naming every
 /// problem.
-pub(crate) async fn migrator(owner: &PgPool) -> Result<Option<Migrator>, StoreError> {
+///
+/// `owner_column` (`LEADS_OWNER_COLUMN`) names the host table's owner column; it is read only
+/// here, when adopting: afterwards the schema itself keeps `user_id` equal to it.
+pub(crate) async fn migrator(
+    owner: &PgPool,
+    owner_column: &str,
+) -> Result<Option<Migrator>, StoreError> {
+    if !valid_owner_column(owner_column) {
+        return Err(StoreError::Config(format!(
+            "LEADS_OWNER_COLUMN must be a lower-case SQL name (a-z, 0-9, _; at most 63), got {owner_column:?}"
+        )));
+    }
     // Unqualified, as sqlx names its table: resolved by the owner's search_path like sqlx does.
     let (has_leads, has_log): (bool, bool) = sqlx::query_as(
         "SELECT to_regclass('public.leads') IS NOT NULL, to_regclass('_sqlx_migrations') IS NOT NULL",
@@ -82,18 +104,18 @@ pub(crate) async fn migrator(owner: &PgPool) -> Result<Option<Migrator>, StoreEr
             return Ok(None);
         }
     }
-    check_host_leads(owner).await?;
-    Ok(Some(adopting_migrator()?))
+    check_host_leads(owner, owner_column).await?;
+    Ok(Some(adopting_migrator(owner_column)?))
 }
 
 /// [`MIGRATOR`] with migration …0002's `leads` part replaced by the adoption block; same
 /// versions, same checksums.
-pub(crate) fn adopting_migrator() -> Result<Migrator, StoreError> {
+pub(crate) fn adopting_migrator(owner_column: &str) -> Result<Migrator, StoreError> {
     let migrations = MIGRATOR
         .iter()
         .map(|m| {
             if m.version == LEADS_MIGRATION && m.migration_type.is_up_migration() {
-                adopted(m)
+                adopted(m, owner_column)
             } else {
                 Ok(m.clone())
             }
@@ -107,7 +129,17 @@ pub(crate) fn adopting_migrator() -> Result<Migrator, StoreError> {
     })
 }
 
-fn adopted(original: &Migration) -> Result<Migration, StoreError> {
+/// A lower-case, unquoted SQL identifier: safe to write into the adoption SQL as `"name"`.
+pub fn valid_owner_column(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 63
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn adopted(original: &Migration, owner_column: &str) -> Result<Migration, StoreError> {
     let sql: &str = &original.sql;
     let unknown = || {
         StoreError::Config(format!(
@@ -121,6 +153,10 @@ fn adopted(original: &Migration) -> Result<Migration, StoreError> {
     }
     let mut text = String::with_capacity(sql.len() + ADOPT_SQL.len());
     text.push_str(&sql[..start]);
+    if owner_column != DEFAULT_OWNER_COLUMN {
+        // Checked by `valid_owner_column`: no quote can end the identifier early.
+        text.push_str(&OWNER_SQL.replace("__OWNER__", owner_column));
+    }
     text.push_str(ADOPT_SQL);
     text.push_str(&sql[end..]);
     once(&text, LEADS_POLICY).ok_or_else(unknown)?;
@@ -155,15 +191,16 @@ struct HostColumn {
 }
 
 /// Everything that stops us from adopting the host's `public.leads`, in one error.
-async fn check_host_leads(owner: &PgPool) -> Result<(), StoreError> {
+async fn check_host_leads(owner: &PgPool, owner_column: &str) -> Result<(), StoreError> {
     let mut problems: Vec<String> = Vec::new();
-    let (kind, rls, owned, owner_name): (String, bool, bool, String) = sqlx::query_as(
-        "SELECT c.relkind::text, c.relrowsecurity, pg_has_role(current_user, c.relowner, 'USAGE'), \
-                pg_get_userbyid(c.relowner)::text \
+    let (kind, rls, forced, owned, owner_name): (String, bool, bool, bool, String) =
+        sqlx::query_as(
+            "SELECT c.relkind::text, c.relrowsecurity, c.relforcerowsecurity, \
+                pg_has_role(current_user, c.relowner, 'USAGE'), pg_get_userbyid(c.relowner)::text \
          FROM pg_class c WHERE c.oid = 'public.leads'::regclass",
-    )
-    .fetch_one(owner)
-    .await?;
+        )
+        .fetch_one(owner)
+        .await?;
     if kind != "r" && kind != "p" {
         problems.push("it is not a table (a view or another kind of relation)".to_owned());
         return Err(refusal(&problems));
@@ -177,6 +214,14 @@ async fn check_host_leads(owner: &PgPool) -> Result<(), StoreError> {
         problems.push(
             "row-level security is off on it: enable it (with the host's own policies) first, \
              since enabling it for you would change what the host's clients can see"
+                .to_owned(),
+        );
+    }
+
+    if forced {
+        problems.push(
+            "FORCE ROW LEVEL SECURITY is on: the owner's own maintenance (our migrations, erasure, \
+             retention) would be filtered by the policies"
                 .to_owned(),
         );
     }
@@ -203,15 +248,31 @@ async fn check_host_leads(owner: &PgPool) -> Result<(), StoreError> {
         ),
         Some(_) => {}
     }
-    match column("user_id") {
+    let renamed = owner_column != DEFAULT_OWNER_COLUMN;
+    match column(owner_column) {
+        None if renamed => problems.push(format!(
+            "it has no `{owner_column}` column, which LEADS_OWNER_COLUMN names as its owner column"
+        )),
         None => problems.push(
-            "it has no `user_id uuid` owner column (the auth.users id of the lead's owner)"
+            "it has no `user_id uuid` owner column (the auth.users id of the lead's owner); \
+             if yours has another name, set LEADS_OWNER_COLUMN to it"
                 .to_owned(),
         ),
-        Some(owner) if owner.type_name != "uuid" => {
-            problems.push(format!("its `user_id` is {}, not uuid", owner.type_name))
-        }
+        Some(c) if c.type_name != "uuid" => problems.push(format!(
+            "its owner column `{owner_column}` is {}, not uuid",
+            c.type_name
+        )),
+        Some(c) if c.generated => problems.push(format!(
+            "its owner column `{owner_column}` is a generated column: we write it"
+        )),
         Some(_) => {}
+    }
+    if renamed && column(DEFAULT_OWNER_COLUMN).is_some() {
+        problems.push(format!(
+            "it has a `user_id` column besides `{owner_column}` (LEADS_OWNER_COLUMN): we would add \
+             a `user_id` kept equal to the owner column; unset LEADS_OWNER_COLUMN if `user_id` is \
+             the owner"
+        ));
     }
     for name in TEXT_COLUMNS {
         if let Some(c) = column(name)
@@ -239,16 +300,18 @@ async fn check_host_leads(owner: &PgPool) -> Result<(), StoreError> {
         }
     }
     for c in &columns {
-        let written = WRITTEN_COLUMNS.contains(&c.name.as_str());
-        if c.generated && written {
+        let name = c.name.as_str();
+        // A renamed owner column is set from `user_id` by our trigger, before NOT NULL is checked.
+        let always_set = ALWAYS_SET.contains(&name) || name == owner_column;
+        if c.generated && (WRITTEN_COLUMNS.contains(&name) || name == owner_column) {
+            problems.push(format!("its `{name}` is a generated column: we write it"));
+        } else if c.not_null && MAY_BE_NULL.contains(&name) {
             problems.push(format!(
-                "its `{}` is a generated column: we write it",
-                c.name
+                "its `{name}` is NOT NULL: leads we create often have none (no company, no email…)"
             ));
-        } else if c.not_null && !c.has_default && !written && c.name != "id" {
+        } else if c.not_null && !c.has_default && !always_set && name != "id" {
             problems.push(format!(
-                "its `{}` is NOT NULL without a default: leads we create do not set it",
-                c.name
+                "its `{name}` is NOT NULL without a default: leads we create do not always set it"
             ));
         }
     }
@@ -277,13 +340,14 @@ async fn check_host_leads(owner: &PgPool) -> Result<(), StoreError> {
     if !has_unique_phone
         && problems.is_empty()
         && column("phone").is_some()
-        && column("user_id").is_some()
+        && column(owner_column).is_some()
     {
-        let duplicated: i64 = sqlx::query_scalar(
+        // `owner_column` is a checked identifier (`valid_owner_column`).
+        let duplicated: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM (SELECT 1 FROM public.leads \
-                                   WHERE user_id IS NOT NULL AND phone IS NOT NULL \
-                                   GROUP BY user_id, phone HAVING count(*) > 1) d",
-        )
+                                   WHERE \"{owner_column}\" IS NOT NULL AND phone IS NOT NULL \
+                                   GROUP BY \"{owner_column}\", phone HAVING count(*) > 1) d"
+        ))
         .fetch_one(owner)
         .await?;
         if duplicated > 0 {
@@ -305,11 +369,24 @@ async fn check_host_leads(owner: &PgPool) -> Result<(), StoreError> {
             ));
         }
     }
+    let mut triggers = LATER_TRIGGERS.to_vec();
+    if renamed {
+        triggers.push(OWNER_SYNC_TRIGGER);
+        let function_taken: bool = sqlx::query_scalar("SELECT to_regprocedure($1) IS NOT NULL")
+            .bind(OWNER_SYNC_FUNCTION)
+            .fetch_one(owner)
+            .await?;
+        if function_taken {
+            problems.push(format!(
+                "a function {OWNER_SYNC_FUNCTION} exists already; we create one under that name"
+            ));
+        }
+    }
     let taken: Vec<String> = sqlx::query_scalar(
         "SELECT t.tgname::text FROM pg_catalog.pg_trigger t \
          WHERE t.tgrelid = 'public.leads'::regclass AND t.tgname = ANY($1) ORDER BY 1",
     )
-    .bind(&LATER_TRIGGERS[..])
+    .bind(&triggers)
     .fetch_all(owner)
     .await?;
     for trigger in taken {
@@ -350,7 +427,8 @@ mod tests {
 
     #[test]
     fn the_leads_migration_is_adapted_and_keeps_its_checksum() {
-        let migrator = adopting_migrator().expect("migration …0002 is the text we know");
+        let migrator =
+            adopting_migrator(DEFAULT_OWNER_COLUMN).expect("migration …0002 is the text we know");
         let (original, adapted) = MIGRATOR
             .iter()
             .zip(migrator.iter())
@@ -366,12 +444,48 @@ mod tests {
                 .contains("CREATE TABLE public.whatsapp_messages")
         );
         assert!(adapted.sql.contains(ADOPT_SQL));
+        assert!(!adapted.sql.contains(OWNER_SYNC_TRIGGER));
         // Every other migration is the file itself.
         for (a, b) in MIGRATOR.iter().zip(migrator.iter()) {
             assert_eq!(a.version, b.version);
             if a.version != LEADS_MIGRATION {
                 assert_eq!(a.sql, b.sql);
             }
+        }
+    }
+
+    #[test]
+    fn a_renamed_owner_column_is_kept_equal_to_user_id() {
+        let migrator = adopting_migrator("owner_id").expect("adapted");
+        let adapted = migrator
+            .iter()
+            .find(|m| m.version == LEADS_MIGRATION)
+            .expect("the leads migration");
+        assert!(
+            adapted
+                .sql
+                .contains("UPDATE public.leads SET user_id = \"owner_id\";")
+        );
+        assert!(adapted.sql.contains(OWNER_SYNC_TRIGGER));
+        assert!(!adapted.sql.contains("__OWNER__"));
+        // The owner block comes first: the adoption block's UNIQUE (user_id, phone) needs it.
+        assert!(adapted.sql.find(OWNER_SYNC_TRIGGER) < adapted.sql.find("leads_user_id_phone_key"));
+    }
+
+    #[test]
+    fn owner_column_names_are_plain_identifiers() {
+        for good in ["user_id", "owner_id", "created_by", "_owner2"] {
+            assert!(valid_owner_column(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Owner",
+            "owner id",
+            "owner\"; DROP TABLE x; --",
+            "1st",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_owner_column(bad), "{bad}");
         }
     }
 }

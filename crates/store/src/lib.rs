@@ -69,6 +69,10 @@ mod whatsapp;
 pub use accounts::{
     Accounts, Credentials, LinkedSession, LoginAttempt, SessionLifetime, SessionUser,
 };
+pub use adopt::{
+    DEFAULT_OWNER_COLUMN as DEFAULT_LEADS_OWNER_COLUMN,
+    valid_owner_column as valid_leads_owner_column,
+};
 pub use api_keys::{API_KEY_SCOPES, ApiKey, ApiKeyGrant, CreatedApiKey, looks_like_api_key};
 pub use audit::{AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditEntry};
 pub use campaign_runner::{CampaignRunner, Pace, TickOutcome};
@@ -176,7 +180,7 @@ impl Store {
             .connect_with(config.owner_options()?)
             .await?;
         // A host's own `public.leads` (Supabase mode) is adopted, not created: see `adopt`.
-        match adopt::migrator(&owner).await? {
+        match adopt::migrator(&owner, settings.leads_owner_column()).await? {
             Some(adopting) => adopting.run(&owner).await?,
             None => MIGRATOR.run(&owner).await?,
         }

@@ -369,7 +369,7 @@ async fn a_host_leads_table_that_cannot_be_adopted_is_refused_and_left_alone() -
     sqlx::raw_sql(SUPABASE_AUTH).execute(&mut conn).await?;
     sqlx::raw_sql(
         "CREATE TABLE public.leads (id bigserial PRIMARY KEY, owner_id uuid, phone text, \
-                                    org_id uuid NOT NULL, fields jsonb); \
+                                    org_id uuid NOT NULL, fields jsonb, company text NOT NULL DEFAULT ''); \
          INSERT INTO public.leads (owner_id, phone, org_id) VALUES (gen_random_uuid(), '+351911111111', gen_random_uuid());",
     )
     .execute(&mut conn)
@@ -385,6 +385,7 @@ async fn a_host_leads_table_that_cannot_be_adopted_is_refused_and_left_alone() -
         "no `user_id uuid`",
         "`fields` column",
         "`org_id` is NOT NULL without a default",
+        "`company` is NOT NULL",
         "row-level security is off",
         "Nothing was changed",
     ] {
@@ -443,4 +444,185 @@ async fn snapshot_loose(conn: &mut PgConnection) -> Result<(Vec<String>, String)
     .fetch_one(&mut *conn)
     .await?;
     Ok((columns, rows))
+}
+
+/// A host whose owner column is `owner_id` (defaulting to the signed-in user), with an
+/// `updated_at` trigger of its own and a trigger it keeps switched off.
+const HOST_LEADS_OWNER_ID: &str = r#"
+CREATE TABLE public.leads (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  owner_id uuid NOT NULL DEFAULT auth.uid() REFERENCES auth.users (id) ON DELETE CASCADE,
+  name text,
+  phone text,
+  status text NOT NULL DEFAULT 'open',
+  score integer NOT NULL DEFAULT 0,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE FUNCTION public.host_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
+CREATE TRIGGER host_touch BEFORE UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION public.host_touch();
+CREATE FUNCTION public.host_never() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'switched off by the host'; END $$;
+CREATE TRIGGER host_off BEFORE UPDATE ON public.leads FOR EACH ROW EXECUTE FUNCTION public.host_never();
+ALTER TABLE public.leads DISABLE TRIGGER host_off;
+ALTER TABLE public.leads ENABLE ROW LEVEL SECURITY;
+CREATE POLICY "Host: owners manage their leads" ON public.leads
+  FOR ALL TO authenticated USING (owner_id = auth.uid()) WITH CHECK (owner_id = auth.uid());
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.leads TO authenticated;
+"#;
+
+async fn rows_of_owner_id_table(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT md5(string_agg(t::text, E'\\n' ORDER BY t.id)) \
+         FROM (SELECT id, owner_id, name, phone, status, score, created_at, updated_at FROM public.leads) t",
+    )
+    .fetch_one(&mut *conn)
+    .await
+}
+
+fn owner_id_settings() -> store::StoreSettings {
+    store::StoreSettings {
+        leads_owner_column: Some("owner_id".to_owned()),
+        ..store::StoreSettings::default()
+    }
+}
+
+#[tokio::test]
+async fn a_host_owner_column_of_another_name_is_configured_and_kept_equal_to_user_id() -> TestResult
+{
+    let url = store::test_support::fresh_database().await?;
+    let mut conn = owner(&url).await?;
+    sqlx::raw_sql(SUPABASE_AUTH).execute(&mut conn).await?;
+    sqlx::raw_sql(HOST_LEADS_OWNER_ID)
+        .execute(&mut conn)
+        .await?;
+    let ana = auth_user(&mut conn, "ana@host.example").await?;
+    let bob = auth_user(&mut conn, "bob@host.example").await?;
+    sqlx::query(
+        "INSERT INTO public.leads (owner_id, name, phone, status, score, created_at, updated_at) VALUES \
+         ($1, 'Maria Host', '+351911111111', 'negotiation', 80, '2026-01-02', '2026-01-03'), \
+         ($2, 'Bob''s Lead', '+447700900123', 'open', 10, '2026-01-04', '2026-01-05')",
+    )
+    .bind(ana)
+    .bind(bob)
+    .execute(&mut conn)
+    .await?;
+    let rows = rows_of_owner_id_table(&mut conn).await?;
+
+    // Without LEADS_OWNER_COLUMN the table is refused, with the way out in the message.
+    let result = Store::connect(&StoreConfig::new(url.clone())).await;
+    let Err(StoreError::Config(message)) = result else {
+        panic!("expected a refusal, got {result:?}");
+    };
+    assert!(message.contains("set LEADS_OWNER_COLUMN"), "{message}");
+
+    let store = Store::connect_with(&StoreConfig::new(url.clone()), &owner_id_settings()).await?;
+    store.readiness().await?;
+    assert_eq!(
+        rows_of_owner_id_table(&mut conn).await?,
+        rows,
+        "the host's rows changed (its updated_at trigger must not fire on our fill)"
+    );
+    let triggers: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tgname::text, tgenabled::text FROM pg_trigger \
+         WHERE tgrelid = 'public.leads'::regclass AND tgname IN ('host_touch', 'host_off') ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    assert_eq!(
+        triggers,
+        [
+            ("host_off".to_owned(), "D".to_owned()),
+            ("host_touch".to_owned(), "O".to_owned())
+        ],
+        "the host's triggers are as the host left them"
+    );
+    let unequal: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM public.leads WHERE user_id IS DISTINCT FROM owner_id",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    assert_eq!(unequal, 0);
+
+    // Our store: own leads only; a lead we create and one from WhatsApp belong to the user in the
+    // host's column too.
+    let mut tx = store.as_user(ana).await?;
+    let names: Vec<String> = tx.leads_list().await?.into_iter().map(|l| l.name).collect();
+    assert_eq!(names, ["Maria Host"]);
+    let created = tx
+        .lead_create(NewLead::new("Carla New", "+351933333333"))
+        .await?;
+    tx.commit().await?;
+    let engine = store.engine(a_cipher());
+    let session = a_linked_account(&store, &engine, ana).await?;
+    engine
+        .commit(
+            session,
+            ana,
+            EngineCommit {
+                inbound: vec![a_contact_sends("NEW1", "+351944444444", "Hi")],
+                ..Default::default()
+            },
+        )
+        .await?;
+    let owners: Vec<(String, Option<Uuid>)> = sqlx::query_as(
+        "SELECT phone, owner_id FROM public.leads WHERE id = $1 OR phone = '+351944444444' ORDER BY phone",
+    )
+    .bind(created.id)
+    .fetch_all(&mut conn)
+    .await?;
+    assert_eq!(
+        owners,
+        [
+            ("+351933333333".to_owned(), Some(ana)),
+            ("+351944444444".to_owned(), Some(ana))
+        ]
+    );
+
+    // The host's clients write only their column: a lead they create (owner from its default)
+    // and a lead they hand to someone else follow in `user_id`, so our store agrees.
+    let mut host = sqlx::Connection::begin(&mut conn).await?;
+    sqlx::query("SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)")
+        .bind(serde_json::json!({ "sub": bob, "role": "authenticated" }).to_string())
+        .execute(&mut *host)
+        .await?;
+    sqlx::query(
+        "INSERT INTO public.leads (name, phone) VALUES ('Bob via the host app', '+447700900456')",
+    )
+    .execute(&mut *host)
+    .await?;
+    host.commit().await?;
+    sqlx::query("UPDATE public.leads SET owner_id = $1 WHERE name = 'Maria Host'")
+        .bind(bob)
+        .execute(&mut conn)
+        .await?;
+    let mut tx = store.as_user(bob).await?;
+    let mut names: Vec<String> = tx.leads_list().await?.into_iter().map(|l| l.name).collect();
+    names.sort();
+    assert_eq!(names, ["Bob via the host app", "Bob's Lead", "Maria Host"]);
+    drop(tx);
+    let mut tx = store.as_user(ana).await?;
+    assert!(
+        !tx.leads_list()
+            .await?
+            .iter()
+            .any(|l| l.name == "Maria Host")
+    );
+    drop(tx);
+
+    // Running again, with or without the setting (it only matters when adopting), is a no-op.
+    let applied = "SELECT string_agg(version || ':' || installed_on, ',' ORDER BY version) FROM _sqlx_migrations";
+    let log: String = sqlx::query_scalar(applied).fetch_one(&mut conn).await?;
+    let rows = rows_of_owner_id_table(&mut conn).await?;
+    Store::connect_with(&StoreConfig::new(url.clone()), &owner_id_settings()).await?;
+    Store::connect(&StoreConfig::new(url.clone())).await?;
+    assert_eq!(
+        sqlx::query_scalar::<_, String>(applied)
+            .fetch_one(&mut conn)
+            .await?,
+        log
+    );
+    assert_eq!(rows_of_owner_id_table(&mut conn).await?, rows);
+    Ok(())
 }
