@@ -147,6 +147,7 @@ async fn a_host_project() -> Result<(String, Uuid, Uuid), Box<dyn std::error::Er
         "INSERT INTO public.leads (user_id, name, email, phone, company, status, pipeline_stage, score, notes, shared, updated_at) VALUES \
          ($1, 'Maria Host', 'maria@client.example', '+351911111111', 'Client Lda', 'negotiation', 'demo', 80, 'Call back Monday', false, now()), \
          ($1, NULL, NULL, '0911 222 333', NULL, 'open', 'inbox', 10, 'From the fair; no name yet', false, NULL), \
+         ($1, NULL, NULL, '+351955555555', NULL, 'open', 'inbox', 5, 'Called us, left no name', false, NULL), \
          ($1, 'Nuno No Phone', 'nuno@client.example', NULL, NULL, 'won', 'closed', 100, NULL, false, NULL), \
          ($2, 'Bob''s Shared Lead', NULL, '+447700900123', 'Team Co', 'contacted', 'qualified', 55, 'Shared with the team', true, now())",
     )
@@ -182,8 +183,8 @@ async fn a_host_leads_table_is_adopted_and_keeps_its_rows_columns_and_policies()
         .await?;
     assert_eq!(
         host_client_sees(&mut conn, ana).await?,
-        4,
-        "own 3 + Bob's shared one"
+        5,
+        "own 4 + Bob's shared one"
     );
 
     let store = Store::connect(&StoreConfig::new(url.clone())).await?;
@@ -256,7 +257,7 @@ async fn a_host_leads_table_is_adopted_and_keeps_its_rows_columns_and_policies()
     // Our store: the user's own leads only, host rows read as our shape, left as they are.
     let mut tx = store.as_user(ana).await?;
     let mut leads = tx.leads_list().await?;
-    leads.sort_by(|a, b| a.name.cmp(&b.name));
+    leads.sort_by(|a, b| (&a.name, &a.phone).cmp(&(&b.name, &b.phone)));
     let seen: Vec<(&str, &str, &str)> = leads
         .iter()
         .map(|l| (l.name.as_str(), l.phone.as_str(), l.status.as_str()))
@@ -264,6 +265,7 @@ async fn a_host_leads_table_is_adopted_and_keeps_its_rows_columns_and_policies()
     assert_eq!(
         seen,
         [
+            ("", "+351955555555", "new"),
             ("", "0911 222 333", "new"),
             ("Maria Host", "+351911111111", "new"),
             ("Nuno No Phone", "", "won"),
@@ -283,7 +285,7 @@ async fn a_host_leads_table_is_adopted_and_keeps_its_rows_columns_and_policies()
             .await?;
     assert_eq!((stage.as_deref(), score, shared), (Some("inbox"), 0, false));
     // The host's clients keep their own rules (the team sees shared leads).
-    assert_eq!(host_client_sees(&mut conn, ana).await?, 5);
+    assert_eq!(host_client_sees(&mut conn, ana).await?, 6);
     assert_eq!(host_client_sees(&mut conn, bob).await?, 1);
 
     // WhatsApp: a message from a host lead's number links to that lead; one from a new number
@@ -298,6 +300,7 @@ async fn a_host_leads_table_is_adopted_and_keeps_its_rows_columns_and_policies()
                 inbound: vec![
                     a_contact_sends("HOST1", "+351911111111", "Olá, about the demo"),
                     a_contact_sends("NEW1", "+351944444444", "Hi, saw your ad"),
+                    a_contact_sends("NONAME1", "+351955555555", "It's me again"),
                 ],
                 ..Default::default()
             },
@@ -310,6 +313,11 @@ async fn a_host_leads_table_is_adopted_and_keeps_its_rows_columns_and_policies()
     .await?;
     assert_eq!(links[0].0, "HOST1");
     assert_eq!(links[0].1, maria, "linked to the host's lead");
+    let nameless: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM public.leads WHERE phone = '+351955555555'")
+            .fetch_one(&mut conn)
+            .await?;
+    assert_eq!(links[2], ("NONAME1".to_owned(), nameless));
     let new_lead = links[1].1.ok_or("the new number got no lead")?;
     assert!(!host_ids.contains(&new_lead));
     let (owner_of, phone, status, source): (Uuid, String, String, Option<String>) =
@@ -321,6 +329,107 @@ async fn a_host_leads_table_is_adopted_and_keeps_its_rows_columns_and_policies()
         (owner_of, phone.as_str(), status.as_str(), source.as_deref()),
         (ana, "+351944444444", "open", Some("whatsapp")),
         "a lead we create takes the host's default status"
+    );
+
+    // The rest of the store reads host rows too: the chats list, the data export (the host's
+    // own status values as they are), and a CSV import into existing leads, which keeps what the
+    // file does not name (a missing name stays missing, a host status stays).
+    let mut tx = store.as_user(ana).await?;
+    let chats = tx.conversations().await?;
+    assert_eq!(chats.len(), 3, "{chats:#?}");
+    assert!(
+        chats
+            .iter()
+            .any(|c| c.lead_name.is_empty() && c.phone_number == "+351955555555")
+    );
+    let report = tx
+        .leads_import(
+            b"phone,company\n+351955555555,Acme\n+351911111111,Client SA\n",
+            &store::ImportOptions::default(),
+        )
+        .await?;
+    tx.commit().await?;
+    assert_eq!((report.updated, report.created), (2, 0), "{report:#?}");
+    let imported: Vec<(Option<String>, String, Option<String>)> = sqlx::query_as(
+        "SELECT name, status, company FROM public.leads \
+         WHERE phone IN ('+351955555555', '+351911111111') ORDER BY phone",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    assert_eq!(
+        imported,
+        [
+            (
+                Some("Maria Host".to_owned()),
+                "negotiation".to_owned(),
+                Some("Client SA".to_owned())
+            ),
+            (None, "open".to_owned(), Some("Acme".to_owned())),
+        ]
+    );
+    let (_, files) = crate::export::export(&store, ana, store::ExportScope::Account).await?;
+    let exported = crate::export::csv_rows(&files["leads.csv"])?;
+    let mut statuses: Vec<&str> = exported.iter().map(|r| r["status"].as_str()).collect();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        ["negotiation", "new", "open", "open", "open", "won"],
+        "every one of Ana's leads, with the host's statuses"
+    );
+
+    // A campaign over host leads: the nameless one is sent to, the one whose number is not in
+    // international format is skipped with that reason (never sent to a made-up number).
+    crate::campaigns::active(&engine, session).await?;
+    let local: Uuid =
+        sqlx::query_scalar("SELECT id FROM public.leads WHERE phone = '0911 222 333'")
+            .fetch_one(&mut conn)
+            .await?;
+    let mut tx = store.as_user(ana).await?;
+    let campaign = tx
+        .campaign_create(store::NewCampaign {
+            name: "Host leads".into(),
+            content: Some("Hello from us".into()),
+            account_ids: vec![session],
+            // Skips cost no pacing; the send does, so the skip goes first.
+            lead_ids: Some(vec![local, nameless.ok_or("no nameless lead")?]),
+            start: true,
+            ..store::NewCampaign::default()
+        })
+        .await?;
+    tx.commit().await?;
+    crate::campaigns::run(
+        &store.campaign_runner(),
+        campaign.id,
+        ana,
+        store::Pace::default(),
+        10,
+    )
+    .await?;
+    let mut tx = store.as_user(ana).await?;
+    let mut states: Vec<(String, String, String, Option<String>)> = tx
+        .campaign_leads(campaign.id, None, None, 10)
+        .await?
+        .into_iter()
+        .map(|l| (l.name, l.phone, l.state, l.reason))
+        .collect();
+    drop(tx);
+    states.sort();
+    assert_eq!(
+        states,
+        [
+            (
+                String::new(),
+                "+351955555555".to_owned(),
+                "queued".to_owned(),
+                None
+            ),
+            (
+                String::new(),
+                "0911 222 333".to_owned(),
+                "skipped".to_owned(),
+                Some("no phone number in international format".to_owned())
+            ),
+        ]
     );
 
     let mut tx = store.as_user(bob).await?;
