@@ -437,6 +437,32 @@ async fn a_host_leads_table_is_adopted_and_keeps_its_rows_columns_and_policies()
     assert_eq!(bobs, ["Bob's Shared Lead"]);
     drop(tx);
 
+    // A contact who opts out by WhatsApp, and whose number the host's app then clears: the
+    // host's update goes through (nothing to carry the opt-out to; the old number stays out).
+    engine
+        .commit(
+            session,
+            ana,
+            EngineCommit {
+                inbound: vec![a_contact_sends("STOP1", "+351944444444", "STOP")],
+                ..Default::default()
+            },
+        )
+        .await?;
+    let mut tx = store.as_user(ana).await?;
+    assert!(
+        matches!(
+            tx.consent_of(new_lead).await?.state,
+            store::ConsentState::OptedOut
+        ),
+        "the STOP opted out"
+    );
+    drop(tx);
+    sqlx::query("UPDATE public.leads SET phone = NULL WHERE id = $1")
+        .bind(new_lead)
+        .execute(&mut conn)
+        .await?;
+
     // The host's own writes go on as before: an old row with a host status and a local number
     // is updatable, and the web form inserts as anon.
     sqlx::query("UPDATE public.leads SET notes = 'Met at the fair', score = 20 WHERE phone = '0911 222 333'")
