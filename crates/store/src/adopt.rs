@@ -34,7 +34,8 @@ const OWNER_SYNC_FUNCTION: &str = "public.rarity_leads_owner_sync()";
 const LEADS_BLOCK_START: &str = "CREATE TABLE public.leads (";
 const LEADS_BLOCK_END: &str = "CREATE TRIGGER leads_set_updated_at BEFORE UPDATE ON public.leads\n    \
      FOR EACH ROW EXECUTE FUNCTION public.rarity_set_updated_at();\n";
-/// Created by the adoption block only when the host has no policy of that name.
+/// Our own table's policy, for everyone acting as a user; an adopted table gets one that applies
+/// only in the store's transactions instead (see `sql/adopt_leads.sql`).
 const LEADS_POLICY: &str = "CREATE POLICY \"Users can manage their own leads\"\n    \
      ON public.leads FOR ALL TO authenticated\n    \
      USING (user_id = (SELECT auth.uid()))\n    \
@@ -67,7 +68,10 @@ const LATER_INDEXES: [&str; 4] = [
     "leads_user_id_updated_at_idx",
 ];
 const LATER_TRIGGERS: [&str; 2] = ["leads_consent_follow_phone", "leads_enforce_quota"];
-const STORE_POLICY: &str = "Rarity WhatsApp: own leads only in the store";
+const STORE_POLICIES: [&str; 2] = [
+    "Rarity WhatsApp: users manage their own leads in the store",
+    "Rarity WhatsApp: own leads only in the store",
+];
 
 /// The migrator to run: `None` for [`MIGRATOR`] itself (a fresh database, or `leads` already
 /// ours or already adopted), `Some` with migration …0002 adapted when a host's `public.leads` is
@@ -394,15 +398,17 @@ async fn check_host_leads(owner: &PgPool, owner_column: &str) -> Result<(), Stor
             "it has a trigger named `{trigger}`, a name we create one under"
         ));
     }
-    let policy_taken: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p \
-                        WHERE p.polrelid = 'public.leads'::regclass AND p.polname = $1)",
+    let taken: Vec<String> = sqlx::query_scalar(
+        "SELECT p.polname::text FROM pg_catalog.pg_policy p \
+         WHERE p.polrelid = 'public.leads'::regclass AND p.polname = ANY($1) ORDER BY 1",
     )
-    .bind(STORE_POLICY)
-    .fetch_one(owner)
+    .bind(&STORE_POLICIES[..])
+    .fetch_all(owner)
     .await?;
-    if policy_taken {
-        problems.push(format!("it has a policy named \"{STORE_POLICY}\""));
+    for policy in taken {
+        problems.push(format!(
+            "it has a policy named \"{policy}\", a name we create one under"
+        ));
     }
 
     if problems.is_empty() {

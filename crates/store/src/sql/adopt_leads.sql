@@ -44,24 +44,26 @@ BEGIN
         ALTER TABLE public.leads ADD CONSTRAINT leads_user_id_phone_key UNIQUE (user_id, phone);
     END IF;
 
-    -- Our store's transactions (and only they: `rarity.own_leads_only` is set by `act_as`) see
-    -- only the user's own leads, whatever wider permissive policies the host has (team sharing,
-    -- managers). Restrictive policies AND with the permissive ones, so this can only narrow: the
-    -- host's own clients, which do not set the flag, keep exactly the access they had.
+    -- Both policies of ours apply only in our store's transactions: `rarity.own_leads_only` is
+    -- set by `act_as` (every store transaction acting as a user). The host's own clients do not
+    -- set it, so for them the table's policies are exactly the host's, neither wider nor
+    -- narrower. (Anyone who did set it would gain nothing: both ask `user_id = auth.uid()`.)
+    -- The permissive one gives the store the user's own rows (PostgreSQL ORs permissive
+    -- policies, so unconditionally it would widen a host whose owners may, say, only read);
+    -- the restrictive one ANDs, keeping the store to those rows even where the host's policies
+    -- share leads with a team or a manager.
+    CREATE POLICY "Rarity WhatsApp: users manage their own leads in the store"
+        ON public.leads AS PERMISSIVE FOR ALL TO authenticated
+        USING (pg_catalog.current_setting('rarity.own_leads_only', true) = 'on'
+               AND user_id = (SELECT auth.uid()))
+        WITH CHECK (pg_catalog.current_setting('rarity.own_leads_only', true) = 'on'
+                    AND user_id = (SELECT auth.uid()));
     CREATE POLICY "Rarity WhatsApp: own leads only in the store"
         ON public.leads AS RESTRICTIVE FOR ALL TO authenticated
         USING (pg_catalog.current_setting('rarity.own_leads_only', true) IS DISTINCT FROM 'on'
                OR user_id = (SELECT auth.uid()))
         WITH CHECK (pg_catalog.current_setting('rarity.own_leads_only', true) IS DISTINCT FROM 'on'
                     OR user_id = (SELECT auth.uid()));
-
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
-                   WHERE p.polrelid = 'public.leads'::regclass AND p.polname = 'Users can manage their own leads') THEN
-        CREATE POLICY "Users can manage their own leads"
-            ON public.leads FOR ALL TO authenticated
-            USING (user_id = (SELECT auth.uid()))
-            WITH CHECK (user_id = (SELECT auth.uid()));
-    END IF;
 END
 $adopt$;
 CREATE INDEX IF NOT EXISTS leads_user_id_created_at_idx ON public.leads (user_id, created_at DESC);
