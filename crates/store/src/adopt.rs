@@ -320,6 +320,28 @@ async fn check_host_leads(owner: &PgPool, owner_column: &str) -> Result<(), Stor
         }
     }
 
+    // Leads are listed and paged by `created_at`: every row needs one, now and later.
+    if let Some(c) = column("created_at")
+        && c.type_name == "timestamp with time zone"
+    {
+        if !c.not_null && !c.has_default {
+            problems.push(
+                "its `created_at` has no default: leads your app creates would have none, and we \
+                 list leads by it (add DEFAULT now())"
+                    .to_owned(),
+            );
+        }
+        let missing: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM public.leads WHERE created_at IS NULL")
+                .fetch_one(owner)
+                .await?;
+        if missing > 0 {
+            problems.push(format!(
+                "{missing} lead(s) have no `created_at`: fill them (e.g. from updated_at or now())"
+            ));
+        }
+    }
+
     let has_id_key: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c \
                         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \

@@ -502,7 +502,8 @@ async fn a_host_leads_table_that_cannot_be_adopted_is_refused_and_left_alone() -
     sqlx::raw_sql(SUPABASE_AUTH).execute(&mut conn).await?;
     sqlx::raw_sql(
         "CREATE TABLE public.leads (id bigserial PRIMARY KEY, owner_id uuid, phone text, \
-                                    org_id uuid NOT NULL, fields jsonb, company text NOT NULL DEFAULT ''); \
+                                    org_id uuid NOT NULL, fields jsonb, company text NOT NULL DEFAULT '', \
+                                    created_at timestamptz); \
          INSERT INTO public.leads (owner_id, phone, org_id) VALUES (gen_random_uuid(), '+351911111111', gen_random_uuid());",
     )
     .execute(&mut conn)
@@ -519,6 +520,8 @@ async fn a_host_leads_table_that_cannot_be_adopted_is_refused_and_left_alone() -
         "`fields` column",
         "`org_id` is NOT NULL without a default",
         "`company` is NOT NULL",
+        "`created_at` has no default",
+        "1 lead(s) have no `created_at`",
         "row-level security is off",
         "Nothing was changed",
     ] {
