@@ -271,6 +271,16 @@ async fn check_host_leads(owner: &PgPool, owner_column: &str) -> Result<(), Stor
         )),
         Some(_) => {}
     }
+    let is_ours = std::iter::once("id")
+        .chain(TEXT_COLUMNS)
+        .chain(TIME_COLUMNS)
+        .chain(LATER_COLUMNS)
+        .any(|c| c == owner_column);
+    if renamed && is_ours {
+        problems.push(format!(
+            "LEADS_OWNER_COLUMN names `{owner_column}`, one of the lead's own columns, not an owner"
+        ));
+    }
     if renamed && column(DEFAULT_OWNER_COLUMN).is_some() {
         problems.push(format!(
             "it has a `user_id` column besides `{owner_column}` (LEADS_OWNER_COLUMN): we would add \

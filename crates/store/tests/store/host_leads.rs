@@ -654,6 +654,22 @@ async fn a_host_owner_column_of_another_name_is_configured_and_kept_equal_to_use
         panic!("expected a refusal, got {result:?}");
     };
     assert!(message.contains("set LEADS_OWNER_COLUMN"), "{message}");
+    // Nor with a lead column of its own named as the owner.
+    let result = Store::connect_with(
+        &StoreConfig::new(url.clone()),
+        &store::StoreSettings {
+            leads_owner_column: Some("id".to_owned()),
+            ..store::StoreSettings::default()
+        },
+    )
+    .await;
+    let Err(StoreError::Config(message)) = result else {
+        panic!("expected a refusal, got {result:?}");
+    };
+    assert!(
+        message.contains("one of the lead's own columns"),
+        "{message}"
+    );
 
     let store = Store::connect_with(&StoreConfig::new(url.clone()), &owner_id_settings()).await?;
     store.readiness().await?;
