@@ -110,6 +110,7 @@ pub(crate) async fn connect_store(
     };
     let settings = StoreSettings {
         max_sessions_per_user: Some(config.whatsapp_max_sessions_per_user),
+        leads_owner_column: config.leads_owner_column.clone(),
     };
     let store = Store::connect_with(&store_config, &settings)
         .await

@@ -121,6 +121,7 @@ struct PgArgs {
 async fn connect_pg(args: &PgArgs) -> Res<Pg> {
     let settings = StoreSettings {
         max_sessions_per_user: Some(10_000),
+        ..StoreSettings::default()
     };
     let store = Store::connect_with(&StoreConfig::new(&args.database), &settings).await?;
     let user_id = match store.accounts().credentials(&args.owner).await? {

@@ -296,7 +296,8 @@ async fn tick(tx: &mut UserTx, campaign_id: Uuid, pace: Pace) -> Result<TickOutc
         let mut skips = 0;
         let queued = loop {
             let lead: Option<NextLead> = sqlx::query_as(
-                "SELECT cl.lead_id, l.name, l.phone, l.company, l.email, l.status, l.fields, \
+                "SELECT cl.lead_id, coalesce(l.name, '') AS name, coalesce(l.phone, '') AS phone, \
+                        l.company, l.email, coalesce(l.status, '') AS status, l.fields, \
                    NOT EXISTS (SELECT 1 FROM public.whatsapp_messages m WHERE m.lead_id = l.id) AS first_contact, \
                    public.rarity_is_suppressed(l.phone) AS suppressed \
                  FROM public.campaign_leads cl JOIN public.leads l ON l.id = cl.lead_id \
@@ -312,6 +313,9 @@ async fn tick(tx: &mut UserTx, campaign_id: Uuid, pace: Pace) -> Result<TickOutc
             };
             let skip = if lead.suppressed {
                 Some("opted out".to_owned())
+            } else if crate::domain::PhoneE164::parse(&lead.phone).is_err() {
+                // Only on a host's adopted `leads`: ours holds E.164 numbers only.
+                Some("no phone number in international format".to_owned())
             } else {
                 match render(&due.content, &lead) {
                     Ok(_) if lead.first_contact && !first_contact_room => {

@@ -228,7 +228,8 @@ const CAMPAIGN_COLUMNS: &str = "c.id, c.name, c.template_id, c.content, c.status
                WHERE ca.campaign_id = c.id), '{}') AS account_ids";
 
 /// Each campaign lead with its derived state (see the module docs), over `campaign_leads cl`.
-const LEAD_STATE_SQL: &str = "SELECT cl.lead_id, l.name, l.phone, cl.position, \
+/// (Name and phone may be NULL on a host's adopted `leads`: read as `''`, as `LEAD_COLUMNS` does.)
+const LEAD_STATE_SQL: &str = "SELECT cl.lead_id, coalesce(l.name, '') AS name, coalesce(l.phone, '') AS phone, cl.position, \
        CASE WHEN cl.state <> 'queued' THEN cl.state \
             WHEN m.status = 'failed' AND m.status_reason = 'not_on_whatsapp' THEN 'skipped' \
             WHEN m.id IS NULL OR m.status = 'failed' THEN 'failed' \

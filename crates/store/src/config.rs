@@ -25,9 +25,19 @@ pub struct StoreSettings {
     /// How many WhatsApp accounts one user may have (default
     /// [`DEFAULT_MAX_SESSIONS_PER_USER`]); 1 to 10,000.
     pub max_sessions_per_user: Option<u32>,
+    /// `LEADS_OWNER_COLUMN`: the owner column of a host's existing `public.leads` (default
+    /// `user_id`). Read only when that table is adopted (the first start on it); ours is always
+    /// `user_id`, and an adopted table's `user_id` is kept equal to the column named here.
+    pub leads_owner_column: Option<String>,
 }
 
 impl StoreSettings {
+    pub fn leads_owner_column(&self) -> &str {
+        self.leads_owner_column
+            .as_deref()
+            .unwrap_or(crate::adopt::DEFAULT_OWNER_COLUMN)
+    }
+
     pub fn max_sessions_per_user(&self) -> u32 {
         self.max_sessions_per_user
             .unwrap_or(DEFAULT_MAX_SESSIONS_PER_USER)

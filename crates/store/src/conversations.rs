@@ -125,7 +125,7 @@ impl UserTx {
         // Per lead: one index probe for the latest message (lead_timeline_idx) and one count over
         // the partial unread index. RLS applies to both tables.
         let sql = format!(
-            "SELECT l.id AS summary_lead_id, l.name AS lead_name, l.phone AS lead_phone, \
+            "SELECT l.id AS summary_lead_id, coalesce(l.name, '') AS lead_name, coalesce(l.phone, '') AS lead_phone, \
                     (SELECT count(*) FROM public.whatsapp_messages u \
                      WHERE u.lead_id = l.id AND u.direction = 'in' AND u.status = 'delivered') AS unread_count, \
                     {MESSAGE_COLUMNS} \

@@ -292,13 +292,14 @@ impl ExportRow for AuditRow {
     const HEADERS: &'static [&'static str] = &["id", "action", "details", "created_at"];
 }
 
-const LEADS_SQL: &str = "SELECT l.id, l.name, l.phone, l.company, l.email, l.status, l.source, \
+const LEADS_SQL: &str = "SELECT l.id, coalesce(l.name, '') AS name, coalesce(l.phone, '') AS phone, \
+       l.company, l.email, coalesce(l.status, '') AS status, l.source, \
        l.campaign, \
        CASE WHEN public.rarity_is_suppressed(l.phone) THEN 'opted_out' \
             WHEN (SELECT e.kind FROM public.consent_events e WHERE e.lead_id = l.id \
                   ORDER BY e.created_at DESC, e.id DESC LIMIT 1) = 'opt_in' THEN 'opted_in' \
             ELSE 'unknown' END AS consent, \
-       l.created_at, l.updated_at \
+       l.created_at, coalesce(l.updated_at, l.created_at) AS updated_at \
      FROM public.leads l WHERE ($1::uuid IS NULL OR l.id = $1) AND ($2::text IS NULL OR l.phone = $2) \
      ORDER BY l.created_at, l.id";
 

@@ -409,10 +409,12 @@ fn row(
 struct Existing {
     id: Uuid,
     phone: String,
-    name: String,
+    /// NULL only on a host's adopted `leads`; kept NULL unless the file names the lead.
+    name: Option<String>,
     company: Option<String>,
     email: Option<String>,
-    status: String,
+    /// NULL only on a host's adopted `leads` (a status of its own is kept as it is).
+    status: Option<String>,
     fields: sqlx::types::Json<BTreeMap<String, String>>,
 }
 
@@ -449,11 +451,11 @@ impl UserTx {
         #[derive(Default)]
         struct Columns {
             id: Vec<Uuid>,
-            name: Vec<String>,
+            name: Vec<Option<String>>,
             phone: Vec<String>,
             company: Vec<Option<String>>,
             email: Vec<Option<String>>,
-            status: Vec<String>,
+            status: Vec<Option<String>>,
             fields: Vec<sqlx::types::Json<BTreeMap<String, String>>>,
         }
         let (mut new, mut changed) = (Columns::default(), Columns::default());
@@ -464,8 +466,8 @@ impl UserTx {
                     fields.extend(row.fields.clone());
                     let status = row
                         .status
-                        .map_or(lead.status.clone(), |s| s.as_str().to_owned());
-                    let name = row.name.clone().unwrap_or_else(|| lead.name.clone());
+                        .map_or(lead.status.clone(), |s| Some(s.as_str().to_owned()));
+                    let name = row.name.clone().or_else(|| lead.name.clone());
                     let company = row.company.clone().or(lead.company.take());
                     let email = row.email.clone().or(lead.email.take());
                     if name == lead.name
@@ -485,12 +487,12 @@ impl UserTx {
                 }
                 None => {
                     new.name
-                        .push(row.name.clone().unwrap_or_else(|| row.phone.clone()));
+                        .push(Some(row.name.clone().unwrap_or_else(|| row.phone.clone())));
                     new.phone.push(row.phone.clone());
                     new.company.push(row.company.clone());
                     new.email.push(row.email.clone());
                     new.status
-                        .push(row.status.unwrap_or_default().as_str().to_owned());
+                        .push(Some(row.status.unwrap_or_default().as_str().to_owned()));
                     new.fields.push(sqlx::types::Json(row.fields.clone()));
                 }
             }

@@ -9,8 +9,14 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-pub(crate) const LEAD_COLUMNS: &str = "id, user_id, name, phone, company, email, status, source, campaign, \
-     fields, wa_lid, created_at, updated_at";
+/// A lead's columns as [`Lead`] reads them. On our own table each expression is the column itself
+/// (its constraints guarantee it); on a host's adopted table (see `adopt`) a row the host wrote
+/// may have no name or phone, a status of the host's own, or no `updated_at` yet: it is read as
+/// `''`, `new` and its `created_at`, and left as it is in the table.
+pub(crate) const LEAD_COLUMNS: &str = "id, user_id, coalesce(name, '') AS name, coalesce(phone, '') AS phone, \
+     company, email, \
+     CASE WHEN status IN ('new', 'contacted', 'qualified', 'won', 'lost') THEN status ELSE 'new' END AS status, \
+     source, campaign, fields, wa_lid, created_at, coalesce(updated_at, created_at) AS updated_at";
 
 /// Leads per page when the caller does not say; pages hold 1 to [`crate::conversations::PAGE_MAX`].
 pub const LEADS_PAGE_DEFAULT: i64 = 100;

@@ -31,6 +31,7 @@
 //! breaks prepared statements, which sqlx uses for every query.
 
 mod accounts;
+mod adopt;
 mod api_keys;
 mod audit;
 mod campaign_runner;
@@ -67,6 +68,10 @@ mod whatsapp;
 
 pub use accounts::{
     Accounts, Credentials, LinkedSession, LoginAttempt, SessionLifetime, SessionUser,
+};
+pub use adopt::{
+    DEFAULT_OWNER_COLUMN as DEFAULT_LEADS_OWNER_COLUMN,
+    valid_owner_column as valid_leads_owner_column,
 };
 pub use api_keys::{API_KEY_SCOPES, ApiKey, ApiKeyGrant, CreatedApiKey, looks_like_api_key};
 pub use audit::{AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, AuditEntry};
@@ -174,7 +179,11 @@ impl Store {
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(config.owner_options()?)
             .await?;
-        MIGRATOR.run(&owner).await?;
+        // A host's own `public.leads` (Supabase mode) is adopted, not created: see `adopt`.
+        match adopt::migrator(&owner, settings.leads_owner_column()).await? {
+            Some(adopting) => adopting.run(&owner).await?,
+            None => MIGRATOR.run(&owner).await?,
+        }
         if let Some(password) = &config.app_password {
             set_app_password(&owner, password).await?;
         }

@@ -49,11 +49,14 @@ impl UserTx {
 /// Switches the current transaction to `authenticated` acting as `user_id`: from here on RLS decides
 /// what it sees. Same shape as the claims PostgREST sets from a Supabase JWT; `true` = local to the
 /// transaction, so the pooled connection is clean for the next user. Used by [`UserTx`] and by the
-/// engine's commit, which writes its secrets first and then acts as the account's owner.
+/// engine's commit, which writes its secrets first and then acts as the account's owner. It also
+/// sets `rarity.own_leads_only`, which narrows an adopted host `leads` table to the user's own rows
+/// whatever the host's wider policies allow (see `adopt` and `sql/adopt_leads.sql`).
 pub(crate) async fn act_as(conn: &mut PgConnection, user_id: Uuid) -> Result<(), StoreError> {
     let claims = serde_json::json!({ "sub": user_id, "role": "authenticated" }).to_string();
     sqlx::query(
-        "SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)",
+        "SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true), \
+                set_config('rarity.own_leads_only', 'on', true)",
     )
     .bind(claims)
     .execute(conn)

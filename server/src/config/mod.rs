@@ -82,6 +82,9 @@ pub struct Config {
     /// `RATE_LIMIT_PER_IP` / `RATE_LIMIT_PER_USER`: requests per second (bursts of ten times).
     pub rate_limit_per_ip: u32,
     pub rate_limit_per_user: u32,
+    /// `LEADS_OWNER_COLUMN`: the owner column of the host's existing `public.leads`, read when
+    /// that table is adopted (`None` = `user_id`).
+    pub leads_owner_column: Option<String>,
 }
 
 /// All problems found, one human-readable line each.
@@ -308,6 +311,16 @@ impl Config {
         let rate_limit_per_user = get("RATE_LIMIT_PER_USER").map_or(Some(50), |raw| {
             check!(parse::number("RATE_LIMIT_PER_USER", &raw, 1, 100_000)).map(|n| n as u32)
         });
+        let leads_owner_column = get("LEADS_OWNER_COLUMN").and_then(|raw| {
+            let name = raw.trim().to_owned();
+            check!(if store::valid_leads_owner_column(&name) {
+                Ok(name)
+            } else {
+                Err(format!(
+                    "LEADS_OWNER_COLUMN must be a lower-case column name (a-z, 0-9, _, at most 63 characters), got {raw:?}"
+                ))
+            })
+        });
         let metrics_token = get("METRICS_TOKEN").and_then(|raw| {
             let token = raw.trim().to_owned();
             let len = token.chars().count();
@@ -385,6 +398,7 @@ impl Config {
                 metrics_token,
                 rate_limit_per_ip,
                 rate_limit_per_user,
+                leads_owner_column,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -499,6 +513,20 @@ mod tests {
         assert_eq!(
             from(&[]).unwrap().session_max_lifetime,
             Duration::from_secs(12 * 3600)
+        );
+    }
+
+    #[test]
+    fn the_leads_owner_column_is_a_plain_column_name() {
+        assert_eq!(from(&[]).unwrap().leads_owner_column, None);
+        let c = from(&[("LEADS_OWNER_COLUMN", " owner_id ")]).unwrap();
+        assert_eq!(c.leads_owner_column.as_deref(), Some("owner_id"));
+        let err = from(&[("LEADS_OWNER_COLUMN", "owner_id\"; drop table leads")]).unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec![
+                "LEADS_OWNER_COLUMN must be a lower-case column name (a-z, 0-9, _, at most 63 characters), got \"owner_id\\\"; drop table leads\""
+            ]
         );
     }
 

@@ -109,6 +109,7 @@ async fn spawn_app_at(
     let config = Config::from_vars(|k| env.get(k).cloned()).expect("test config is valid");
     let settings = StoreSettings {
         max_sessions_per_user: Some(config.whatsapp_max_sessions_per_user),
+        leads_owner_column: config.leads_owner_column.clone(),
     };
     let store = Store::connect_with(&StoreConfig::new(url.clone()), &settings)
         .await

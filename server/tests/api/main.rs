@@ -11,6 +11,7 @@ mod fake_gotrue;
 mod hardening;
 mod health;
 mod helpers;
+mod host_leads;
 mod jwt;
 mod lifecycle;
 mod media;

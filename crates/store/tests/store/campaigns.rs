@@ -252,7 +252,7 @@ async fn lead_lists_search_filter_sort_and_page_without_repeats() -> TestResult 
 }
 
 /// Marks an account active as the engine would once connected.
-async fn active(engine: &store::EngineStore, session: Uuid) -> TestResult {
+pub(crate) async fn active(engine: &store::EngineStore, session: Uuid) -> TestResult {
     engine
         .update_session(
             session,
@@ -268,7 +268,7 @@ async fn active(engine: &store::EngineStore, session: Uuid) -> TestResult {
 }
 
 /// Ticks the campaign until it completes or pauses (or `max` ticks), sleeping as asked.
-async fn run(
+pub(crate) async fn run(
     runner: &store::CampaignRunner,
     campaign: Uuid,
     user: Uuid,

@@ -30,7 +30,7 @@ async fn unzip(
     Ok(files)
 }
 
-async fn export(
+pub(crate) async fn export(
     store: &Store,
     user: Uuid,
     scope: ExportScope,
@@ -44,7 +44,7 @@ async fn export(
     Ok((summary, unzip(bytes).await?))
 }
 
-fn csv_rows(text: &str) -> Result<Vec<BTreeMap<String, String>>, csv::Error> {
+pub(crate) fn csv_rows(text: &str) -> Result<Vec<BTreeMap<String, String>>, csv::Error> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader.headers()?.clone();
     reader

@@ -12,6 +12,7 @@ mod engine_crypto;
 mod erasure;
 mod events;
 mod export;
+mod host_leads;
 mod leads;
 mod media;
 mod migrations;

@@ -7,6 +7,7 @@ use store::{StoreError, StoreSettings};
 fn limit(n: u32) -> StoreSettings {
     StoreSettings {
         max_sessions_per_user: Some(n),
+        ..StoreSettings::default()
     }
 }
 

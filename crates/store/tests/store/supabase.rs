@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 /// A condensed restatement of Supabase's auth schema shape (public docs / supabase/auth migrations):
 /// extra columns, the partial unique email index, and its `auth.uid()` definition.
-const SUPABASE_AUTH: &str = r#"
+pub(crate) const SUPABASE_AUTH: &str = r#"
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN CREATE ROLE anon NOLOGIN NOINHERIT; END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN CREATE ROLE authenticated NOLOGIN NOINHERIT; END IF;
