@@ -82,6 +82,9 @@ pub struct Config {
     /// `RATE_LIMIT_PER_IP` / `RATE_LIMIT_PER_USER`: requests per second (bursts of ten times).
     pub rate_limit_per_ip: u32,
     pub rate_limit_per_user: u32,
+    /// `EMBED_ALLOWED_ORIGINS`: the host apps' origins that may frame `/embed/…` (comma-separated);
+    /// empty = embedding is off (the embed views answer 404).
+    pub embed_allowed_origins: Vec<String>,
 }
 
 /// All problems found, one human-readable line each.
@@ -308,6 +311,11 @@ impl Config {
         let rate_limit_per_user = get("RATE_LIMIT_PER_USER").map_or(Some(50), |raw| {
             check!(parse::number("RATE_LIMIT_PER_USER", &raw, 1, 100_000)).map(|n| n as u32)
         });
+        let embed_allowed_origins = get("EMBED_ALLOWED_ORIGINS")
+            .map_or(Some(Vec::new()), |raw| {
+                check!(parse::origins("EMBED_ALLOWED_ORIGINS", &raw))
+            })
+            .unwrap_or_default();
         let metrics_token = get("METRICS_TOKEN").and_then(|raw| {
             let token = raw.trim().to_owned();
             let len = token.chars().count();
@@ -385,6 +393,7 @@ impl Config {
                 metrics_token,
                 rate_limit_per_ip,
                 rate_limit_per_user,
+                embed_allowed_origins,
             }),
             _ => Err(ConfigError { problems }),
         }
