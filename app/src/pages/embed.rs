@@ -44,8 +44,9 @@ pub fn EmbedLayout() -> impl IntoView {
     view! {
         <div node_ref=root data-embed-root="" data-theme=move || if light.get() { "light" } else { "dark" }
             class=move || if light.get() { "theme-light bg-bg text-fg" } else { "bg-bg text-fg" }>
+            // Fixed, so it never adds to the height the host is told (the chat fills the frame).
             <p role="status" aria-live="polite" data-testid="live-status"
-                class="border-b border-warning/40 px-4 py-1.5 text-center text-xs text-warning"
+                class="fixed inset-x-0 top-0 z-30 border-b border-warning/40 bg-bg px-4 py-1.5 text-center text-xs text-warning"
                 class:hidden=move || !reconnecting()>
                 "Reconnecting… updates resume when the connection is back."
             </p>
@@ -83,7 +84,8 @@ pub fn EmbedChatPage() -> impl IntoView {
 
 #[component]
 pub fn EmbedAccountsPage() -> impl IntoView {
-    view! { <div data-testid="embed-accounts"><super::accounts::AccountsPage/></div> }
+    // Tall enough for the link dialog (a fixed overlay: it does not add to the reported height).
+    view! { <div class="min-h-[36rem]" data-testid="embed-accounts"><super::accounts::AccountsPage/></div> }
 }
 
 #[cfg(feature = "hydrate")]
@@ -108,7 +110,7 @@ mod resize {
                 c => c,
             })
             .collect();
-        while b64.len() % 4 != 0 {
+        while !b64.len().is_multiple_of(4) {
             b64.push('=');
         }
         let json = web_sys::window()?.atob(&b64).ok()?;

@@ -450,6 +450,23 @@ mod tests {
     }
 
     #[test]
+    fn embed_origins_are_a_checked_list() {
+        assert!(from(&[]).unwrap().embed_allowed_origins.is_empty());
+        let c = from(&[(
+            "EMBED_ALLOWED_ORIGINS",
+            "https://app.rarityleads.com, http://localhost:5173",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.embed_allowed_origins,
+            ["https://app.rarityleads.com", "http://localhost:5173"]
+        );
+        let err = from(&[("EMBED_ALLOWED_ORIGINS", "https://app.rarityleads.com,*")]).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(err.problems[0].starts_with("EMBED_ALLOWED_ORIGINS must be an origin"));
+    }
+
+    #[test]
     fn the_offline_whatsapp_can_stand_in() {
         let c = from(&[
             ("WHATSAPP_SERVER_URL", "ws://127.0.0.1:5222/ws/chat"),

@@ -38,7 +38,9 @@ pub fn ThreadView(lead_id: String) -> impl IntoView {
                     Ok(view) => view! { <Thread view data/> }.into_any(),
                     Err(e) => view! {
                         <section class="p-4 lg:col-span-2">
-                            <a href="/chats" class="inline-flex min-h-10 items-center text-sm text-muted lg:hidden">"← Chats"</a>
+                            {(!crate::pages::embed::is_embedded()).then(|| view! {
+                                <a href="/chats" class="inline-flex min-h-10 items-center text-sm text-muted lg:hidden">"← Chats"</a>
+                            })}
                             <ErrorNote message=Some(user_message(&e))/>
                         </section>
                     }.into_any(),
@@ -337,7 +339,9 @@ fn Thread(view: ThreadData, data: Resource<Result<ThreadData, ServerFnError>>) -
     view! {
         <section aria-label="Thread" class=section_class data-testid="thread">
             <header class="flex items-center gap-3 border-b border-line px-4 py-3">
-                <a href="/chats" class="inline-flex min-h-10 items-center text-sm text-muted lg:hidden" class:hidden=embedded data-testid="back-to-list">"← Chats"</a>
+                {(!embedded).then(|| view! {
+                    <a href="/chats" class="inline-flex min-h-10 items-center text-sm text-muted lg:hidden" data-testid="back-to-list">"← Chats"</a>
+                })}
                 <div class="min-w-0">
                     <p class="truncate text-sm font-medium" data-testid="thread-name">{move || lead.with(|l| l.name.clone())}</p>
                     <p class="truncate text-xs" data-testid="thread-status">
