@@ -239,3 +239,52 @@ async fn serve(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chat_embed_gets_its_leads_messages_and_the_accounts_only() {
+        let lead = Uuid::new_v4();
+        let chat = EmbedView::Chat { lead_id: lead };
+        let mine = json!({ "id": "m1", "lead_id": lead.to_string() });
+        let other = json!({ "id": "m2", "lead_id": Uuid::new_v4().to_string() });
+        let no_lead = json!({ "id": "m3", "lead_id": null });
+        assert!(logged_visible(Some(&chat), "message", &mine));
+        assert!(logged_visible(Some(&chat), "message_status", &mine));
+        assert!(!logged_visible(Some(&chat), "message", &other));
+        assert!(!logged_visible(Some(&chat), "message_status", &no_lead));
+        assert!(logged_visible(Some(&chat), "account", &json!({})));
+        assert!(!logged_visible(Some(&chat), "something_new", &mine));
+        assert!(logged_visible(None, "message", &other));
+
+        let accounts = EmbedView::Accounts;
+        assert!(!logged_visible(Some(&accounts), "message", &mine));
+        assert!(logged_visible(
+            Some(&accounts),
+            "account_removed",
+            &json!({"id": "a"})
+        ));
+    }
+
+    #[test]
+    fn live_events_reach_an_embed_only_when_its_view_shows_them() {
+        let qr = AccountEvent::Qr {
+            qr: "2@x".into(),
+            expires_at: chrono::Utc::now(),
+        };
+        let typing = AccountEvent::Typing {
+            chat: "1555@s.whatsapp.net".into(),
+            state: "composing".into(),
+        };
+        let chat = EmbedView::Chat {
+            lead_id: Uuid::new_v4(),
+        };
+        assert!(live_visible(Some(&EmbedView::Accounts), &qr));
+        assert!(!live_visible(Some(&EmbedView::Accounts), &typing));
+        assert!(!live_visible(Some(&chat), &qr));
+        assert!(!live_visible(Some(&chat), &typing));
+        assert!(live_visible(None, &typing));
+    }
+}
