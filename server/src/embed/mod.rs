@@ -133,7 +133,10 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
             act_as(&mut request, &claims);
             next.run(request).await
         }
-        Ok(_) => crate::api::ApiError::Forbidden.into_response(),
+        Ok(_) => crate::api::ApiError::InsufficientScope(
+            "an embedded view can only do what that view does".into(),
+        )
+        .into_response(),
         // The embed is over: its requests must not fall back on a dashboard session.
         Err(_) => {
             let mut response = crate::api::ApiError::Unauthorized.into_response();
