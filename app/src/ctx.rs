@@ -50,3 +50,36 @@ pub fn app_context() -> Result<AppContext, ServerFnError> {
 pub fn require_user() -> Result<CurrentUser, ServerFnError> {
     use_context::<CurrentUser>().ok_or_else(|| ServerFnError::new("not signed in"))
 }
+
+/// Which embed view a request of an embed session may serve (see the server's `embed` module).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmbedView {
+    /// One lead's chat: server functions about any other lead are refused.
+    Chat { lead_id: uuid::Uuid },
+    /// The account manager.
+    Accounts,
+}
+
+/// Present when the request comes from an embedded view (`/embed/…`, or a server function or
+/// socket of one): the user is the token's, and only this view's data may be served.
+#[derive(Clone, Debug)]
+pub struct EmbedScope {
+    pub view: EmbedView,
+    /// The host page's origin (where the page posts its height).
+    pub origin: String,
+}
+
+/// Refuses (as not found, like a lead of somebody else's) a lead other than the embedded chat's
+/// own. Server functions that take a lead id call this; outside an embed it always passes.
+pub fn check_embed_lead(lead_id: uuid::Uuid) -> Result<(), ServerFnError> {
+    match use_context::<EmbedScope>().map(|scope| scope.view) {
+        None => Ok(()),
+        Some(EmbedView::Chat { lead_id: own }) if own == lead_id => Ok(()),
+        Some(_) => {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(http::StatusCode::NOT_FOUND);
+            }
+            Err(ServerFnError::new("not found"))
+        }
+    }
+}

@@ -18,14 +18,15 @@ pub mod webhooks;
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{ParentRoute, Route, Router, Routes},
 };
 
 use components::layout::DashboardLayout;
 use pages::{
     accounts::AccountsPage, auth::LoginPage, auth::SignupPage, campaigns::CampaignsPage,
-    chats::ChatsPage, leads::LeadsPage, settings::SettingsPage, templates::TemplatesPage,
+    chats::ChatsPage, embed::EmbedAccountsPage, embed::EmbedChatPage, embed::EmbedLayout,
+    leads::LeadsPage, settings::SettingsPage, templates::TemplatesPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -68,6 +69,11 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=StaticSegment("login") view=LoginPage/>
                 <Route path=StaticSegment("signup") view=SignupPage/>
+                // Framed by the host app (see `pages::embed`); the server checks the token first.
+                <ParentRoute path=StaticSegment("embed") view=EmbedLayout ssr=SsrMode::Async>
+                    <Route path=(StaticSegment("chat"), ParamSegment("lead")) view=EmbedChatPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("accounts") view=EmbedAccountsPage ssr=SsrMode::Async/>
+                </ParentRoute>
                 <ParentRoute path=StaticSegment("") view=DashboardLayout ssr=SsrMode::Async>
                     <Route path=StaticSegment("") view=AccountsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("accounts") view=AccountsPage ssr=SsrMode::Async/>

@@ -269,6 +269,7 @@ pub async fn lead_consents() -> Result<Vec<LeadConsentState>, ServerFnError> {
 #[server(prefix = "/fn", endpoint = "leads/consent")]
 pub async fn lead_consent(#[server(default)] id: String) -> Result<ConsentView, ServerFnError> {
     let id = crate::api::convert::parse_id(&id)?;
+    crate::ctx::check_embed_lead(id)?;
     let mut tx = crate::api::convert::user_tx().await?;
     let consent = tx
         .consent_of(id)

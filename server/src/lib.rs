@@ -6,6 +6,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod client_ip;
 pub mod config;
+pub mod embed;
 pub mod engine;
 pub mod form_errors;
 pub mod health;

@@ -14,10 +14,12 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use app::ctx::CurrentUser;
+use app::ctx::{CurrentUser, EmbedScope};
 
 use crate::state::AppState;
-use crate::{api, auth, client_ip, form_errors, health, request_id, security, stats, throttle};
+use crate::{
+    api, auth, client_ip, embed, form_errors, health, request_id, security, stats, throttle,
+};
 
 /// Largest request body we read (JSON, forms, server-function arguments).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -41,13 +43,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         // Layers run outside-in from the last one added: request id → trace → headers → latency
         // metric → body limit → client IP → form-error guard → CSRF → limit per IP → session →
-        // limit per user → page protection → handler.
+        // embed token or cookie (replaces the session on embed requests) → limit per user → page
+        // protection → handler.
         .layer(from_fn_with_state(
             state.clone(),
             auth::supabase_forms::signup_page_guard,
         ))
         .layer(from_fn(auth::session::protect_pages))
         .layer(from_fn_with_state(state.clone(), throttle::limit_by_user))
+        .layer(from_fn_with_state(state.clone(), embed::resolve))
         .layer(from_fn_with_state(
             state.clone(),
             auth::session::resolve_session,
@@ -88,8 +92,9 @@ fn leptos_pages(state: &AppState) -> Router<AppState> {
     Router::new().leptos_routes_with_context(state, routes, context, shell)
 }
 
-/// `AppContext` always; `CurrentUser` only when `resolve_session` authenticated the request; and the
-/// page's CSP carrying this response's script nonce.
+/// `AppContext` always; `CurrentUser` only when `resolve_session` (or an embed token) authenticated
+/// the request; `EmbedScope` for an embed view's requests; and the page's CSP carrying this
+/// response's script nonce (framable by the allowed host origins for an embed view).
 fn provide_request_context(state: &AppState) {
     provide_context(state.app_context());
     if let Some(parts) = use_context::<http::request::Parts>()
@@ -97,9 +102,21 @@ fn provide_request_context(state: &AppState) {
     {
         provide_context(user.clone());
     }
+    let embedded = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<EmbedScope>().cloned());
+    let ancestors = match &embedded {
+        Some(_) => embed::frame_ancestors(&state.settings.embed_origins),
+        None => "'none'".to_owned(),
+    };
+    if let Some(scope) = embedded {
+        provide_context(scope);
+    }
     if let (Some(nonce), Some(response)) =
         (leptos::nonce::use_nonce(), use_context::<ResponseOptions>())
-        && let Ok(csp) = HeaderValue::from_str(&security::content_security_policy(Some(&nonce)))
+        && let Ok(csp) = HeaderValue::from_str(&security::content_security_policy_framed(
+            Some(&nonce),
+            &ancestors,
+        ))
     {
         response.insert_header(header::CONTENT_SECURITY_POLICY, csp);
     }

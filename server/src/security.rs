@@ -9,6 +9,11 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// Leptos context), WebAssembly compilation allowed ('wasm-unsafe-eval', not 'unsafe-eval'), never
 /// framed. Inline style attributes are allowed because components set them; styles cannot run code.
 pub fn content_security_policy(nonce: Option<&str>) -> String {
+    content_security_policy_framed(nonce, "'none'")
+}
+
+/// The same policy with other `frame-ancestors` (the embed views: `EMBED_ALLOWED_ORIGINS`).
+pub fn content_security_policy_framed(nonce: Option<&str>, frame_ancestors: &str) -> String {
     let script = match nonce {
         Some(nonce) => format!("script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'"),
         None => "script-src 'self' 'wasm-unsafe-eval'".to_owned(),
@@ -16,7 +21,7 @@ pub fn content_security_policy(nonce: Option<&str>) -> String {
     format!(
         "default-src 'self'; {script}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
          font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; \
-         frame-ancestors 'none'"
+         frame-ancestors {frame_ancestors}"
     )
 }
 
@@ -37,9 +42,17 @@ pub fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        // Never framed, except the embed views (marked `Framable`), whose CSP names who may frame
+        // them: X-Frame-Options cannot name several origins, so it is left out there.
         .layer(SetResponseHeaderLayer::overriding(
             header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
+            |response: &http::Response<axum::body::Body>| {
+                (response
+                    .extensions()
+                    .get::<crate::embed::Framable>()
+                    .is_none())
+                .then(|| HeaderValue::from_static("DENY"))
+            },
         ))
 }
 

@@ -29,6 +29,10 @@ pub struct Settings {
     pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// SHA-256 of `METRICS_TOKEN` (`None` = `/metrics` for loopback only).
     pub metrics_token_hash: Option<[u8; 32]>,
+    /// `EMBED_ALLOWED_ORIGINS` (empty = embedding off).
+    pub embed_origins: Vec<String>,
+    /// `PUBLIC_URL`, when set (absolute links handed to other apps).
+    pub public_url: Option<String>,
 }
 
 /// Keys that sign what we hand to browsers, derived from `SESSION_ENCRYPTION_KEY` (random per
@@ -39,6 +43,8 @@ pub struct Keys {
     pub session: TokenKey,
     /// Signs device cookies (`auth::device`).
     pub device: TokenKey,
+    /// Signs embed tokens (`embed::token`).
+    pub embed: TokenKey,
     /// Seals the Supabase tokens kept with a Supabase-backed session (`auth::supabase_session`).
     pub supabase: TokenSeal,
 }
@@ -49,11 +55,13 @@ impl Keys {
             Some(key) => Self {
                 session: TokenKey::derive(key.bytes(), "session-cookie-v1"),
                 device: TokenKey::derive(key.bytes(), "device-cookie-v1"),
+                embed: TokenKey::derive(key.bytes(), "embed-token-v1"),
                 supabase: TokenSeal::derive(key.bytes()),
             },
             None => Self {
                 session: TokenKey::random(),
                 device: TokenKey::random(),
+                embed: TokenKey::random(),
                 supabase: TokenSeal::random(),
             },
         }
@@ -125,6 +133,8 @@ impl AppState {
                     .metrics_token
                     .as_ref()
                     .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
+                embed_origins: config.embed_allowed_origins.clone(),
+                public_url: config.public_url.clone(),
             }),
             jwt: JwtVerifier::new(
                 config.supabase_jwt_secret.as_ref(),

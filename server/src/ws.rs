@@ -15,6 +15,10 @@
 //!   (a QR event carries the code as an SVG too, rendered here);
 //! - `{"type":"heartbeat","cursor":N}` every [`HEARTBEAT`], so the tab notices a dead socket.
 //!
+//! An embed view's socket (see `crate::embed`) gets only what its view shows: a chat embed the
+//! events of its lead's messages and of the accounts (for the composer), an accounts embed the
+//! account events and their QR and pairing codes; typing and presence go to neither.
+//!
 //! The browser sends nothing but pongs and its close. A request without a valid session cookie,
 //! or from another site's page (`Origin`), is refused before the upgrade.
 
@@ -31,7 +35,7 @@ use sessions::{AccountEvent, HubEvent};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use app::ctx::CurrentUser;
+use app::ctx::{CurrentUser, EmbedScope, EmbedView};
 
 use crate::api::ApiError;
 use crate::auth::csrf::same_origin;
@@ -51,6 +55,7 @@ pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: Option<Extension<CurrentUser>>,
+    scope: Option<Extension<EmbedScope>>,
     query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -69,7 +74,8 @@ pub async fn upgrade(
     }
     ws.max_message_size(4096)
         .on_upgrade(move |socket| async move {
-            if let Err(e) = serve(socket, state, user.id, query.cursor).await {
+            let view = scope.map(|Extension(scope)| scope.view);
+            if let Err(e) = serve(socket, state, user.id, view, query.cursor).await {
                 tracing::debug!(error = %e, "browser socket ended");
             }
         })
@@ -96,6 +102,7 @@ async fn catch_up(
     socket: &mut WebSocket,
     state: &AppState,
     user_id: Uuid,
+    view: Option<&EmbedView>,
     mut cursor: i64,
 ) -> Result<i64, SocketEnd> {
     loop {
@@ -105,6 +112,9 @@ async fn catch_up(
         let full = events.len() as i64 == PAGE;
         for event in events {
             cursor = event.id;
+            if !logged_visible(view, &event.kind, &event.payload) {
+                continue;
+            }
             send(
                 socket,
                 json!({
@@ -123,6 +133,33 @@ async fn catch_up(
     }
 }
 
+/// Whether an embed view's socket gets a logged event (every event outside an embed).
+fn logged_visible(view: Option<&EmbedView>, kind: &str, payload: &Value) -> bool {
+    match (view, kind) {
+        (None, _) => true,
+        (Some(_), "account" | "account_removed") => true,
+        (Some(EmbedView::Chat { lead_id }), "message" | "message_status") => {
+            payload.get("lead_id").and_then(Value::as_str) == Some(lead_id.to_string().as_str())
+        }
+        (Some(_), _) => false,
+    }
+}
+
+/// Whether an embed view's socket gets a live event: QR and pairing codes for the account
+/// manager; typing and presence name contacts other than the embedded lead, so neither embed.
+fn live_visible(view: Option<&EmbedView>, event: &AccountEvent) -> bool {
+    match view {
+        None => true,
+        Some(EmbedView::Accounts) => {
+            matches!(
+                event,
+                AccountEvent::Qr { .. } | AccountEvent::PairingCode { .. }
+            )
+        }
+        Some(EmbedView::Chat { .. }) => false,
+    }
+}
+
 /// A live-only hub event as the browser gets it.
 fn live(event: &HubEvent) -> Option<Value> {
     let mut body = serde_json::to_value(&event.event).ok()?;
@@ -136,8 +173,10 @@ async fn serve(
     mut socket: WebSocket,
     state: AppState,
     user_id: Uuid,
+    view: Option<EmbedView>,
     resume_from: Option<i64>,
 ) -> Result<(), SocketEnd> {
+    let view = view.as_ref();
     // Subscribe before reading the log: whatever happens meanwhile is in one or the other.
     let mut hub = state.sessions.hub().subscribe();
     let mut tx = state.store.as_user(user_id).await?;
@@ -157,7 +196,7 @@ async fn serve(
         }
         Some(c) => {
             send(&mut socket, json!({ "type": "hello", "cursor": c })).await?;
-            catch_up(&mut socket, &state, user_id, c).await?
+            catch_up(&mut socket, &state, user_id, view, c).await?
         }
         None => {
             send(&mut socket, json!({ "type": "hello", "cursor": latest })).await?;
@@ -172,9 +211,10 @@ async fn serve(
                 Ok(event) if event.user_id != user_id => {}
                 Ok(event) => match event.cursor {
                     Some(c) if c > cursor => {
-                        cursor = catch_up(&mut socket, &state, user_id, cursor).await?;
+                        cursor = catch_up(&mut socket, &state, user_id, view, cursor).await?;
                     }
                     Some(_) => {}
+                    None if !live_visible(view, &event.event) => {}
                     None => {
                         if let Some(body) = live(&event) {
                             send(&mut socket, body).await?;
@@ -183,13 +223,13 @@ async fn serve(
                 },
                 // The broadcast dropped events for this slow socket: the log has them.
                 Err(RecvError::Lagged(_)) => {
-                    cursor = catch_up(&mut socket, &state, user_id, cursor).await?;
+                    cursor = catch_up(&mut socket, &state, user_id, view, cursor).await?;
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
             _ = heartbeat.tick() => {
                 // A notice lost to a dropped listening connection is caught here at the latest.
-                cursor = catch_up(&mut socket, &state, user_id, cursor).await?;
+                cursor = catch_up(&mut socket, &state, user_id, view, cursor).await?;
                 send(&mut socket, json!({ "type": "heartbeat", "cursor": cursor })).await?;
             }
             incoming = socket.recv() => match incoming {
@@ -197,5 +237,54 @@ async fn serve(
                 Some(Ok(_)) => {}
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chat_embed_gets_its_leads_messages_and_the_accounts_only() {
+        let lead = Uuid::new_v4();
+        let chat = EmbedView::Chat { lead_id: lead };
+        let mine = json!({ "id": "m1", "lead_id": lead.to_string() });
+        let other = json!({ "id": "m2", "lead_id": Uuid::new_v4().to_string() });
+        let no_lead = json!({ "id": "m3", "lead_id": null });
+        assert!(logged_visible(Some(&chat), "message", &mine));
+        assert!(logged_visible(Some(&chat), "message_status", &mine));
+        assert!(!logged_visible(Some(&chat), "message", &other));
+        assert!(!logged_visible(Some(&chat), "message_status", &no_lead));
+        assert!(logged_visible(Some(&chat), "account", &json!({})));
+        assert!(!logged_visible(Some(&chat), "something_new", &mine));
+        assert!(logged_visible(None, "message", &other));
+
+        let accounts = EmbedView::Accounts;
+        assert!(!logged_visible(Some(&accounts), "message", &mine));
+        assert!(logged_visible(
+            Some(&accounts),
+            "account_removed",
+            &json!({"id": "a"})
+        ));
+    }
+
+    #[test]
+    fn live_events_reach_an_embed_only_when_its_view_shows_them() {
+        let qr = AccountEvent::Qr {
+            qr: "2@x".into(),
+            expires_at: chrono::Utc::now(),
+        };
+        let typing = AccountEvent::Typing {
+            chat: "1555@s.whatsapp.net".into(),
+            state: "composing".into(),
+        };
+        let chat = EmbedView::Chat {
+            lead_id: Uuid::new_v4(),
+        };
+        assert!(live_visible(Some(&EmbedView::Accounts), &qr));
+        assert!(!live_visible(Some(&EmbedView::Accounts), &typing));
+        assert!(!live_visible(Some(&chat), &qr));
+        assert!(!live_visible(Some(&chat), &typing));
+        assert!(live_visible(None, &typing));
     }
 }

@@ -125,15 +125,7 @@ pub async fn conversations(
             })
             .collect(),
         next: page.next_cursor,
-        accounts: accounts
-            .into_iter()
-            .map(|a| AccountChoice {
-                id: a.id.to_string(),
-                name: a.session_name,
-                phone: a.phone_number,
-                status: a.status.unwrap_or_else(|| "inactive".into()),
-            })
-            .collect(),
+        accounts: accounts.into_iter().map(account_choice).collect(),
         cursor,
     })
 }
@@ -142,6 +134,7 @@ pub async fn conversations(
 pub async fn thread(#[server(default)] lead_id: String) -> Result<ThreadView, ServerFnError> {
     use super::server::*;
     let lead_id = parse_id(&lead_id)?;
+    crate::ctx::check_embed_lead(lead_id)?;
     let (_, user) = context()?;
     let cursor = cursor(user).await?;
     let mut tx = user_tx().await?;
@@ -170,6 +163,7 @@ pub async fn older_messages(
 ) -> Result<OlderPage, ServerFnError> {
     use super::server::*;
     let lead_id = parse_id(&lead_id)?;
+    crate::ctx::check_embed_lead(lead_id)?;
     let mut tx = user_tx().await?;
     let page = tx
         .conversation_messages(lead_id, Some(before.as_str()), OLDER_PAGE)
@@ -190,6 +184,27 @@ pub async fn older_messages(
     })
 }
 
+/// The accounts the user can send from (what the conversation list also carries): the embedded
+/// chat has no list, and must not read the other conversations to get them.
+#[server(prefix = "/fn", endpoint = "chats/accounts")]
+pub async fn send_accounts() -> Result<Vec<AccountChoice>, ServerFnError> {
+    use super::server::*;
+    let mut tx = user_tx().await?;
+    let accounts = tx.whatsapp_sessions_list().await.map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    Ok(accounts.into_iter().map(account_choice).collect())
+}
+
+#[cfg(feature = "ssr")]
+fn account_choice(a: store::WhatsappSession) -> AccountChoice {
+    AccountChoice {
+        id: a.id.to_string(),
+        name: a.session_name,
+        phone: a.phone_number,
+        status: a.status.unwrap_or_else(|| "inactive".into()),
+    }
+}
+
 /// Queues a text to the lead through `account_id`. `client_key` (any unique string the browser
 /// picks) makes a repeated call — a retry after a network error — return the same message.
 #[server(prefix = "/fn", endpoint = "chats/send")]
@@ -202,6 +217,7 @@ pub async fn send_message(
     use super::server::*;
     let account_id = parse_id(&account_id)?;
     let lead_id = parse_id(&lead_id)?;
+    crate::ctx::check_embed_lead(lead_id)?;
     let (ctx, _) = context()?;
     let mut tx = user_tx().await?;
     let lead = tx.lead_get(lead_id).await.map_err(internal)?;
@@ -298,6 +314,7 @@ fn refused(err: store::StoreError) -> ServerFnError {
 pub async fn mark_read(#[server(default)] lead_id: String) -> Result<(), ServerFnError> {
     use super::server::*;
     let lead_id = parse_id(&lead_id)?;
+    crate::ctx::check_embed_lead(lead_id)?;
     let (ctx, user) = context()?;
     let mut tx = user_tx().await?;
     let receipts = tx.mark_conversation_read(lead_id).await.map_err(internal)?;
@@ -325,6 +342,7 @@ pub async fn typing(
     use super::server::*;
     let account_id = parse_id(&account_id)?;
     let lead_id = parse_id(&lead_id)?;
+    crate::ctx::check_embed_lead(lead_id)?;
     let (ctx, user) = context()?;
     let mut tx = user_tx().await?;
     let lead = tx.lead_get(lead_id).await.map_err(internal)?;
@@ -354,6 +372,7 @@ pub async fn follow_presence(
     use super::server::*;
     let account_id = parse_id(&account_id)?;
     let lead_id = parse_id(&lead_id)?;
+    crate::ctx::check_embed_lead(lead_id)?;
     let (ctx, user) = context()?;
     let mut tx = user_tx().await?;
     let lead = tx.lead_get(lead_id).await.map_err(internal)?;
@@ -380,6 +399,8 @@ pub async fn update_lead(
     use crate::api::convert::{form_tx, refusal, with_status};
     let result = async {
         let id = uuid::Uuid::parse_str(&lead_id)
+            .map_err(|_| FormError::Failed("That lead no longer exists.".into()))?;
+        crate::ctx::check_embed_lead(id)
             .map_err(|_| FormError::Failed("That lead no longer exists.".into()))?;
         let status = if status.trim().is_empty() {
             None

@@ -8,6 +8,7 @@
 mod accounts;
 mod campaigns;
 mod docs;
+mod embed;
 mod error;
 mod extract;
 mod keys;
@@ -73,6 +74,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(messages::routes())
         .merge(media::routes())
         .merge(keys::routes())
+        .merge(embed::routes())
         .merge(privacy::routes())
         .merge(webhooks::routes())
 }

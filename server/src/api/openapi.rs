@@ -79,6 +79,7 @@ pub struct FileBytes(Vec<u8>);
         (name = "campaigns", description = "Paced campaigns to many leads, tracked per lead."),
         (name = "privacy", description = "Consent ledger, privacy settings, export, erasure, account deletion, audit log."),
         (name = "keys", description = "API keys (signed-in users only)."),
+        (name = "embed", description = "Tokens for the embeddable chat and account manager (`/embed/…`)."),
         (name = "webhooks", description = "Webhook endpoints (Standard Webhooks signatures), their delivery log and redelivery."),
         (name = "docs", description = "This document and its page (public)."),
     )

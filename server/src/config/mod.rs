@@ -85,6 +85,9 @@ pub struct Config {
     /// `LEADS_OWNER_COLUMN`: the owner column of the host's existing `public.leads`, read when
     /// that table is adopted (`None` = `user_id`).
     pub leads_owner_column: Option<String>,
+    /// `EMBED_ALLOWED_ORIGINS`: the host apps' origins that may frame `/embed/…` (comma-separated);
+    /// empty = embedding is off (the embed views answer 404).
+    pub embed_allowed_origins: Vec<String>,
 }
 
 /// All problems found, one human-readable line each.
@@ -321,6 +324,11 @@ impl Config {
                 ))
             })
         });
+        let embed_allowed_origins = get("EMBED_ALLOWED_ORIGINS")
+            .map_or(Some(Vec::new()), |raw| {
+                check!(parse::origins("EMBED_ALLOWED_ORIGINS", &raw))
+            })
+            .unwrap_or_default();
         let metrics_token = get("METRICS_TOKEN").and_then(|raw| {
             let token = raw.trim().to_owned();
             let len = token.chars().count();
@@ -399,6 +407,7 @@ impl Config {
                 rate_limit_per_ip,
                 rate_limit_per_user,
                 leads_owner_column,
+                embed_allowed_origins,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -452,6 +461,23 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.whatsapp_server_url, "wss://web.whatsapp.com/ws/chat");
         assert_eq!(c.whatsapp_root_public_key, DEFAULT_WHATSAPP_ROOT_KEY);
+    }
+
+    #[test]
+    fn embed_origins_are_a_checked_list() {
+        assert!(from(&[]).unwrap().embed_allowed_origins.is_empty());
+        let c = from(&[(
+            "EMBED_ALLOWED_ORIGINS",
+            "https://app.rarityleads.com, http://localhost:5173",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.embed_allowed_origins,
+            ["https://app.rarityleads.com", "http://localhost:5173"]
+        );
+        let err = from(&[("EMBED_ALLOWED_ORIGINS", "https://app.rarityleads.com,*")]).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{:?}", err.problems);
+        assert!(err.problems[0].starts_with("EMBED_ALLOWED_ORIGINS must be an origin"));
     }
 
     #[test]

@@ -67,6 +67,24 @@ pub fn origin(name: &str, raw: &str) -> Result<String, String> {
     }
 }
 
+/// A comma-separated list of origins (`EMBED_ALLOWED_ORIGINS`), each checked like [`origin`], so a
+/// `*`, a bare host or a URL with a path is refused: the list ends up in `frame-ancestors` and as
+/// the only `postMessage` targets, so it must name exact origins. Empty entries are skipped.
+pub fn origins(name: &str, raw: &str) -> Result<Vec<String>, String> {
+    let mut list: Vec<String> = Vec::new();
+    for entry in raw.split(',') {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let value = origin(name, entry)?;
+        if !list.contains(&value) {
+            list.push(value);
+        }
+    }
+    Ok(list)
+}
+
 /// `SUPABASE_URL`: the project's origin (`https://<ref>.supabase.co`, no path). The server sends
 /// the service key and people's passwords there, so plain `http://` is allowed only for a loopback
 /// host (a local Supabase, or the tests' fake GoTrue).
@@ -178,6 +196,22 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origin_lists() {
+        assert_eq!(
+            super::origins("E", " https://a.example, http://127.0.0.1:4000/ ,,").unwrap(),
+            ["https://a.example", "http://127.0.0.1:4000"]
+        );
+        for bad in [
+            "*",
+            "https://a.example/path",
+            "a.example",
+            "https://a.example,*",
+        ] {
+            assert!(super::origins("E", bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn supabase_urls_are_https_unless_loopback() {

@@ -7,6 +7,7 @@ mod bad_input;
 mod blackbox;
 mod config;
 mod deploy_files;
+mod embed;
 mod fake_gotrue;
 mod hardening;
 mod health;

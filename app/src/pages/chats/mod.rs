@@ -6,7 +6,7 @@
 mod lead_panel;
 mod list;
 mod media;
-mod thread;
+pub(crate) mod thread;
 
 use std::collections::HashMap;
 
@@ -27,6 +27,16 @@ pub(crate) struct ChatContext {
     pub accounts: RwSignal<Vec<AccountChoice>>,
 }
 
+impl ChatContext {
+    pub(crate) fn new() -> Self {
+        Self {
+            typing: RwSignal::new(HashMap::new()),
+            presence: RwSignal::new(HashMap::new()),
+            accounts: RwSignal::new(Vec::new()),
+        }
+    }
+}
+
 /// The digits of a phone number or of a WhatsApp JID's user part (how typing and presence events
 /// name a contact, and how leads store it).
 pub(crate) fn digits(phone_or_jid: &str) -> String {
@@ -43,11 +53,7 @@ pub(crate) fn digits(phone_or_jid: &str) -> String {
 pub fn ChatsPage() -> impl IntoView {
     let query = use_query_map();
     let selected = Memo::new(move |_| query.read().get("lead").filter(|l| !l.is_empty()));
-    let ctx = ChatContext {
-        typing: RwSignal::new(HashMap::new()),
-        presence: RwSignal::new(HashMap::new()),
-        accounts: RwSignal::new(Vec::new()),
-    };
+    let ctx = ChatContext::new();
     provide_context(ctx);
     if let Some(live) = use_live() {
         // Live-only events need no cursor: typing and presence are shown from now on.

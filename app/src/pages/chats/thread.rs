@@ -38,7 +38,9 @@ pub fn ThreadView(lead_id: String) -> impl IntoView {
                     Ok(view) => view! { <Thread view data/> }.into_any(),
                     Err(e) => view! {
                         <section class="p-4 lg:col-span-2">
-                            <a href="/chats" class="inline-flex min-h-10 items-center text-sm text-muted lg:hidden">"← Chats"</a>
+                            {(!crate::pages::embed::is_embedded()).then(|| view! {
+                                <a href="/chats" class="inline-flex min-h-10 items-center text-sm text-muted lg:hidden">"← Chats"</a>
+                            })}
                             <ErrorNote message=Some(user_message(&e))/>
                         </section>
                     }.into_any(),
@@ -327,10 +329,19 @@ fn Thread(view: ThreadData, data: Resource<Result<ThreadData, ServerFnError>>) -
         }
     };
 
+    // Embedded, the frame is the whole view (no tab bar below) and there is no list to go back to.
+    let embedded = crate::pages::embed::is_embedded();
+    let section_class = if embedded {
+        "flex h-screen min-h-0 flex-col"
+    } else {
+        "flex h-[calc(100vh-3.5rem)] min-h-0 flex-col lg:h-screen"
+    };
     view! {
-        <section aria-label="Thread" class="flex h-[calc(100vh-3.5rem)] min-h-0 flex-col lg:h-screen" data-testid="thread">
+        <section aria-label="Thread" class=section_class data-testid="thread">
             <header class="flex items-center gap-3 border-b border-line px-4 py-3">
-                <a href="/chats" class="inline-flex min-h-10 items-center text-sm text-muted lg:hidden" data-testid="back-to-list">"← Chats"</a>
+                {(!embedded).then(|| view! {
+                    <a href="/chats" class="inline-flex min-h-10 items-center text-sm text-muted lg:hidden" data-testid="back-to-list">"← Chats"</a>
+                })}
                 <div class="min-w-0">
                     <p class="truncate text-sm font-medium" data-testid="thread-name">{move || lead.with(|l| l.name.clone())}</p>
                     <p class="truncate text-xs" data-testid="thread-status">
