@@ -62,23 +62,21 @@ pub fn EmbedChatPage() -> impl IntoView {
     let ctx = ChatContext::new();
     provide_context(ctx);
     let accounts = Resource::new(|| (), |_| send_accounts());
+    // The thread renders beside the accounts' loader, not inside it (as on the Chats page, where
+    // the list loads them): created inside that Suspend it could be created twice on the server
+    // (once before the accounts resolved), shifting the resource ids the browser hydrates by.
     view! {
         <Title text="Chat · Rarity Leads"/>
-        <Suspense fallback=|| view! { <p class="p-4 text-sm text-muted">"Loading…"</p> }>
-            {move || {
-                let lead_id = lead_id.clone();
-                Suspend::new(async move {
-                    if let Ok(list) = accounts.await {
-                        ctx.accounts.set(list);
-                    }
-                    view! {
-                        <div class="lg:grid lg:h-screen lg:grid-cols-[1fr_18rem]" data-testid="embed-chat">
-                            <ThreadView lead_id/>
-                        </div>
-                    }
-                })
-            }}
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                if let Ok(list) = accounts.await {
+                    ctx.accounts.set(list);
+                }
+            })}
         </Suspense>
+        <div class="lg:grid lg:h-screen lg:grid-cols-[1fr_18rem]" data-testid="embed-chat">
+            <ThreadView lead_id/>
+        </div>
     }
 }
 
