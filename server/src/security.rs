@@ -71,11 +71,29 @@ pub fn cors(frontend_url: Option<&str>) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(AllowOrigin::list([origin]))
             .allow_credentials(true)
-            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            // Every method the API answers (PUT: the privacy settings).
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
+                header::RANGE,
+                HeaderName::from_static("idempotency-key"),
                 HeaderName::from_static("x-requested-with"),
+            ])
+            // What a page on FRONTEND_URL needs to read: the next page, when to retry, a download's
+            // name, a range answer, the request id to quote.
+            .expose_headers([
+                header::LINK,
+                header::RETRY_AFTER,
+                header::CONTENT_DISPOSITION,
+                header::CONTENT_RANGE,
+                HeaderName::from_static("x-request-id"),
             ]),
     )
 }

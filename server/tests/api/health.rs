@@ -81,6 +81,52 @@ async fn cors_allows_only_the_frontend_origin_with_credentials() {
     assert_eq!(allowed.headers["access-control-allow-credentials"], "true");
     let refused = app.send(preflight("https://evil.example")).await;
     assert!(!refused.headers.contains_key("access-control-allow-origin"));
+
+    // Every method and header the API documents passes the preflight: PUT (privacy settings),
+    // Idempotency-Key (sends), Range (media).
+    let put = app
+        .send(
+            Request::builder()
+                .method(Method::OPTIONS)
+                .uri("/api/privacy/settings")
+                .header("origin", "https://app.example.com")
+                .header("access-control-request-method", "PUT")
+                .header(
+                    "access-control-request-headers",
+                    "content-type, idempotency-key, range",
+                )
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let methods = put.headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("PUT"), "{methods}");
+    let headers = put.headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in ["idempotency-key", "range", "content-type"] {
+        assert!(headers.contains(h), "{h} in {headers}");
+    }
+    // And the page can read the paging link and Retry-After of an answer.
+    let get = app
+        .send(
+            Request::builder()
+                .uri("/api/leads")
+                .header("origin", "https://app.example.com")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let exposed = get.headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for h in ["link", "retry-after"] {
+        assert!(exposed.contains(h), "{h} in {exposed}");
+    }
 }
 
 #[tokio::test]
