@@ -361,6 +361,7 @@ and as JSON (an array of objects with the same fields).\n\
   accounts         linked WhatsApp accounts, without their credentials (account export only)\n\
   audit_log        security- and privacy-relevant actions on this account (account export only)\n\
   privacy_settings.json  opt-out keywords, automatic reply, retention periods (account export)\n\
+  webhooks.json    webhook endpoints: URL, event types, on or off - not their secrets (account export)\n\
   summary.json     when this export was taken, what it covers and how many rows each file has\n\
 \n\
 Campaigns: not included in this export yet; each campaign message is in messages.\n\
@@ -607,6 +608,16 @@ impl PreparedExport {
                 &serde_json::to_vec_pretty(&settings)?,
             )
             .await?;
+            // Webhook endpoints as the owner sees them (never the signing secret); the events
+            // they carried are the messages, consent records and campaigns exported here.
+            let webhooks: Vec<crate::Webhook> = sqlx::query_as(
+                "SELECT id, url, description, event_types, enabled, created_at, updated_at \
+                 FROM public.webhooks ORDER BY created_at, id",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            out.whole("webhooks.json", &serde_json::to_vec_pretty(&webhooks)?)
+                .await?;
         }
         let meta = serde_json::json!({
             "generated_at": generated_at,

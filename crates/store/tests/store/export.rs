@@ -93,6 +93,14 @@ async fn a_busy_user(
         },
     )
     .await?;
+    // A webhook endpoint (subscribed to nothing this test triggers).
+    tx.webhook_create(&store::NewWebhook {
+        url: format!("https://hooks.example.com/{tag}"),
+        description: Some(format!("{tag} CRM")),
+        event_types: vec!["campaign.progress".into()],
+        enabled: None,
+    })
+    .await?;
     tx.template_create(store::NewTemplate {
         name: format!("{tag} template"),
         content: format!("Hi {{{{name}}}} from {tag}"),
@@ -159,6 +167,7 @@ async fn the_zip_matches_the_database_exactly_and_holds_nothing_of_another_user(
         "audit_log.csv",
         "audit_log.json",
         "privacy_settings.json",
+        "webhooks.json",
         "summary.json",
     ] {
         assert!(
@@ -175,6 +184,10 @@ async fn the_zip_matches_the_database_exactly_and_holds_nothing_of_another_user(
         ),
         (2, 1500, 1, 1)
     );
+    // The user's webhook endpoint, never its secret.
+    let hooks: serde_json::Value = serde_json::from_str(&files["webhooks.json"])?;
+    assert_eq!(hooks[0]["url"], "https://hooks.example.com/ALPHA");
+    assert!(!files["webhooks.json"].contains("whsec_"));
     // Nothing of the other user, anywhere.
     for (name, text) in &files {
         assert!(!text.contains("BRAVO"), "{name} holds another user's data");
