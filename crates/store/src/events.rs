@@ -92,10 +92,7 @@ pub(crate) async fn append_as_user(
     if events.is_empty() {
         return Ok(None);
     }
-    // The session user is rarity_app, which may always become itself again.
-    sqlx::query("SELECT set_config('role', 'rarity_app', true)")
-        .execute(&mut *conn)
-        .await?;
+    crate::user_tx::act_as_system(&mut *conn).await?;
     let last = append(conn, user_id, events).await?;
     act_as(conn, user_id).await?;
     Ok(last)

@@ -46,6 +46,16 @@ impl UserTx {
     }
 }
 
+/// Switches the current transaction back to the system role `rarity_app` (the session user,
+/// which may always become itself again), for a call only the system path may make; [`act_as`]
+/// switches back to the user.
+pub(crate) async fn act_as_system(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT set_config('role', 'rarity_app', true)")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Switches the current transaction to `authenticated` acting as `user_id`: from here on RLS decides
 /// what it sees. Same shape as the claims PostgREST sets from a Supabase JWT; `true` = local to the
 /// transaction, so the pooled connection is clean for the next user. Used by [`UserTx`] and by the

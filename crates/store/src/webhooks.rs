@@ -346,9 +346,7 @@ impl UserTx {
         self.webhook_get(webhook_id).await?;
         // The user may read deliveries but not write them: the system role queues the copy, for
         // this user's own delivery only.
-        sqlx::query("SELECT set_config('role', 'rarity_app', true)")
-            .execute(&mut *self.tx)
-            .await?;
+        crate::user_tx::act_as_system(&mut self.tx).await?;
         let id: Option<i64> = sqlx::query_scalar("SELECT app_api.webhook_redeliver($1, $2, $3)")
             .bind(self.user_id)
             .bind(webhook_id)

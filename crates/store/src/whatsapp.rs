@@ -32,9 +32,7 @@ pub(crate) async fn account_as_system(
     crate::user_tx::act_as(&mut *conn, user_id).await?;
     let sql = format!("SELECT {SESSION_COLUMNS} FROM public.whatsapp_sessions WHERE id = $1");
     let account = sqlx::query_as(&sql).bind(id).fetch_one(&mut *conn).await?;
-    sqlx::query("SELECT set_config('role', 'rarity_app', true)")
-        .execute(&mut *conn)
-        .await?;
+    crate::user_tx::act_as_system(&mut *conn).await?;
     Ok(account)
 }
 
