@@ -241,22 +241,6 @@ impl Accounts {
         Ok(())
     }
 
-    /// [`Accounts::resume_web_session`] that also ends sessions older than `lifetime.absolute`.
-    pub async fn resume_web_session_within(
-        &self,
-        token_hash: &[u8; 32],
-        lifetime: SessionLifetime,
-    ) -> Result<Option<SessionUser>, StoreError> {
-        let row =
-            sqlx::query_as("SELECT user_id, email FROM app_api.resume_web_session($1, $2, $3)")
-                .bind(&token_hash[..])
-                .bind(lifetime.idle)
-                .bind(lifetime.absolute)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row)
-    }
-
     /// [`Accounts::start_web_session`] for a session backed by a Supabase Auth session: `tokens`
     /// are its sealed tokens, `expires_at` when its access token expires.
     pub async fn start_supabase_web_session(
@@ -279,7 +263,8 @@ impl Accounts {
         Ok(())
     }
 
-    /// [`Accounts::resume_web_session_within`], with what backs the session.
+    /// [`Accounts::resume_web_session`] that also ends sessions older than `lifetime.absolute`,
+    /// with what backs the session (a Supabase Auth session's sealed tokens, if any).
     pub async fn resume_linked_web_session(
         &self,
         token_hash: &[u8; 32],
