@@ -748,41 +748,37 @@ impl Sessions {
         // Good for at least the upload's start; the token only has to be valid when it begins.
         const MARGIN: Duration = Duration::from_secs(60);
         let usable = |c: &store::SharedMediaConn| not.is_none_or(|bad| c.auth != bad);
-        let current = self
-            .inner
-            .engine
-            .media_conn_get(account_id, MARGIN)
-            .await
-            .map_err(store_error)?;
-        let shared = match current.filter(usable) {
-            Some(c) => c,
-            None => {
-                self.push_forwarded(
-                    user_id,
-                    account_id,
-                    &Forwarded::ShareMediaConn {
-                        force: not.is_some(),
-                    },
-                )
-                .await?;
-                let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
-                loop {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if let Some(c) = self
-                        .inner
-                        .engine
-                        .media_conn_get(account_id, MARGIN)
-                        .await
-                        .map_err(store_error)?
-                        .filter(usable)
-                    {
-                        break c;
-                    }
-                    if tokio::time::Instant::now() > deadline {
-                        return Err(SessionsError::Timeout);
-                    }
-                }
+        // A usable shared one, else ask the holder once and wait for its answer to appear.
+        let mut asked: Option<tokio::time::Instant> = None;
+        let shared = loop {
+            if let Some(c) = self
+                .inner
+                .engine
+                .media_conn_get(account_id, MARGIN)
+                .await
+                .map_err(store_error)?
+                .filter(usable)
+            {
+                break c;
             }
+            match asked {
+                None => {
+                    self.push_forwarded(
+                        user_id,
+                        account_id,
+                        &Forwarded::ShareMediaConn {
+                            force: not.is_some(),
+                        },
+                    )
+                    .await?;
+                    asked = Some(tokio::time::Instant::now() + ANSWER_TIMEOUT);
+                }
+                Some(deadline) if tokio::time::Instant::now() > deadline => {
+                    return Err(SessionsError::Timeout);
+                }
+                Some(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         };
         let hosts = shared
             .hosts
