@@ -14,7 +14,8 @@ use crate::components::ui::{
     BUTTON_DANGER, BUTTON_PRIMARY, BUTTON_QUIET, CARD, ErrorNote, Field, SecretOnce, user_message,
 };
 
-/// The event types, with what each means to a user (the same list as `store::WEBHOOK_EVENT_TYPES`).
+/// The event types, with what each means to a user: `store::WEBHOOK_EVENT_TYPES` (the browser build
+/// has no store; a server test keeps the two lists equal).
 pub const EVENT_TYPES: [(&str, &str); 8] = [
     ("message.inbound", "A contact's message arrived"),
     (

@@ -477,6 +477,13 @@ mod tests {
         assert!(seen.try_recv().is_err());
     }
 
+    /// The Settings page keeps its own copy of the list (the browser build has no store).
+    #[test]
+    fn the_settings_page_offers_exactly_the_event_types_the_store_knows() {
+        let page: Vec<&str> = app::webhooks::EVENT_TYPES.iter().map(|(t, _)| *t).collect();
+        assert_eq!(page, store::WEBHOOK_EVENT_TYPES);
+    }
+
     #[test]
     fn retries_back_off_and_stop_within_a_day() {
         assert_eq!(retry_delay(1), Duration::from_secs(5));
