@@ -123,12 +123,8 @@ impl EngineStore {
                 ensure_visible(&mut tx, session_id).await?;
             }
             let mut keywords = crate::consent::KeywordCache::default();
-            for record in inbound {
-                let message_id = record.message_id.clone();
-                let outcome =
-                    inbound::store(&mut tx, &mut keywords, session_id, user_id, record).await?;
-                report.inbound.push((message_id, outcome));
-            }
+            report.inbound =
+                inbound::store_all(&mut tx, &mut keywords, session_id, user_id, inbound).await?;
             for change in statuses {
                 if let Some(id) = statuses::apply(&mut tx, session_id, &change).await? {
                     report.statuses.push((change.message_id, id, change.status));
@@ -149,6 +145,8 @@ async fn append_message_events(
     user_id: Uuid,
     report: &CommitReport,
 ) -> Result<Option<i64>, StoreError> {
+    // A placeholder and its resend in one batch are one message: one event, as it now stands.
+    let mut seen = std::collections::HashSet::new();
     let stored: Vec<Uuid> = report
         .inbound
         .iter()
@@ -156,6 +154,7 @@ async fn append_message_events(
             InboundOutcome::Inserted { id, .. } | InboundOutcome::Completed { id, .. } => Some(*id),
             InboundOutcome::Duplicate { .. } => None,
         })
+        .filter(|id| seen.insert(*id))
         .collect();
     let moved: Vec<Uuid> = report.statuses.iter().map(|(_, id, _)| *id).collect();
     if stored.is_empty() && moved.is_empty() {

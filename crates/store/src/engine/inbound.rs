@@ -7,6 +7,7 @@ use crate::lead_link::lead_for_phone;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A message the engine decrypted (or could not decrypt yet).
@@ -149,6 +150,7 @@ impl ValidInbound {
 
 #[derive(sqlx::FromRow)]
 struct Upserted {
+    message_id: String,
     id: Uuid,
     lead_id: Option<Uuid>,
     inserted: bool,
@@ -156,25 +158,62 @@ struct Upserted {
     lead_lid: Option<String>,
 }
 
-/// Inserts the record, completes a placeholder with it, or recognises a duplicate.
-pub(crate) async fn store(
+/// Stores a commit's records in order: each is inserted, completes a stored placeholder, or is
+/// recognised as a duplicate. The records go in with one statement per run of distinct message
+/// ids (a batch that repeats an id — a redelivery inside one batch — is split where it repeats,
+/// so the second copy meets the first as a stored row, as it would in a later batch).
+pub(crate) async fn store_all(
     conn: &mut PgConnection,
     keywords: &mut crate::consent::KeywordCache,
     session_id: Uuid,
     user_id: Uuid,
-    record: ValidInbound,
-) -> Result<InboundOutcome, StoreError> {
-    // The lead (if the user has one for this number) is looked up inline; the common case is one
-    // statement. `created_at` is the clock, not the transaction start, so a batch keeps its order.
-    // On conflict only a stored placeholder is overwritten, and only by real content.
-    let upserted: Option<Upserted> = sqlx::query_as(
+    records: Vec<ValidInbound>,
+) -> Result<Vec<(String, InboundOutcome)>, StoreError> {
+    let mut outcomes = Vec::with_capacity(records.len());
+    let mut run: Vec<ValidInbound> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    for record in records {
+        if !ids.insert(record.message_id.clone()) {
+            let chunk = std::mem::take(&mut run);
+            store_run(conn, keywords, session_id, user_id, chunk, &mut outcomes).await?;
+            ids.clear();
+            ids.insert(record.message_id.clone());
+        }
+        run.push(record);
+    }
+    store_run(conn, keywords, session_id, user_id, run, &mut outcomes).await?;
+    Ok(outcomes)
+}
+
+/// Records with distinct message ids: one INSERT for all of them, then each one's follow-up.
+async fn store_run(
+    conn: &mut PgConnection,
+    keywords: &mut crate::consent::KeywordCache,
+    session_id: Uuid,
+    user_id: Uuid,
+    run: Vec<ValidInbound>,
+    outcomes: &mut Vec<(String, InboundOutcome)>,
+) -> Result<(), StoreError> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    // The lead (if the user has one for this number) is looked up inline. `created_at` is the
+    // clock, not the transaction start, taken row by row in the records' order, so a batch keeps
+    // its order. On conflict only a stored placeholder is overwritten, and only by real content.
+    let upserted: Vec<Upserted> = sqlx::query_as(
         "INSERT INTO public.whatsapp_messages AS m \
            (session_id, lead_id, message_id, phone_number, contact_jid, contact_lid, push_name, \
             direction, message_type, content, status, status_reason, wa_timestamp, sent_at, created_at) \
-         VALUES ($1, (SELECT l.id FROM public.leads l WHERE l.phone = $3 OR l.wa_lid = $5 \
-                      ORDER BY (l.phone = $3) DESC NULLS LAST LIMIT 1), $2, $3, $4, $5, $6, \
-                 $7, $12, $8, $9, $10, $11, CASE WHEN $7 = 'out' AND $9 = 'sent' THEN $11 END, \
-                 clock_timestamp()) \
+         SELECT $1, (SELECT l.id FROM public.leads l WHERE l.phone = r.phone OR l.wa_lid = r.lid \
+                     ORDER BY (l.phone = r.phone) DESC NULLS LAST LIMIT 1), \
+                r.message_id, r.phone, r.jid, r.lid, r.push_name, r.direction, r.message_type, \
+                r.content, r.status, r.reason, r.ts, \
+                CASE WHEN r.direction = 'out' AND r.status = 'sent' THEN r.ts END, clock_timestamp() \
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                     $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::timestamptz[]) \
+              WITH ORDINALITY AS r(message_id, phone, jid, lid, push_name, direction, message_type, \
+                                   content, status, reason, ts, n) \
+         ORDER BY r.n \
          ON CONFLICT ON CONSTRAINT whatsapp_messages_session_id_message_id_key DO UPDATE SET \
            lead_id = coalesce(m.lead_id, EXCLUDED.lead_id), \
            phone_number = coalesce(EXCLUDED.phone_number, m.phone_number), \
@@ -187,63 +226,163 @@ pub(crate) async fn store(
            sent_at = EXCLUDED.sent_at \
          WHERE m.status_reason = 'undecryptable' AND m.content ? 'placeholder' \
            AND NOT (EXCLUDED.content ? 'placeholder') \
-         RETURNING m.id, m.lead_id, (m.xmax = 0) AS inserted, \
+         RETURNING m.message_id, m.id, m.lead_id, (m.xmax = 0) AS inserted, \
            (SELECT l.wa_lid FROM public.leads l WHERE l.id = m.lead_id) AS lead_lid",
     )
     .bind(session_id)
-    .bind(&record.message_id)
-    .bind(record.phone.as_ref().map(PhoneE164::as_str))
-    .bind(&record.jid)
-    .bind(&record.lid)
-    .bind(&record.push_name)
-    .bind(record.direction)
-    .bind(&record.content)
-    .bind(record.status)
-    .bind(record.reason)
-    .bind(record.timestamp)
-    .bind(record.media.as_ref().map_or("text", |m| m.message_type()))
-    .fetch_optional(&mut *conn)
+    .bind(run.iter().map(|r| r.message_id.as_str()).collect::<Vec<_>>())
+    .bind(
+        run.iter()
+            .map(|r| r.phone.as_ref().map(PhoneE164::as_str))
+            .collect::<Vec<_>>(),
+    )
+    .bind(run.iter().map(|r| r.jid.as_deref()).collect::<Vec<_>>())
+    .bind(run.iter().map(|r| r.lid.as_deref()).collect::<Vec<_>>())
+    .bind(run.iter().map(|r| r.push_name.as_deref()).collect::<Vec<_>>())
+    .bind(run.iter().map(|r| r.direction).collect::<Vec<_>>())
+    .bind(
+        run.iter()
+            .map(|r| r.media.as_ref().map_or("text", |m| m.message_type()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(run.iter().map(|r| &r.content).collect::<Vec<_>>())
+    .bind(run.iter().map(|r| r.status).collect::<Vec<_>>())
+    .bind(run.iter().map(|r| r.reason).collect::<Vec<_>>())
+    .bind(run.iter().map(|r| r.timestamp).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
     .await?;
 
-    let Some(row) = upserted else {
-        let id: Uuid = sqlx::query_scalar(
-            "SELECT id FROM public.whatsapp_messages WHERE session_id = $1 AND message_id = $2",
+    let mut rows: HashMap<String, Upserted> = upserted
+        .into_iter()
+        .map(|row| (row.message_id.clone(), row))
+        .collect();
+    // Not returned = already stored and not a placeholder this completes: a redelivery.
+    let missing: Vec<&str> = run
+        .iter()
+        .filter(|r| !rows.contains_key(&r.message_id))
+        .map(|r| r.message_id.as_str())
+        .collect();
+    let mut duplicates: HashMap<String, Uuid> = HashMap::new();
+    if !missing.is_empty() {
+        let found: Vec<(String, Uuid)> = sqlx::query_as(
+            "SELECT message_id, id FROM public.whatsapp_messages \
+             WHERE session_id = $1 AND message_id = ANY($2)",
         )
         .bind(session_id)
-        .bind(&record.message_id)
-        .fetch_one(&mut *conn)
+        .bind(&missing)
+        .fetch_all(&mut *conn)
         .await?;
-        return Ok(InboundOutcome::Duplicate { id });
-    };
+        duplicates.extend(found);
+    }
+    // The stored ones, in order; the others are redeliveries.
+    let mut stored: Vec<(ValidInbound, Upserted)> = Vec::with_capacity(run.len());
+    let mut order: Vec<Result<(), (String, Uuid)>> = Vec::with_capacity(run.len());
+    for record in run {
+        match rows.remove(&record.message_id) {
+            Some(row) => {
+                order.push(Ok(()));
+                stored.push((record, row));
+            }
+            None => {
+                let id = *duplicates
+                    .get(&record.message_id)
+                    .ok_or(StoreError::NotFound)?;
+                order.push(Err((record.message_id, id)));
+            }
+        }
+    }
+    let leads = finish(conn, keywords, session_id, user_id, &stored).await?;
+    let mut stored = stored.into_iter().zip(leads);
+    for entry in order {
+        outcomes.push(match entry {
+            Err((message_id, id)) => (message_id, InboundOutcome::Duplicate { id }),
+            Ok(()) => {
+                let ((record, row), (lead_id, lead_created)) =
+                    stored.next().ok_or(StoreError::NotFound)?;
+                let outcome = if row.inserted {
+                    InboundOutcome::Inserted {
+                        id: row.id,
+                        lead_id,
+                        lead_created,
+                    }
+                } else {
+                    InboundOutcome::Completed {
+                        id: row.id,
+                        lead_id,
+                    }
+                };
+                (record.message_id, outcome)
+            }
+        });
+    }
+    Ok(())
+}
 
-    if let Some(media) = &record.media {
-        crate::media::insert(conn, row.id, session_id, user_id, media, None).await?;
+/// What follows the insert of stored records, a statement per step rather than per record: their
+/// files, their leads (created for numbers that have none, once per number; the first record from
+/// it reports the creation), the leads' LIDs, opt-out keywords. Returns each record's
+/// (lead, lead created).
+async fn finish(
+    conn: &mut PgConnection,
+    keywords: &mut crate::consent::KeywordCache,
+    session_id: Uuid,
+    user_id: Uuid,
+    stored: &[(ValidInbound, Upserted)],
+) -> Result<Vec<(Option<Uuid>, bool)>, StoreError> {
+    for (record, row) in stored {
+        if let Some(media) = &record.media {
+            crate::media::insert(conn, row.id, session_id, user_id, media, None).await?;
+        }
     }
 
-    // A number the user has no lead for yet: create one (a placeholder too, so the conversation
+    // A number the user has no lead for yet gets one (a placeholder too, so the conversation
     // shows that something arrived).
-    let mut lead_id = row.lead_id;
-    let mut lead_created = false;
-    if lead_id.is_none()
-        && let Some(phone) = &record.phone
-    {
-        let name = record
-            .push_name
-            .clone()
-            .unwrap_or_else(|| phone.as_str().to_owned());
-        let (id, created) = lead_for_phone(conn, user_id, phone, &name).await?;
-        sqlx::query("UPDATE public.whatsapp_messages SET lead_id = $2 WHERE id = $1")
-            .bind(row.id)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        lead_id = Some(id);
-        lead_created = created;
+    let mut leads: Vec<(Option<Uuid>, bool)> = Vec::with_capacity(stored.len());
+    let mut by_phone: HashMap<&str, Uuid> = HashMap::new();
+    let (mut linked_rows, mut linked_leads) = (Vec::new(), Vec::new());
+    for (record, row) in stored {
+        let (Some(phone), None) = (&record.phone, row.lead_id) else {
+            leads.push((row.lead_id, false));
+            continue;
+        };
+        let (lead, created) = match by_phone.get(phone.as_str()) {
+            Some(lead) => (*lead, false),
+            None => {
+                let name = record
+                    .push_name
+                    .clone()
+                    .unwrap_or_else(|| phone.as_str().to_owned());
+                let (lead, created) = lead_for_phone(conn, user_id, phone, &name).await?;
+                by_phone.insert(phone.as_str(), lead);
+                (lead, created)
+            }
+        };
+        linked_rows.push(row.id);
+        linked_leads.push(lead);
+        leads.push((Some(lead), created));
     }
+    if !linked_rows.is_empty() {
+        sqlx::query(
+            "UPDATE public.whatsapp_messages m SET lead_id = v.lead \
+             FROM unnest($1::uuid[], $2::uuid[]) AS v(id, lead) WHERE m.id = v.id",
+        )
+        .bind(&linked_rows)
+        .bind(&linked_leads)
+        .execute(&mut *conn)
+        .await?;
+    }
+
     // One identity per person: the lead learns the contact's LID, so a later message addressed
-    // by LID alone (no phone number) finds the same lead.
-    let known = row.lead_id.is_some() && row.lead_lid.is_some();
-    if let (Some(lead), Some(lid), false) = (lead_id, &record.lid, known) {
+    // by LID alone (no phone number) finds the same lead. Once per (lead, LID).
+    let mut taught = std::collections::HashSet::new();
+    for ((record, row), (lead_id, _)) in stored.iter().zip(&leads) {
+        let known = row.lead_id.is_some() && row.lead_lid.is_some();
+        let (Some(lead), Some(lid), false) = (lead_id, &record.lid, known) else {
+            continue;
+        };
+        if !taught.insert((*lead, lid.as_str())) {
+            continue;
+        }
         sqlx::query(
             "UPDATE public.leads SET wa_lid = $2 WHERE id = $1 AND wa_lid IS NULL \
              AND NOT EXISTS (SELECT 1 FROM public.leads o WHERE o.wa_lid = $2)",
@@ -253,30 +392,22 @@ pub(crate) async fn store(
         .execute(&mut *conn)
         .await?;
     }
+
     // An opt-out keyword from the contact is recorded in this transaction, so "stored" and
     // "suppressed" are one fact (see `crate::consent`).
-    if record.direction == "in"
-        && let (Some(lead), Some(phone), Some(text)) = (
-            lead_id,
-            &record.phone,
-            record.content.get("text").and_then(|t| t.as_str()),
-        )
-    {
-        crate::consent::on_inbound_text(
-            conn, keywords, user_id, session_id, row.id, lead, phone, text,
-        )
-        .await?;
+    for ((record, row), (lead_id, _)) in stored.iter().zip(&leads) {
+        if record.direction == "in"
+            && let (Some(lead), Some(phone), Some(text)) = (
+                lead_id,
+                &record.phone,
+                record.content.get("text").and_then(|t| t.as_str()),
+            )
+        {
+            crate::consent::on_inbound_text(
+                conn, keywords, user_id, session_id, row.id, *lead, phone, text,
+            )
+            .await?;
+        }
     }
-    Ok(if row.inserted {
-        InboundOutcome::Inserted {
-            id: row.id,
-            lead_id,
-            lead_created,
-        }
-    } else {
-        InboundOutcome::Completed {
-            id: row.id,
-            lead_id,
-        }
-    })
+    Ok(leads)
 }

@@ -236,6 +236,139 @@ async fn a_placeholder_is_completed_by_the_resend() -> TestResult {
     Ok(())
 }
 
+/// One commit stores its whole batch with one statement per run of distinct message ids; the
+/// outcomes are those of storing the records one by one, in order: a new number's lead is created
+/// once, a redelivery (of a stored message or of one earlier in the same batch) is a duplicate, a
+/// placeholder and its resend in the same batch end completed, and the messages and their events
+/// keep the batch's order.
+#[tokio::test]
+async fn a_batch_is_stored_as_its_records_one_by_one_would_be() -> TestResult {
+    let (store, url) = a_store().await?;
+    let user = a_user(&store, "a@example.com").await?;
+    let engine = store.engine(a_cipher());
+    let session = a_linked_account(&store, &engine, user).await?;
+    let stored = engine
+        .commit(
+            session,
+            user,
+            inbound(vec![a_contact_sends("OLD", "+447700900010", "Earlier")]),
+        )
+        .await?;
+    let InboundOutcome::Inserted { id: old_id, .. } = stored.inbound[0].1 else {
+        panic!("{stored:?}");
+    };
+    let mut tx = store.as_user(user).await?;
+    let cursor = tx.latest_event_id().await?;
+    drop(tx);
+
+    let mut placeholder = a_contact_sends("P1", "+447700900011", "");
+    placeholder.text = None;
+    placeholder.undecryptable = true;
+    let batch = vec![
+        a_contact_sends("N1", "+447700900011", "first from a new number"),
+        a_contact_sends("OLD", "+447700900010", "redelivered"),
+        a_contact_sends("N2", "+447700900011", "second from it"),
+        placeholder,
+        a_contact_sends("N1", "+447700900011", "redelivered in the same batch"),
+        a_contact_sends("P1", "+447700900011", "the resend"),
+        a_contact_sends("N3", "+447700900010", "from the known number"),
+    ];
+    let report = engine.commit(session, user, inbound(batch)).await?;
+    let ids: Vec<&str> = report.inbound.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(ids, ["N1", "OLD", "N2", "P1", "N1", "P1", "N3"]);
+    let o = |i: usize| report.inbound[i].1.clone();
+    let (n1, lead) = match o(0) {
+        InboundOutcome::Inserted {
+            id,
+            lead_id: Some(lead),
+            lead_created: true,
+        } => (id, lead),
+        other => panic!("N1: {other:?}"),
+    };
+    assert_eq!(o(1), InboundOutcome::Duplicate { id: old_id });
+    let n2 = match o(2) {
+        InboundOutcome::Inserted {
+            id,
+            lead_id: Some(l),
+            lead_created: false,
+        } if l == lead => id,
+        other => panic!("N2: {other:?}"),
+    };
+    let p1 = match o(3) {
+        InboundOutcome::Inserted {
+            id,
+            lead_id: Some(l),
+            ..
+        } if l == lead => id,
+        other => panic!("P1: {other:?}"),
+    };
+    assert_eq!(o(4), InboundOutcome::Duplicate { id: n1 });
+    assert_eq!(
+        o(5),
+        InboundOutcome::Completed {
+            id: p1,
+            lead_id: Some(lead)
+        }
+    );
+    let n3 = match o(6) {
+        InboundOutcome::Inserted {
+            id,
+            lead_created: false,
+            lead_id: Some(_),
+        } => id,
+        other => panic!("N3: {other:?}"),
+    };
+
+    let mut tx = store.as_user(user).await?;
+    let first = tx.message_get(n1).await?;
+    assert_eq!(first.text.as_deref(), Some("first from a new number"));
+    let completed = tx.message_get(p1).await?;
+    assert_eq!(
+        (completed.status.as_str(), completed.text.as_deref()),
+        ("delivered", Some("the resend"))
+    );
+    // One lead for the new number.
+    assert_eq!(
+        tx.conversations_list()
+            .await?
+            .iter()
+            .filter(|c| c.lead_id == Some(lead))
+            .count(),
+        1
+    );
+    // Events: each new or completed message once, in the batch's order, ids increasing.
+    let events = tx.events_after(cursor, 100).await?;
+    let got: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind.clone(),
+                e.payload["id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [n1, n2, p1, n3]
+        .iter()
+        .map(|id| ("message".to_owned(), id.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(report.last_event, events.last().map(|e| e.id));
+    drop(tx);
+
+    // Stored in the batch's order (created_at follows it), each id once.
+    let mut conn = owner(&url).await?;
+    let order: Vec<String> = sqlx::query_scalar(
+        "SELECT message_id FROM whatsapp_messages WHERE session_id = $1 AND message_id <> 'OLD' \
+         ORDER BY created_at, id",
+    )
+    .bind(session)
+    .fetch_all(&mut conn)
+    .await?;
+    assert_eq!(order, ["N1", "N2", "P1", "N3"]);
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_failing_part_rolls_back_the_whole_commit() -> TestResult {
     let (store, url) = a_store().await?;
