@@ -71,7 +71,7 @@ pub(crate) async fn append(
     }
     let accounts: Vec<Option<Uuid>> = events.iter().map(|e| e.account_id).collect();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.payload.clone()).collect();
+    let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
     Ok(
         sqlx::query_scalar("SELECT app_api.append_user_events($1, $2, $3, $4)")
             .bind(user_id)
