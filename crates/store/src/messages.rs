@@ -162,7 +162,7 @@ impl UserTx {
             "INSERT INTO public.whatsapp_messages AS m \
                (session_id, lead_id, message_id, phone_number, direction, message_type, content, status, idempotency_key) \
              VALUES ($1, $2, $3, $4, 'out', $7, jsonb_build_object('text', $5::text), 'queued', $6) \
-             ON CONFLICT ON CONSTRAINT whatsapp_messages_session_id_idempotency_key_key DO NOTHING \
+             ON CONFLICT (session_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
              RETURNING {MESSAGE_COLUMNS}"
         );
         let inserted: Option<Message> = sqlx::query_as(&sql)

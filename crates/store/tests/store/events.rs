@@ -52,3 +52,44 @@ async fn events_are_the_users_own_and_old_ones_are_pruned() -> TestResult {
     assert_eq!(oldest, left[0].id);
     Ok(())
 }
+
+/// Event rows have no foreign keys (checking them held the user's event lock for a third of each
+/// append); deleting an account or a user still deletes its events, in the same statement.
+#[tokio::test]
+async fn deleting_an_account_or_a_user_deletes_their_events() -> TestResult {
+    let (store, url) = a_store().await?;
+    let alice = a_user(&store, "cascade-alice@example.test").await?;
+    let bob = a_user(&store, "cascade-bob@example.test").await?;
+    let sales = an_account(&store, alice, "Sales").await?;
+    let support = an_account(&store, alice, "Support").await?;
+    an_account(&store, bob, "Bob's").await?;
+    let mut conn = owner(&url).await?;
+    let count = |user: uuid::Uuid, account: Option<uuid::Uuid>| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM public.user_events \
+             WHERE user_id = $1 AND ($2::uuid IS NULL OR account_id = $2)",
+        )
+        .bind(user)
+        .bind(account)
+    };
+    assert_eq!(count(alice, Some(sales)).fetch_one(&mut conn).await?, 1);
+
+    sqlx::query("DELETE FROM public.whatsapp_sessions WHERE id = $1")
+        .bind(sales)
+        .execute(&mut conn)
+        .await?;
+    assert_eq!(count(alice, Some(sales)).fetch_one(&mut conn).await?, 0);
+    assert_eq!(count(alice, Some(support)).fetch_one(&mut conn).await?, 1);
+
+    sqlx::query("DELETE FROM auth.users WHERE id = $1")
+        .bind(alice)
+        .execute(&mut conn)
+        .await?;
+    assert_eq!(count(alice, None).fetch_one(&mut conn).await?, 0);
+    assert_eq!(
+        count(bob, None).fetch_one(&mut conn).await?,
+        1,
+        "Bob's stay"
+    );
+    Ok(())
+}
