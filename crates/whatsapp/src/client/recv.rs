@@ -25,7 +25,7 @@ use crate::proto::message::protocol_message::Type as ProtocolType;
 use crate::store::{Commit, InboundMessage, InboundOutcome, KeyKind, KeyWrite};
 
 /// Messages decrypted and committed together at most.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 256;
 /// Retry receipts per message before we give up on it (the placeholder stays).
 const MAX_RETRIES: u32 = 5;
 
@@ -277,6 +277,10 @@ pub(crate) async fn handle_messages(s: &Session, nodes: Vec<Node>) -> Result<(),
     for node in nodes {
         let decoded = decode_one(s, &keys, &node).await;
         items.push(Item { node, decoded });
+        // Decrypting a full batch is milliseconds of CPU; yielding between messages lets this
+        // worker answer other accounts' database replies meanwhile (one of them may be holding
+        // its user's event lock until it can send COMMIT).
+        tokio::task::yield_now().await;
     }
     // A message we cannot decrypt may be a redelivery of one we stored (its keys are used up):
     // then it is simply acknowledged again.
