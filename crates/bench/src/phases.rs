@@ -70,6 +70,8 @@ pub struct Memory {
     pub points: Vec<MemPoint>,
     /// All accounts again after the processes restarted (`None` when linking failed).
     pub restart: Option<MemPoint>,
+    /// One more idle account in a process that already has one (see [`second_account`]).
+    pub second: MemPoint,
 }
 
 pub async fn memory(
@@ -82,6 +84,7 @@ pub async fn memory(
         Side::Ours => (1, 1),
         Side::Baileys => (opts.baileys_procs, 2),
     };
+    let second = second_account(side, opts, launch, fake).await?;
     let mut fleet = Fleet::start(side, procs, launch, fake, "memory").await?;
     let baseline_kib = fleet.baseline_kib();
     progress(&format!(
@@ -182,6 +185,7 @@ pub async fn memory(
                         accounts: n,
                         result: Err(format!("logging in again failed: {e}")),
                     }),
+                    second,
                 });
             }
         }
@@ -193,6 +197,70 @@ pub async fn memory(
         baseline_kib,
         points,
         restart,
+        second,
+    })
+}
+
+/// The memory of one idle account itself: a single process links one account, waits until it is
+/// idle, then links a second; the sample is what the second added. The N=1 checkpoint also
+/// carries what a process pays once, at its first account (program code paged in on first use,
+/// the first connection's buffers, node's compiled code), which no further account pays again.
+/// Same steps for both sides, one process each.
+async fn second_account(
+    side: Side,
+    opts: &Options,
+    launch: &Launch,
+    fake: &Arc<FakeWhatsApp>,
+) -> Res<MemPoint> {
+    let group = match side {
+        Side::Ours => 6,
+        Side::Baileys => 7,
+    };
+    let users: Vec<String> = (0..2).map(|i| number("16", group, i)).collect();
+    add_accounts(fake, &users)?;
+    let mut fleet = Fleet::start(side, 1, launch, fake, "second").await?;
+    let result = async {
+        fleet
+            .link(&users[..1], store_of(side), 1, opts.link_timeout)
+            .await
+            .map_err(|e| format!("linking the first account failed: {e}"))?;
+        let first = idle_sample(&fleet, fake, opts, Instant::now())
+            .await
+            .map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        fleet
+            .link(&users[1..], store_of(side), 1, opts.link_timeout)
+            .await
+            .map_err(|e| format!("linking the second account failed: {e}"))?;
+        let both = idle_sample(&fleet, fake, opts, started)
+            .await
+            .map_err(|e| e.to_string())?;
+        let added = both.growth_kib - first.growth_kib;
+        Ok(MemSample {
+            kib_per_account: added as f64,
+            growth_kib: added,
+            file_kib: both.file_kib - first.file_kib,
+            heap_kib: both
+                .heap_kib
+                .zip(first.heap_kib)
+                .map(|(b, f)| b.saturating_sub(f)),
+            link_secs: both.link_secs,
+            busy: both.busy,
+        })
+    }
+    .await;
+    fleet.quit().await;
+    if let Ok(s) = &result {
+        progress(&format!(
+            "{}: a second idle account in one process: RSS +{} KiB (file-backed {:+} KiB)",
+            side.name(),
+            s.growth_kib,
+            s.file_kib
+        ));
+    }
+    Ok(MemPoint {
+        accounts: 1,
+        result,
     })
 }
 

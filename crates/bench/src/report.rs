@@ -53,6 +53,12 @@ fn memory_rows(r: &Results, rows: &mut Vec<Row>, verdicts: &mut Vec<String>) {
         return;
     };
     let theirs = r.baileys_memory.as_ref();
+    rows.push(memory_row(
+        "RSS of one idle account itself (a 2nd account added to a process with one)".to_owned(),
+        &ours.second.result,
+        theirs.map(|m| Some(m.second.result.clone())),
+        verdicts,
+    ));
     for (i, point) in ours.points.iter().enumerate() {
         let other = theirs.map(|m| m.points.get(i).map(|p| p.result.clone()));
         let what = format!("RSS per idle linked account, N={}", point.accounts);
