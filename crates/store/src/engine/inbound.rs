@@ -393,6 +393,43 @@ async fn finish(
         .await?;
     }
 
+    // A record known only by its LID whose lead learnt that LID above, from an earlier record of
+    // this batch (stored one by one, its insert would have found the lead).
+    let lid_only: Vec<(usize, &str)> = stored
+        .iter()
+        .enumerate()
+        .filter(|(i, (record, _))| leads[*i].0.is_none() && record.phone.is_none())
+        .filter_map(|(i, (record, _))| record.lid.as_deref().map(|lid| (i, lid)))
+        .collect();
+    if !taught.is_empty() && !lid_only.is_empty() {
+        let lids: Vec<&str> = lid_only.iter().map(|(_, lid)| *lid).collect();
+        let found: HashMap<String, Uuid> =
+            sqlx::query_as("SELECT wa_lid, id FROM public.leads WHERE wa_lid = ANY($1)")
+                .bind(&lids)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .collect();
+        let (mut rows, mut to) = (Vec::new(), Vec::new());
+        for (i, lid) in lid_only {
+            if let Some(lead) = found.get(lid) {
+                rows.push(stored[i].1.id);
+                to.push(*lead);
+                leads[i] = (Some(*lead), false);
+            }
+        }
+        if !rows.is_empty() {
+            sqlx::query(
+                "UPDATE public.whatsapp_messages m SET lead_id = v.lead \
+                 FROM unnest($1::uuid[], $2::uuid[]) AS v(id, lead) WHERE m.id = v.id",
+            )
+            .bind(&rows)
+            .bind(&to)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+
     // An opt-out keyword from the contact is recorded in this transaction, so "stored" and
     // "suppressed" are one fact (see `crate::consent`).
     for ((record, row), (lead_id, _)) in stored.iter().zip(&leads) {

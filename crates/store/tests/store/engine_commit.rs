@@ -261,6 +261,12 @@ async fn a_batch_is_stored_as_its_records_one_by_one_would_be() -> TestResult {
     let cursor = tx.latest_event_id().await?;
     drop(tx);
 
+    let mut with_lid = a_contact_sends("L1", "+447700900012", "from a number, with its LID");
+    with_lid.contact_lid = Some("99887766@lid".into());
+    let mut lid_only = a_contact_sends("L2", "+447700900012", "by LID alone");
+    lid_only.contact_phone = None;
+    lid_only.contact_jid = None;
+    lid_only.contact_lid = Some("99887766@lid".into());
     let mut placeholder = a_contact_sends("P1", "+447700900011", "");
     placeholder.text = None;
     placeholder.undecryptable = true;
@@ -272,10 +278,12 @@ async fn a_batch_is_stored_as_its_records_one_by_one_would_be() -> TestResult {
         a_contact_sends("N1", "+447700900011", "redelivered in the same batch"),
         a_contact_sends("P1", "+447700900011", "the resend"),
         a_contact_sends("N3", "+447700900010", "from the known number"),
+        with_lid,
+        lid_only,
     ];
     let report = engine.commit(session, user, inbound(batch)).await?;
     let ids: Vec<&str> = report.inbound.iter().map(|(m, _)| m.as_str()).collect();
-    assert_eq!(ids, ["N1", "OLD", "N2", "P1", "N1", "P1", "N3"]);
+    assert_eq!(ids, ["N1", "OLD", "N2", "P1", "N1", "P1", "N3", "L1", "L2"]);
     let o = |i: usize| report.inbound[i].1.clone();
     let (n1, lead) = match o(0) {
         InboundOutcome::Inserted {
@@ -318,6 +326,22 @@ async fn a_batch_is_stored_as_its_records_one_by_one_would_be() -> TestResult {
         } => id,
         other => panic!("N3: {other:?}"),
     };
+    // A contact known by LID alone joins the lead an earlier record of the batch taught that LID.
+    let (l1, l2) = match (o(7), o(8)) {
+        (
+            InboundOutcome::Inserted {
+                id: a,
+                lead_id: Some(la),
+                lead_created: true,
+            },
+            InboundOutcome::Inserted {
+                id: b,
+                lead_id: Some(lb),
+                lead_created: false,
+            },
+        ) if la == lb => (a, b),
+        other => panic!("L1, L2: {other:?}"),
+    };
 
     let mut tx = store.as_user(user).await?;
     let first = tx.message_get(n1).await?;
@@ -347,7 +371,7 @@ async fn a_batch_is_stored_as_its_records_one_by_one_would_be() -> TestResult {
             )
         })
         .collect();
-    let want: Vec<(String, String)> = [n1, n2, p1, n3]
+    let want: Vec<(String, String)> = [n1, n2, p1, n3, l1, l2]
         .iter()
         .map(|id| ("message".to_owned(), id.to_string()))
         .collect();
@@ -365,7 +389,12 @@ async fn a_batch_is_stored_as_its_records_one_by_one_would_be() -> TestResult {
     .bind(session)
     .fetch_all(&mut conn)
     .await?;
-    assert_eq!(order, ["N1", "N2", "P1", "N3"]);
+    assert_eq!(order, ["N1", "N2", "P1", "N3", "L1", "L2"]);
+    let linked: Option<Uuid> =
+        sqlx::query_scalar("SELECT lead_id FROM whatsapp_messages WHERE message_id = 'L2'")
+            .fetch_one(&mut conn)
+            .await?;
+    assert!(linked.is_some(), "the stored row is linked too");
     Ok(())
 }
 
