@@ -54,9 +54,12 @@ fn memory_rows(r: &Results, rows: &mut Vec<Row>, verdicts: &mut Vec<String>) {
     };
     let theirs = r.baileys_memory.as_ref();
     rows.push(memory_row(
-        "RSS of one idle account itself (a 2nd account added to a process with one)".to_owned(),
-        &ours.second.result,
-        theirs.map(|m| Some(m.second.result.clone())),
+        format!(
+            "RSS per idle account beyond the first ({} added to a process with one)",
+            ours.beyond.accounts
+        ),
+        &ours.beyond.result,
+        theirs.map(|m| Some(m.beyond.result.clone())),
         verdicts,
     ));
     for (i, point) in ours.points.iter().enumerate() {

@@ -35,6 +35,7 @@ fn a_tiny_run_completes_and_prints_the_table() {
     );
     for row in [
         "| measure",
+        "RSS per idle account beyond the first (10 added to a process with one)",
         "RSS per idle linked account, N=1 ",
         "RSS per idle linked account, N=2 ",
         "RSS per idle account, N=2, after a restart",
