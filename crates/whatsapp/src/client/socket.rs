@@ -214,58 +214,32 @@ pub async fn connect(dial: Dial<'_>) -> Result<(Connection, mpsc::Receiver<Node>
 type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Frames written back to back before the socket is flushed: what the account queued meanwhile
-/// (a batch's receipts, say) goes out in one write instead of one system call per stanza.
-const WRITE_COALESCE: usize = 64;
-
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WsStream, WsMessage>,
     mut writer: ChannelWriter,
     mut out: mpsc::UnboundedReceiver<Outbound>,
     end: Arc<Mutex<EndState>>,
 ) {
-    while let Some(first) = out.recv().await {
-        let mut item = Some(first);
-        let mut written = 0;
-        let mut closing = false;
-        let mut result = Ok(());
-        while let Some(next) = item.take() {
-            match next {
-                Outbound::Node(node) => {
-                    let frame = whatsapp_binary::encode(&node)
-                        .map_err(|e| e.to_string())
-                        .and_then(|bytes| writer.seal(&bytes, false).map_err(|e| e.to_string()));
-                    result = match frame {
-                        Ok(frame) => sink
-                            .feed(WsMessage::binary(frame))
-                            .await
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(e),
-                    };
-                    if result.is_err() {
-                        break;
-                    }
-                }
-                Outbound::Close => {
-                    closing = true;
-                    break;
+    while let Some(item) = out.recv().await {
+        match item {
+            Outbound::Node(node) => {
+                let frame = whatsapp_binary::encode(&node)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| writer.seal(&bytes, false).map_err(|e| e.to_string()));
+                let result = match frame {
+                    Ok(frame) => sink
+                        .send(WsMessage::binary(frame))
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    record(&end, Disconnect::Lost(format!("write failed: {e}")));
+                    let _ = sink.close().await;
+                    return;
                 }
             }
-            written += 1;
-            if written < WRITE_COALESCE {
-                item = out.try_recv().ok();
-            }
-        }
-        if result.is_ok() {
-            result = sink.flush().await.map_err(|e| e.to_string());
-        }
-        if let Err(e) = result {
-            record(&end, Disconnect::Lost(format!("write failed: {e}")));
-            let _ = sink.close().await;
-            return;
-        }
-        if closing {
-            break;
+            Outbound::Close => break,
         }
     }
     let _ = sink.close().await;
