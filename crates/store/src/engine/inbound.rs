@@ -361,16 +361,7 @@ async fn finish(
         linked_leads.push(lead);
         leads.push((Some(lead), created));
     }
-    if !linked_rows.is_empty() {
-        sqlx::query(
-            "UPDATE public.whatsapp_messages m SET lead_id = v.lead \
-             FROM unnest($1::uuid[], $2::uuid[]) AS v(id, lead) WHERE m.id = v.id",
-        )
-        .bind(&linked_rows)
-        .bind(&linked_leads)
-        .execute(&mut *conn)
-        .await?;
-    }
+    link_rows(conn, &linked_rows, &linked_leads).await?;
 
     // One identity per person: the lead learns the contact's LID, so a later message addressed
     // by LID alone (no phone number) finds the same lead. Once per (lead, LID).
@@ -418,16 +409,7 @@ async fn finish(
                 leads[i] = (Some(*lead), false);
             }
         }
-        if !rows.is_empty() {
-            sqlx::query(
-                "UPDATE public.whatsapp_messages m SET lead_id = v.lead \
-                 FROM unnest($1::uuid[], $2::uuid[]) AS v(id, lead) WHERE m.id = v.id",
-            )
-            .bind(&rows)
-            .bind(&to)
-            .execute(&mut *conn)
-            .await?;
-        }
+        link_rows(conn, &rows, &to).await?;
     }
 
     // An opt-out keyword from the contact is recorded in this transaction, so "stored" and
@@ -447,4 +429,24 @@ async fn finish(
         }
     }
     Ok(leads)
+}
+
+/// Sets `lead_id` of message rows `rows[i]` to `leads[i]`, in one statement.
+async fn link_rows(
+    conn: &mut PgConnection,
+    rows: &[Uuid],
+    leads: &[Uuid],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE public.whatsapp_messages m SET lead_id = v.lead \
+         FROM unnest($1::uuid[], $2::uuid[]) AS v(id, lead) WHERE m.id = v.id",
+    )
+    .bind(rows)
+    .bind(leads)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
