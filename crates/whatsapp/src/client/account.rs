@@ -419,7 +419,7 @@ enum LoginError {
 async fn login(
     ctx: &AccountCtx,
     creds: &mut Credentials,
-) -> Result<(Connection, mpsc::Receiver<Node>), LoginError> {
+) -> Result<(Connection, super::socket::Incoming), LoginError> {
     let me = creds
         .me
         .as_ref()
@@ -640,7 +640,7 @@ async fn serve(
     ctx: &AccountCtx,
     creds: &Credentials,
     conn: Connection,
-    incoming: mpsc::Receiver<Node>,
+    incoming: super::socket::Incoming,
     commands: &mut mpsc::Receiver<Command>,
 ) -> Served {
     let Some(me) = creds.me.clone() else {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tracing::Instrument as _;
 use whatsapp_binary::{Jid, Node, Server};
 
@@ -173,7 +173,7 @@ impl Session {
 
 /// Handles the server's stanzas until the connection ends. Consecutive `<message>` stanzas are
 /// decrypted and committed as one batch (one transaction, then their receipts).
-pub(crate) async fn stanza_loop(session: Arc<Session>, mut incoming: mpsc::Receiver<Node>) {
+pub(crate) async fn stanza_loop(session: Arc<Session>, mut incoming: super::socket::Incoming) {
     let mut held: Option<Node> = None;
     loop {
         let node = match held.take() {

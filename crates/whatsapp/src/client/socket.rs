@@ -112,7 +112,7 @@ pub struct Dial<'a> {
 /// Connects, runs the handshake (verifying the server's certificate chain against the root
 /// key) and sends the login or registration payload. Returns the connection and the stream of
 /// stanzas the server sends (the first is `success`, `failure` or `pair-device`).
-pub async fn connect(dial: Dial<'_>) -> Result<(Connection, mpsc::Receiver<Node>), ClientError> {
+pub async fn connect(dial: Dial<'_>) -> Result<(Connection, Incoming), ClientError> {
     let config = WebSocketConfig::default()
         // Stanzas are small; the defaults (128 KiB read buffer) would dominate an idle
         // account's memory. The codec zero-fills this much before each read, so an idle account
@@ -209,8 +209,22 @@ pub async fn connect(dial: Dial<'_>) -> Result<(Connection, mpsc::Receiver<Node>
             end,
             iq_timeout: dial.iq_timeout,
         },
-        in_rx,
+        Incoming(in_rx),
     ))
+}
+
+/// The stanzas the server sent, in order. Boxed in the channel: its slots are allocated in blocks
+/// of 32 and stay resident once used, 32 × 8 bytes instead of 32 × 80 for every idle account.
+pub struct Incoming(mpsc::Receiver<Box<Node>>);
+
+impl Incoming {
+    pub async fn recv(&mut self) -> Option<Node> {
+        self.0.recv().await.map(|node| *node)
+    }
+
+    pub fn try_recv(&mut self) -> Result<Node, mpsc::error::TryRecvError> {
+        self.0.try_recv().map(|node| *node)
+    }
 }
 
 type WsStream =
@@ -250,7 +264,7 @@ async fn write_loop(
 async fn read_loop(
     mut stream: futures_util::stream::SplitStream<WsStream>,
     mut reader: ChannelReader,
-    incoming: mpsc::Sender<Node>,
+    incoming: mpsc::Sender<Box<Node>>,
     pending: PendingIqs,
     end: Arc<Mutex<EndState>>,
 ) {
@@ -299,7 +313,7 @@ async fn read_loop(
                     continue;
                 }
             }
-            if incoming.send(node).await.is_err() {
+            if incoming.send(Box::new(node)).await.is_err() {
                 return; // nobody listens any more: the connection is being torn down
             }
         }
