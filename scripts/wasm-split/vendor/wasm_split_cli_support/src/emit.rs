@@ -12,7 +12,7 @@ use crate::{
     split_point::{SplitModuleIdentifier, SplitProgramInfo},
 };
 use eyre::{anyhow, bail, Context, Result};
-use tracing::{trace, warn};
+use tracing::{debug, trace, warn};
 use wasm_encoder::{reencode::Reencode, ConstExpr, EntityType, ProducersField, ProducersSection};
 use wasmparser::{
     BinaryReader, Data, DataKind, DefinedDataSymbol, ExternalKind, Operator,
@@ -435,6 +435,38 @@ impl DataEmitInfo {
             }
         }
         // finally transform them into output form
+        // [patched] A segment that comes out longer than its input (alignment padding between
+        // the many output modules' parts) moves the segments after it up by as much, when those
+        // are relocated too and the memory's initial size still holds them all; without that,
+        // the release put the whole segment (all read-only data) in the main module.
+        let relocatable_from: Vec<bool> = {
+            let mut all_after = true;
+            let mut v = vec![true; per_segment.len()];
+            for (i, seg) in per_segment.iter().enumerate().rev() {
+                v[i] = all_after;
+                all_after &= matches!(seg, DataSegmentAnalysis::Ranges { .. });
+            }
+            v
+        };
+        let data_end = input_module
+            .data_segments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, segment)| match &per_segment[i] {
+                DataSegmentAnalysis::Ranges { base_address, .. } => {
+                    Some(base_address + segment.data.len())
+                }
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let memory_end = input_module
+            .memories
+            .first()
+            .map(|m| m.initial as usize * 65536)
+            .unwrap_or(0);
+        let mut shift: usize = 0;
+        let mut unmovable_after_shift = false;
         let per_segment = per_segment
             .into_iter()
             .enumerate()
@@ -448,9 +480,6 @@ impl DataEmitInfo {
                     range_lookup,
                     base_address,
                 } => {
-                    let segment_alignment =
-                        1usize << input_module.reloc_info.segments[segment_index].alignment;
-
                     let mut range_emit_order: Vec<_> = (0..ranges.len()).collect();
                     range_emit_order.sort_by_key(|&range_idx| {
                         let range = &ranges[range_idx];
@@ -476,12 +505,21 @@ impl DataEmitInfo {
                     // So for the moment, don't bother with this sanity analysis.
 
                     // figure out module offsets
+                    // [patched] Each module's part starts at the largest alignment its own ranges
+                    // need rather than the segment's: with many output modules, padding every
+                    // part to the segment's alignment made the segment longer than the input's,
+                    // which put all of its data in the main module.
+                    let mut per_module_align = HashMap::<usize, usize>::new();
+                    for range in &ranges {
+                        let align = per_module_align.entry(range.in_module).or_insert(1);
+                        *align = (*align).max(range.data_align);
+                    }
                     let mut per_module_size = per_module_size.into_iter().collect::<Vec<_>>();
                     per_module_size.sort_by_key(|&(m, _)| m);
                     let mut per_output_offset = HashMap::new();
                     let mut data_offset: usize = 0;
                     for &(module, module_size) in &per_module_size {
-                        data_offset = data_offset.next_multiple_of(segment_alignment);
+                        data_offset = data_offset.next_multiple_of(per_module_align[&module]);
                         per_output_offset.insert(module, data_offset);
                         data_offset += module_size;
                     }
@@ -489,25 +527,36 @@ impl DataEmitInfo {
 
                     let ranges = DataSegmentEmitInfo::Ranges {
                         ranges,
-                        base_address,
+                        base_address: base_address + shift,
                         per_output_offset,
                         range_lookup,
                         range_emit_order,
                     };
-                    // If we could move other active segments to different base addresses, this segment getting longer
-                    // would not be a problem. Since we can't guarantee this at this point though, don't risk it.
-                    // Overlapping segments *will* overwrite data!
+                    // Overlapping segments *will* overwrite data: a longer segment moves the ones
+                    // after it (see above), or goes to the main module as it was.
                     if segment_len > input_module.data_segments[segment_index].data.len() {
                         let overlength = segment_len - input_module.data_segments[segment_index].data.len();
-                        trace!("{ranges:?}");
-                        warn!("Overlong segment {segment_index} by {overlength} after relocation, putting it in main module.");
-                        DataSegmentEmitInfo::FromInputOnlyIn(0)
+                        let moved = shift + overlength.next_multiple_of(16);
+                        if relocatable_from[segment_index] && data_end + moved <= memory_end {
+                            debug!("Overlong segment {segment_index} by {overlength}: moving the later segments up by {moved}");
+                            shift = moved;
+                            ranges
+                        } else {
+                            trace!("{ranges:?}");
+                            warn!("Overlong segment {segment_index} by {overlength} after relocation, putting it in main module.");
+                            // Left where it was: an earlier segment must not have moved onto it.
+                            unmovable_after_shift |= shift > 0;
+                            DataSegmentEmitInfo::FromInputOnlyIn(0)
+                        }
                     } else {
                         ranges
                     }
                 }
             })
             .collect::<Vec<_>>();
+        if unmovable_after_shift {
+            bail!("a data segment could neither grow nor stay in place after an earlier one grew");
+        }
         Ok(Self { per_segment })
     }
     fn find_relocated_address(
