@@ -12,6 +12,7 @@ pub mod pages;
 pub mod privacy;
 #[cfg(feature = "ssr")]
 pub mod qr;
+pub mod resource;
 pub mod routes;
 pub mod time;
 pub mod webhooks;
