@@ -250,19 +250,10 @@ pub fn DemoPhone() -> impl IntoView {
                 if let Some(mode) = mode {
                     mode.0.set(view.is_some());
                 }
-                match view {
-                    Some(view) => Some(demo_panel(view).await),
-                    None => None,
-                }
+                view.map(|view| view! { <Panel view/> })
             })}
         </Suspense>
     }
-}
-
-/// The panel's code is its own WASM chunk, downloaded only when demo mode is on.
-#[lazy]
-fn demo_panel(view: DemoView) -> AnyView {
-    view! { <Panel view/> }.into_any()
 }
 
 /// Inside the link dialog in demo mode: link with the demo phone in one click (scan the QR on

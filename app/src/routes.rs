@@ -42,8 +42,6 @@ lazy_page! {
     EmbedAccountsRoute => pages::embed::EmbedAccountsPage;
     /// `/` and `/accounts`.
     AccountsRoute => pages::accounts::AccountsPage;
-    /// `/chats`.
-    ChatsRoute => pages::chats::ChatsPage;
     /// `/leads`.
     LeadsRoute => pages::leads::LeadsPage;
     /// `/templates`.
@@ -52,4 +50,27 @@ lazy_page! {
     CampaignsRoute => pages::campaigns::CampaignsPage;
     /// `/settings`.
     SettingsRoute => pages::settings::SettingsPage;
+}
+
+/// `/chats`: as the others, and when it opens on a thread its chunk loads with the page's.
+pub struct ChatsRoute;
+
+#[lazy]
+fn chats_view(_this: ChatsRoute) -> AnyView {
+    view! { <pages::chats::ChatsPage/> }.into_any()
+}
+
+impl LazyRoute for ChatsRoute {
+    fn data() -> Self {
+        ChatsRoute
+    }
+
+    async fn view(this: Self) -> AnyView {
+        chats_view(this).await
+    }
+
+    async fn preload() {
+        #[cfg(feature = "hydrate")]
+        futures::join!(__preload_chats_view(), pages::chats::preload_thread());
+    }
 }

@@ -57,6 +57,21 @@ fn open_thread(lead_id: String) -> AnyView {
     view! { <thread::ThreadView lead_id/> }.into_any()
 }
 
+/// When the browser opens `/chats` on a thread (`?lead=`), the thread's chunk is loaded with the
+/// page's, before hydration: the server-rendered thread then hydrates in the same pass as the
+/// list, as it did before it was split off (see `crate::routes::ChatsRoute`).
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub(crate) async fn preload_thread() {
+    #[cfg(feature = "hydrate")]
+    if window()
+        .location()
+        .search()
+        .is_ok_and(|query| query.contains("lead="))
+    {
+        __preload_open_thread().await;
+    }
+}
+
 #[component]
 pub fn ChatsPage() -> impl IntoView {
     let query = use_query_map();
