@@ -14,10 +14,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Tools first (cached while only the sources change): the wasm target, the wasm-bindgen CLI that
-# matches Cargo.lock, and the npm build tools (Tailwind CLI, binaryen's wasm-opt).
+# matches Cargo.lock, the WASM splitter (scripts/wasm-split) and the npm build tools (Tailwind CLI,
+# binaryen's wasm-opt).
 COPY Cargo.lock package.json package-lock.json ./
+COPY scripts/wasm-split scripts/wasm-split
 RUN rustup target add wasm32-unknown-unknown \
  && cargo install wasm-bindgen-cli --version "$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3; exit}' Cargo.lock)" \
+ && cargo install --locked --path scripts/wasm-split \
  && npm ci --omit=dev --no-audit --no-fund --loglevel=error
 COPY . .
 ENV PATH=/src/node_modules/.bin:$PATH \

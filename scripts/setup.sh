@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what *starting* the server needs, skipping whatever is already present: the wasm32
-# target, the exact wasm-bindgen CLI, the npm build tools (Tailwind CLI, binaryen's wasm-opt) and
-# the PostgreSQL binaries for the embedded database. Sourced by scripts/start.sh; scripts/setup-test.sh
-# adds what only the tests need (Chromium, the npm test oracles). Safe to run again.
+# target, the exact wasm-bindgen CLI, the WASM splitter (scripts/wasm-split), the npm build tools
+# (Tailwind CLI, binaryen's wasm-opt) and the PostgreSQL binaries for the embedded database.
+# Sourced by scripts/start.sh; scripts/setup-test.sh adds what only the tests need (Chromium, the
+# npm test oracles). Safe to run again.
 #
 # Everything comes from package registries (crates.io, npm, Debian): tools that would download
 # binaries from GitHub (unreachable here) are installed at exact versions and put on PATH first.
@@ -34,6 +35,15 @@ WBG_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WBG_VERSION" ]; then
   say "installing wasm-bindgen-cli $WBG_VERSION (one-off, a few minutes)"
   cargo install wasm-bindgen-cli --version "$WBG_VERSION" # --locked fails to resolve for this crate
+fi
+
+# The site build's WASM splitter (scripts/wasm-split: our few lines over the library that
+# `cargo leptos build --split` uses, vendored with two patches, the rest pinned by its own
+# Cargo.lock). Reinstalled when its version moves.
+SPLIT_VERSION="$(awk -F'"' '/^version = /{print $2; exit}' "$ROOT/scripts/wasm-split/Cargo.toml")"
+if [ "$(rarity-wasm-split --version 2>/dev/null | awk '{print $2}')" != "$SPLIT_VERSION" ]; then
+  say "installing rarity-wasm-split $SPLIT_VERSION (one-off, a minute or two)"
+  cargo install --locked --force --path "$ROOT/scripts/wasm-split"
 fi
 
 # npm build tools ("dependencies" in package.json): Tailwind CLI and binaryen's wasm-opt. The test

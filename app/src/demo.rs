@@ -241,7 +241,7 @@ pub fn provide_demo_mode() {
 /// The demo phone panel (only when demo mode is on).
 #[component]
 pub fn DemoPhone() -> impl IntoView {
-    let state = Resource::new(|| (), |_| demo_state());
+    let state = crate::resource::new(|| (), |_| demo_state());
     let mode = use_context::<DemoMode>();
     view! {
         <Suspense fallback=|| ()>

@@ -87,7 +87,7 @@ pub async fn revoke_api_key(#[server(default)] id: String) -> Result<(), ServerF
 pub fn ApiKeys() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(
+    let keys = crate::resource::new(
         move || (create.version().get(), revoke.version().get()),
         |_| api_keys(),
     );

@@ -12,21 +12,23 @@ pub mod pages;
 pub mod privacy;
 #[cfg(feature = "ssr")]
 pub mod qr;
+pub mod resource;
+pub mod routes;
 pub mod time;
 pub mod webhooks;
 
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, SsrMode, StaticSegment,
+    Lazy, ParamSegment, SsrMode, StaticSegment,
     components::{ParentRoute, Route, Router, Routes},
 };
 
 use components::layout::DashboardLayout;
-use pages::{
-    accounts::AccountsPage, auth::LoginPage, auth::SignupPage, campaigns::CampaignsPage,
-    chats::ChatsPage, embed::EmbedAccountsPage, embed::EmbedChatPage, embed::EmbedLayout,
-    leads::LeadsPage, settings::SettingsPage, templates::TemplatesPage,
+use pages::embed::EmbedLayout;
+use routes::{
+    AccountsRoute, CampaignsRoute, ChatsRoute, EmbedAccountsRoute, EmbedChatRoute, LeadsRoute,
+    LoginRoute, SettingsRoute, SignupRoute, TemplatesRoute,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -51,13 +53,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     time::provide_local_offset();
-    // Effects run only in the browser: this marks the moment the page became interactive, which the
-    // end-to-end tests wait for before using hydrated behaviour.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
+    // The browser marks `<body data-hydrated>` once the page is hydrated (frontend/src/lib.rs).
     view! {
         <Stylesheet id="leptos" href="/pkg/rarity.css"/>
         <Link rel="preload" href="/fonts/inter-latin-400-normal.woff2" as_="font" type_="font/woff2" crossorigin="anonymous"/>
@@ -67,21 +63,21 @@ pub fn App() -> impl IntoView {
         <Title text="Rarity Leads"/>
         <Router>
             <Routes fallback=NotFound>
-                <Route path=StaticSegment("login") view=LoginPage/>
-                <Route path=StaticSegment("signup") view=SignupPage/>
+                <Route path=StaticSegment("login") view={Lazy::<LoginRoute>::new()}/>
+                <Route path=StaticSegment("signup") view={Lazy::<SignupRoute>::new()}/>
                 // Framed by the host app (see `pages::embed`); the server checks the token first.
                 <ParentRoute path=StaticSegment("embed") view=EmbedLayout ssr=SsrMode::Async>
-                    <Route path=(StaticSegment("chat"), ParamSegment("lead")) view=EmbedChatPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("accounts") view=EmbedAccountsPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("chat"), ParamSegment("lead")) view={Lazy::<EmbedChatRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("accounts") view={Lazy::<EmbedAccountsRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
                 <ParentRoute path=StaticSegment("") view=DashboardLayout ssr=SsrMode::Async>
-                    <Route path=StaticSegment("") view=AccountsPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("accounts") view=AccountsPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("chats") view=ChatsPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("leads") view=LeadsPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("templates") view=TemplatesPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("campaigns") view=CampaignsPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("settings") view=SettingsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("") view={Lazy::<AccountsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("accounts") view={Lazy::<AccountsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("chats") view={Lazy::<ChatsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("leads") view={Lazy::<LeadsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("templates") view={Lazy::<TemplatesRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("campaigns") view={Lazy::<CampaignsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

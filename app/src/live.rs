@@ -31,13 +31,12 @@ pub enum Update {
     Reset,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// A live-only event for one account (the `event` of a `live` frame, by its `type`).
+#[derive(Clone, Debug, PartialEq)]
 pub enum LiveEvent {
     Qr {
         qr: String,
         expires_at: String,
-        #[serde(default)]
         svg: Option<String>,
     },
     PairingCode {
@@ -53,7 +52,7 @@ pub enum LiveEvent {
         available: bool,
         last_seen: Option<String>,
     },
-    #[serde(other)]
+    /// A type this page does not know.
     Other,
 }
 
@@ -137,9 +136,10 @@ impl Live {
 }
 
 /// A `/ws` frame.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// A frame from `/ws`, read (see [`parse_frame`]).
+#[derive(Debug, PartialEq)]
 #[allow(dead_code)] // read only in the browser
+#[allow(clippy::large_enum_variant)] // one frame at a time, dropped right after it is handled
 enum Frame {
     Hello {
         cursor: i64,
@@ -147,29 +147,131 @@ enum Frame {
     Reset {
         cursor: i64,
     },
+    /// A logged event; `update` is `None` for kinds no page needs (its cursor still counts).
     Event {
         cursor: i64,
-        kind: String,
-        payload: serde_json::Value,
+        update: Option<Update>,
     },
     Live {
         account_id: String,
         event: LiveEvent,
     },
-    Heartbeat {
-        cursor: i64,
-    },
+    Heartbeat,
 }
 
-/// A logged event as an update (`None` for kinds a page does not need).
+// Frames are read in two passes over the same text: the fields every frame may have, then — for
+// an event or a live frame — its payload as the type its kind names. That replaces a tagged
+// enum over `serde_json::Value`, whose buffering and generic value code cost the browser bundle
+// tens of kilobytes more than these few structs; and everything is read with `from_slice`, the
+// reader server function answers use too, so each payload type's decoder is compiled once.
+
+/// What any frame may carry besides its payload.
+#[derive(Deserialize)]
+struct Head {
+    #[serde(rename = "type")]
+    frame: String,
+    cursor: Option<i64>,
+    kind: Option<String>,
+    account_id: Option<String>,
+}
+
+/// A frame's `payload`, as the type its kind names.
+#[derive(Deserialize)]
+struct Payload<T> {
+    payload: T,
+}
+
+/// The payload of `account_removed`.
+#[derive(Deserialize)]
+struct Removed {
+    id: String,
+}
+
+/// A live frame's `event`.
+#[derive(Deserialize)]
+struct LiveFrame {
+    event: LiveFields,
+}
+
+/// Every field a live event may have; [`live_event`] checks the ones its type needs.
+#[derive(Deserialize)]
+struct LiveFields {
+    #[serde(rename = "type")]
+    kind: String,
+    qr: Option<String>,
+    expires_at: Option<String>,
+    svg: Option<String>,
+    code: Option<String>,
+    chat: Option<String>,
+    state: Option<String>,
+    available: Option<bool>,
+    last_seen: Option<String>,
+}
+
+/// Reads a frame; `None` for one that is not valid (it is ignored).
 #[allow(dead_code)] // read only in the browser
-fn logged_update(kind: &str, payload: serde_json::Value) -> Option<Update> {
-    Some(match kind {
-        "account" => Update::Account(serde_json::from_value(payload).ok()?),
-        "account_removed" => Update::AccountRemoved(payload.get("id")?.as_str()?.to_owned()),
-        "message" => Update::Message(serde_json::from_value(payload).ok()?),
-        "message_status" => Update::MessageStatus(serde_json::from_value(payload).ok()?),
+fn parse_frame(text: &str) -> Option<Frame> {
+    let bytes = text.as_bytes();
+    let head: Head = serde_json::from_slice(bytes).ok()?;
+    Some(match head.frame.as_str() {
+        "hello" => Frame::Hello {
+            cursor: head.cursor?,
+        },
+        "reset" => Frame::Reset {
+            cursor: head.cursor?,
+        },
+        "heartbeat" => Frame::Heartbeat,
+        "event" => Frame::Event {
+            cursor: head.cursor?,
+            update: logged_update(&head.kind?, bytes),
+        },
+        "live" => Frame::Live {
+            account_id: head.account_id?,
+            event: live_event(serde_json::from_slice::<LiveFrame>(bytes).ok()?.event)?,
+        },
         _ => return None,
+    })
+}
+
+/// A logged event's payload as an update (`None` for kinds a page does not need, or a payload
+/// that is not what its kind says).
+fn logged_update(kind: &str, frame: &[u8]) -> Option<Update> {
+    fn payload<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Option<T> {
+        serde_json::from_slice::<Payload<T>>(frame)
+            .ok()
+            .map(|p| p.payload)
+    }
+    Some(match kind {
+        "account" => Update::Account(payload(frame)?),
+        "account_removed" => Update::AccountRemoved(payload::<Removed>(frame)?.id),
+        "message" => Update::Message(payload(frame)?),
+        "message_status" => Update::MessageStatus(payload(frame)?),
+        _ => return None,
+    })
+}
+
+/// A live event from its fields; `None` when its type's required fields are missing.
+fn live_event(f: LiveFields) -> Option<LiveEvent> {
+    Some(match f.kind.as_str() {
+        "qr" => LiveEvent::Qr {
+            qr: f.qr?,
+            expires_at: f.expires_at?,
+            svg: f.svg,
+        },
+        "pairing_code" => LiveEvent::PairingCode {
+            code: f.code?,
+            expires_at: f.expires_at?,
+        },
+        "typing" => LiveEvent::Typing {
+            chat: f.chat?,
+            state: f.state?,
+        },
+        "presence" => LiveEvent::Presence {
+            chat: f.chat?,
+            available: f.available?,
+            last_seen: f.last_seen,
+        },
+        _ => LiveEvent::Other,
     })
 }
 
@@ -184,7 +286,7 @@ mod client {
     use wasm_bindgen::closure::Closure;
     use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-    use super::{Connection, Frame, Update, logged_update};
+    use super::{Connection, Frame, Update, parse_frame};
 
     /// Logged updates kept for late subscribers.
     const BUFFER: usize = 500;
@@ -390,7 +492,7 @@ mod client {
 
     fn handle(inner: &Rc<RefCell<Inner>>, text: &str) {
         inner.borrow_mut().last_frame = now();
-        let Ok(frame) = serde_json::from_str::<Frame>(text) else {
+        let Some(frame) = parse_frame(text) else {
             return;
         };
         let (update, cursor) = match frame {
@@ -401,24 +503,20 @@ mod client {
                 }
                 return;
             }
-            Frame::Heartbeat { .. } => return,
+            Frame::Heartbeat => return,
             Frame::Reset { cursor } => {
                 let mut state = inner.borrow_mut();
                 state.cursor = Some(cursor);
                 state.buffer.clear();
                 (Update::Reset, None)
             }
-            Frame::Event {
-                cursor,
-                kind,
-                payload,
-            } => {
+            Frame::Event { cursor, update } => {
                 let mut state = inner.borrow_mut();
                 if state.cursor.is_some_and(|c| cursor <= c) {
                     return; // already seen (a resend after a reconnect)
                 }
                 state.cursor = Some(cursor);
-                let Some(update) = logged_update(&kind, payload) else {
+                let Some(update) = update else {
                     return;
                 };
                 state.buffer.push_back((cursor, update.clone()));
@@ -450,5 +548,131 @@ mod client {
                 f(update.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_frames_the_server_sends() {
+        assert_eq!(
+            parse_frame(r#"{"type":"hello","cursor":7}"#),
+            Some(Frame::Hello { cursor: 7 })
+        );
+        assert_eq!(
+            parse_frame(r#"{"type":"reset","cursor":9}"#),
+            Some(Frame::Reset { cursor: 9 })
+        );
+        assert_eq!(
+            parse_frame(r#"{"type":"heartbeat","cursor":9}"#),
+            Some(Frame::Heartbeat)
+        );
+        let removed = r#"{"type":"event","cursor":3,"kind":"account_removed","account_id":null,"payload":{"id":"a1"}}"#;
+        assert_eq!(
+            parse_frame(removed),
+            Some(Frame::Event {
+                cursor: 3,
+                update: Some(Update::AccountRemoved("a1".into()))
+            })
+        );
+        let account = r#"{"type":"event","cursor":4,"kind":"account","account_id":"a1","payload":
+            {"id":"a1","session_name":"Sales","phone_number":null,"status":"active","status_reason":null,
+             "status_message":null,"linked_at":null,"last_seen":null}}"#;
+        let Some(Frame::Event {
+            cursor: 4,
+            update: Some(Update::Account(a)),
+        }) = parse_frame(account)
+        else {
+            panic!("account event not read");
+        };
+        assert_eq!(
+            (a.id.as_str(), a.session_name.as_str(), a.status.as_deref()),
+            ("a1", "Sales", Some("active"))
+        );
+        let message = r#"{"type":"event","cursor":5,"kind":"message","account_id":"a1","payload":
+            {"id":"m1","account_id":"a1","lead_id":"l1","message_id":"X","direction":"inbound","type":"text",
+             "text":"hi","status":"delivered","status_reason":null,"created_at":"2026-12-07T10:00:00.000Z",
+             "phone_number":"15550001111"}}"#;
+        let Some(Frame::Event {
+            cursor: 5,
+            update: Some(Update::Message(m)),
+        }) = parse_frame(message)
+        else {
+            panic!("message event not read");
+        };
+        assert_eq!(
+            (m.kind.as_str(), m.text.as_deref(), m.media),
+            ("text", Some("hi"), None)
+        );
+        // A kind no page needs still moves the cursor.
+        assert_eq!(
+            parse_frame(r#"{"type":"event","cursor":6,"kind":"campaign","payload":{}}"#),
+            Some(Frame::Event {
+                cursor: 6,
+                update: None
+            })
+        );
+    }
+
+    #[test]
+    fn reads_live_events_and_refuses_incomplete_ones() {
+        let qr = r#"{"type":"live","account_id":"a1","event":{"type":"qr","qr":"2@x","expires_at":"t","svg":"<svg/>"}}"#;
+        assert_eq!(
+            parse_frame(qr),
+            Some(Frame::Live {
+                account_id: "a1".into(),
+                event: LiveEvent::Qr {
+                    qr: "2@x".into(),
+                    expires_at: "t".into(),
+                    svg: Some("<svg/>".into())
+                },
+            })
+        );
+        let presence = r#"{"type":"live","account_id":"a1","event":{"type":"presence","chat":"1@s","available":false,"last_seen":null}}"#;
+        assert_eq!(
+            parse_frame(presence),
+            Some(Frame::Live {
+                account_id: "a1".into(),
+                event: LiveEvent::Presence {
+                    chat: "1@s".into(),
+                    available: false,
+                    last_seen: None
+                },
+            })
+        );
+        let typing = r#"{"type":"live","account_id":"a1","event":{"type":"typing","chat":"1@s","state":"composing"}}"#;
+        assert!(matches!(
+            parse_frame(typing),
+            Some(Frame::Live {
+                event: LiveEvent::Typing { .. },
+                ..
+            })
+        ));
+        let code = r#"{"type":"live","account_id":"a1","event":{"type":"pairing_code","code":"ABCD1234","expires_at":"t"}}"#;
+        assert!(matches!(
+            parse_frame(code),
+            Some(Frame::Live {
+                event: LiveEvent::PairingCode { .. },
+                ..
+            })
+        ));
+        let other = r#"{"type":"live","account_id":"a1","event":{"type":"receipt","ids":[]}}"#;
+        assert!(matches!(
+            parse_frame(other),
+            Some(Frame::Live {
+                event: LiveEvent::Other,
+                ..
+            })
+        ));
+        // Missing what the type needs, or not a frame at all: ignored.
+        assert_eq!(
+            parse_frame(r#"{"type":"live","account_id":"a1","event":{"type":"qr"}}"#),
+            None
+        );
+        assert_eq!(parse_frame(r#"{"type":"hello"}"#), None);
+        assert_eq!(parse_frame(r#"{"type":"surprise","cursor":1}"#), None);
+        assert_eq!(parse_frame("not json"), None);
     }
 }

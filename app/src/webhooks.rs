@@ -228,7 +228,7 @@ pub fn Webhooks() -> impl IntoView {
     let create = ServerAction::<CreateWebhook>::new();
     let enable = ServerAction::<SetWebhookEnabled>::new();
     let delete = ServerAction::<DeleteWebhook>::new();
-    let hooks = Resource::new(
+    let hooks = crate::resource::new(
         move || {
             (
                 create.version().get(),
@@ -358,7 +358,7 @@ fn DeliveryLog(id: String) -> impl IntoView {
     let redeliver = ServerAction::<RedeliverWebhook>::new();
     let refresh = RwSignal::new(0u32);
     let log_id = id.clone();
-    let log = Resource::new(
+    let log = crate::resource::new(
         move || (redeliver.version().get(), refresh.get()),
         move |_| webhook_deliveries(log_id.clone()),
     );

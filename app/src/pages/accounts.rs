@@ -25,7 +25,7 @@ use crate::live::{LiveEvent, Update as LiveUpdate, use_live};
 
 #[component]
 pub fn AccountsPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| accounts_page());
+    let data = crate::resource::new(|| (), |_| accounts_page());
     view! {
         <Title text="Accounts · Rarity Leads"/>
         <Suspense fallback=|| view! { <p class="px-4 py-6 text-sm text-muted lg:px-8">"Loading…"</p> }>
@@ -81,7 +81,10 @@ fn status_of(a: &AccountPayload) -> String {
 }
 
 #[component]
-fn Board(view: AccountsView, data: Resource<Result<AccountsView, ServerFnError>>) -> impl IntoView {
+fn Board(
+    view: AccountsView,
+    data: crate::resource::Res<Result<AccountsView, ServerFnError>>,
+) -> impl IntoView {
     let max = view.max_accounts;
     let accounts = RwSignal::new(view.accounts);
     // The account whose link modal is open, and what it shows.

@@ -78,14 +78,14 @@ pub fn CampaignsPage() -> impl IntoView {
     let state_filter = RwSignal::new(String::new());
     // Refreshes while something runs (see the Effect below).
     let tick = RwSignal::new(0_u32);
-    let overview = Resource::new(
+    let overview = crate::resource::new(
         move || (create.version().get(), act.version().get(), tick.get()),
         |_| campaigns_overview(),
     );
     // The form's choices are fetched apart from the list, so the refresh never resets what the
     // user is typing.
-    let choices = Resource::new(move || create.version().get(), |_| campaigns_overview());
-    let detail = Resource::new(
+    let choices = crate::resource::new(move || create.version().get(), |_| campaigns_overview());
+    let detail = crate::resource::new(
         move || {
             (
                 selected.get(),

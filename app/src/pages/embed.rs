@@ -61,7 +61,7 @@ pub fn EmbedChatPage() -> impl IntoView {
     let lead_id = params.read_untracked().get("lead").unwrap_or_default();
     let ctx = ChatContext::new();
     provide_context(ctx);
-    let accounts = Resource::new(|| (), |_| send_accounts());
+    let accounts = crate::resource::new(|| (), |_| send_accounts());
     // The thread renders beside the accounts' loader, not inside it (as on the Chats page, where
     // the list loads them): created inside that Suspend it could be created twice on the server
     // (once before the accounts resolved), shifting the resource ids the browser hydrates by.

@@ -40,7 +40,7 @@ pub fn LeadsPage() -> impl IntoView {
     let update = ServerAction::<UpdateLead>::new();
     let imported = RwSignal::new(0_u32);
     let selected: RwSignal<BTreeSet<String>> = RwSignal::new(BTreeSet::new());
-    let leads = Resource::new(
+    let leads = crate::resource::new(
         move || {
             (
                 create.version().get(),
@@ -65,7 +65,7 @@ pub fn LeadsPage() -> impl IntoView {
         },
     );
     // The user's campaigns, for the "in campaign" filter.
-    let campaigns = Resource::new(|| (), |_| crate::fns::campaigns::campaigns_overview());
+    let campaigns = crate::resource::new(|| (), |_| crate::fns::campaigns::campaigns_overview());
     // What the filters are, for the pager's links (the cursor belongs to these filters).
     let filters_query = move || {
         let mut query = form_urlencoded::Serializer::new(String::new());
@@ -82,7 +82,7 @@ pub fn LeadsPage() -> impl IntoView {
             selected.set(BTreeSet::new());
         }
     });
-    let consents = Resource::new(
+    let consents = crate::resource::new(
         move || {
             (
                 create.version().get(),
@@ -394,7 +394,7 @@ fn LeadPrivacy(
     erase: ServerAction<EraseLead>,
 ) -> impl IntoView {
     let lead = StoredValue::new(id);
-    let consent = Resource::new(
+    let consent = crate::resource::new(
         move || record.version().get(),
         move |_| lead_consent(lead.get_value()),
     );

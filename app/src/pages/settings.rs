@@ -16,10 +16,10 @@ use crate::privacy::{
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let me = Resource::new(|| (), |_| me());
+    let me = crate::resource::new(|| (), |_| me());
     let save = ServerAction::<SavePrivacy>::new();
-    let privacy = Resource::new(|| (), |_| privacy_settings());
-    let audit = Resource::new(move || save.version().get(), |_| audit_log());
+    let privacy = crate::resource::new(|| (), |_| privacy_settings());
+    let audit = crate::resource::new(move || save.version().get(), |_| audit_log());
     view! {
         <Title text="Settings · Rarity Leads"/>
         <PageHeader title="Settings" subtitle="Your account, privacy and data"><span></span></PageHeader>

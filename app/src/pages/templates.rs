@@ -34,7 +34,7 @@ pub fn TemplatesPage() -> impl IntoView {
     let query = use_query_map();
     let after = move || query.read().get("after").unwrap_or_default();
     let after_now = move || query.read_untracked().get("after").unwrap_or_default();
-    let templates = Resource::new(
+    let templates = crate::resource::new(
         move || {
             (
                 create.version().get(),

@@ -12,7 +12,7 @@ use crate::live::{Update as LiveUpdate, use_live};
 
 #[component]
 pub fn ConversationList(selected: Memo<Option<String>>) -> impl IntoView {
-    let data = Resource::new(|| (), |_| conversations(String::new(), String::new()));
+    let data = crate::resource::new(|| (), |_| conversations(String::new(), String::new()));
     view! {
         <header class="border-b border-line px-4 py-4">
             <h1 class="text-xl font-medium tracking-tight">"Chats"</h1>
@@ -41,7 +41,7 @@ fn preview(m: &MessagePayload) -> String {
 fn Items(
     view: ConversationsView,
     selected: Memo<Option<String>>,
-    data: Resource<Result<ConversationsView, ServerFnError>>,
+    data: crate::resource::Res<Result<ConversationsView, ServerFnError>>,
 ) -> impl IntoView {
     let ctx = expect_context::<ChatContext>();
     ctx.accounts.set(view.accounts.clone());

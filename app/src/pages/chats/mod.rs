@@ -49,6 +49,29 @@ pub(crate) fn digits(phone_or_jid: &str) -> String {
         .collect()
 }
 
+/// The open thread (messages, composer, media, the lead beside it) is its own WASM chunk
+/// (`#[lazy]`): `/chats` shows the conversation list without it, and opening a conversation
+/// downloads it once (the server's page preloads it when it renders a thread).
+#[lazy]
+fn open_thread(lead_id: String) -> AnyView {
+    view! { <thread::ThreadView lead_id/> }.into_any()
+}
+
+/// When the browser opens `/chats` on a thread (`?lead=`), the thread's chunk is loaded with the
+/// page's, before hydration: the server-rendered thread then hydrates in the same pass as the
+/// list, as it did before it was split off (see `crate::routes::ChatsRoute`).
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub(crate) async fn preload_thread() {
+    #[cfg(feature = "hydrate")]
+    if window()
+        .location()
+        .search()
+        .is_ok_and(|query| query.contains("lead="))
+    {
+        __preload_open_thread().await;
+    }
+}
+
 #[component]
 pub fn ChatsPage() -> impl IntoView {
     let query = use_query_map();
@@ -92,7 +115,7 @@ pub fn ChatsPage() -> impl IntoView {
                 <list::ConversationList selected/>
             </section>
             {move || match selected.get() {
-                Some(lead_id) => view! { <thread::ThreadView lead_id/> }.into_any(),
+                Some(lead_id) => Suspend::new(open_thread(lead_id)).into_any(),
                 None => view! {
                     <section aria-label="Thread" class="hidden lg:flex lg:items-center lg:justify-center">
                         <p class="text-sm text-muted">"Select a conversation to read and reply."</p>

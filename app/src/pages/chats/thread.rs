@@ -30,7 +30,7 @@ const EDGE: i32 = 160;
 #[component]
 pub fn ThreadView(lead_id: String) -> impl IntoView {
     let id = lead_id.clone();
-    let data = Resource::new(move || id.clone(), thread);
+    let data = crate::resource::new(move || id.clone(), thread);
     view! {
         <Suspense fallback=|| view! { <section class="flex items-center justify-center p-6"><p class="text-sm text-muted">"Loading…"</p></section> }>
             {move || Suspend::new(async move {
@@ -85,7 +85,10 @@ fn iso_now() -> String {
 }
 
 #[component]
-fn Thread(view: ThreadData, data: Resource<Result<ThreadData, ServerFnError>>) -> impl IntoView {
+fn Thread(
+    view: ThreadData,
+    data: crate::resource::Res<Result<ThreadData, ServerFnError>>,
+) -> impl IntoView {
     let ctx = expect_context::<ChatContext>();
     let lead_id = view.lead.id.clone();
     let phone_digits = digits(&view.lead.phone);
@@ -103,7 +106,7 @@ fn Thread(view: ThreadData, data: Resource<Result<ThreadData, ServerFnError>>) -
     let consent_version = RwSignal::new(0u32);
     let consent = {
         let lead_id = lead_id.clone();
-        Resource::new(
+        crate::resource::new(
             move || consent_version.get(),
             move |_| crate::privacy::lead_consent(lead_id.clone()),
         )
