@@ -15,13 +15,14 @@ CREATE OR REPLACE FUNCTION app_api.append_user_events(
     AS $$
 DECLARE
     v_n integer := coalesce(array_length(p_kinds, 1), 0);
+    v_seq regclass := pg_get_serial_sequence('public.user_events', 'id')::regclass;
     v_ids bigint[];
 BEGIN
     IF v_n = 0 THEN
         RETURN NULL;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('user_events:' || p_user_id::text, 0));
-    SELECT array_agg(nextval(pg_get_serial_sequence('public.user_events', 'id')) ORDER BY g)
+    SELECT array_agg(nextval(v_seq) ORDER BY g)
       INTO v_ids
       FROM generate_series(1, v_n) AS g;
     INSERT INTO public.user_events (id, user_id, account_id, kind, payload)
