@@ -3,6 +3,8 @@
 //! another connection replaces it. Commands arrive on a channel (see [`Command`]); every state
 //! change is persisted through the store and reported as an [`Event::State`].
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -41,11 +43,16 @@ impl AccountCtx {
         (self.events)(event);
     }
 
-    async fn set_state(&self, state: AccountState) {
-        if let Err(e) = self.store.set_state(&state).await {
-            tracing::warn!(error = %e, status = state.status.as_str(), "could not record the account state");
-        }
-        self.emit(Event::State(state));
+    /// Records and announces the account's state. Boxed: the account's long-lived futures
+    /// await this in many places, and an inline future (holding the state) would take room in
+    /// each of them for as long as the account lives.
+    fn set_state(&self, state: AccountState) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            if let Err(e) = self.store.set_state(&state).await {
+                tracing::warn!(error = %e, status = state.status.as_str(), "could not record the account state");
+            }
+            self.emit(Event::State(state));
+        })
     }
 }
 
@@ -219,15 +226,19 @@ pub fn backoff(config: &ClientConfig, attempt: u32) -> Duration {
 
 /// Runs an account until `Shutdown` (or the command channel closes).
 pub async fn run_account(ctx: AccountCtx, mut commands: mpsc::Receiver<Command>) {
-    let mut creds = match load_credentials(&ctx, &mut commands).await {
-        Some(loaded) => loaded,
-        None => return,
-    };
+    // Loading is boxed (a one-off at start-up, see `set_state`), and so are the credentials:
+    // two places of this long-lived future hold them (the stored copy and the one a connection
+    // uses), and 2 × 520 bytes inline would stay for as long as the account lives.
+    let mut creds: Option<Box<Credentials>> =
+        match Box::pin(load_credentials(&ctx, &mut commands)).await {
+            Some(loaded) => loaded.map(Box::new),
+            None => return,
+        };
     let mut persisted = creds.is_some();
     loop {
         match creds.take() {
             Some(mut linked) if linked.me.is_some() => {
-                match run_linked(&ctx, &mut linked, &mut persisted, &mut commands).await {
+                match run_linked(&ctx, &mut *linked, &mut persisted, &mut commands).await {
                     LinkedEnd::Shutdown => {
                         // Not connected any more; the next start reconnects it.
                         ctx.set_state(AccountState {
@@ -296,7 +307,7 @@ pub async fn run_account(ctx: AccountCtx, mut commands: mpsc::Receiver<Command>)
                     // days; its future should not keep room for pairing's states.
                     match Box::pin(pair::pair(&ctx, method, reply, &mut commands)).await {
                         PairEnd::Paired(paired) => {
-                            creds = Some(*paired);
+                            creds = Some(paired);
                             persisted = false;
                         }
                         PairEnd::Cancelled(Command::Logout { reply }) => {
@@ -722,7 +733,7 @@ async fn serve(
                 }
                 Some(Command::Reconnect) => {}
                 Some(Command::Logout { reply }) => {
-                    remove_companion(&session, &me.jid).await;
+                    Box::pin(remove_companion(&session, &me.jid)).await;
                     conn.close(Disconnect::Closed);
                     break Served::Logout(reply);
                 }
