@@ -405,3 +405,31 @@ impl Connection {
         lock(&self.end).reason.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<A, B, C, D, F: FnOnce(A, B, C, D) -> Fut, Fut>(_: F) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    fn future_size_5<A, B, C, D, E, F: FnOnce(A, B, C, D, E) -> Fut, Fut>(_: F) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// The reader and writer run for as long as an account is connected. An async fn keeps its
+    /// arguments and the locals they move into, so a large argument counts twice: with an
+    /// expanded AES-GCM in each channel half they were 2.4 and 2.6 KiB (see `CipherState`).
+    #[test]
+    fn a_connections_reader_and_writer_stay_small() {
+        let sizes = [
+            ("write_loop", future_size(write_loop), 1024),
+            ("read_loop", future_size_5(read_loop), 1024),
+        ];
+        for (name, size, limit) in sizes {
+            eprintln!("{name}: {size} bytes");
+            assert!(size <= limit, "{name}'s future is {size} bytes (limit {limit})");
+        }
+    }
+}

@@ -40,7 +40,8 @@ impl std::fmt::Debug for TransportKeys {
 /// The key, not an expanded `Aes256Gcm`: the expanded cipher is ~1 KiB (both AES key schedules
 /// plus GHASH's, for the hardware and the software backends), and every idle linked account
 /// holds two of these for as long as it is connected. Expanding the key again for each frame
-/// costs well under a microsecond (AES-NI), next to a frame's decoding and Signal work.
+/// costs ~0.1 µs (`benches/transport.rs`: a 64-byte frame 113 → 206 ns, a 1 KiB one 720 → 808
+/// ns), next to a frame's decoding and Signal work.
 #[derive(Zeroize, ZeroizeOnDrop)]
 struct CipherState {
     key: [u8; 32],
