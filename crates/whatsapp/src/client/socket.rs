@@ -429,7 +429,10 @@ mod tests {
         ];
         for (name, size, limit) in sizes {
             eprintln!("{name}: {size} bytes");
-            assert!(size <= limit, "{name}'s future is {size} bytes (limit {limit})");
+            assert!(
+                size <= limit,
+                "{name}'s future is {size} bytes (limit {limit})"
+            );
         }
     }
 }
