@@ -238,7 +238,7 @@ pub async fn run_account(ctx: AccountCtx, mut commands: mpsc::Receiver<Command>)
     loop {
         match creds.take() {
             Some(mut linked) if linked.me.is_some() => {
-                match run_linked(&ctx, &mut *linked, &mut persisted, &mut commands).await {
+                match run_linked(&ctx, &mut linked, &mut persisted, &mut commands).await {
                     LinkedEnd::Shutdown => {
                         // Not connected any more; the next start reconnects it.
                         ctx.set_state(AccountState {
