@@ -46,6 +46,8 @@ pub struct ExportSummary {
     pub templates: u64,
     pub accounts: u64,
     pub audit_entries: u64,
+    pub campaigns: u64,
+    pub campaign_recipients: u64,
 }
 
 /// Why an export stopped.
@@ -292,6 +294,106 @@ impl ExportRow for AuditRow {
     const HEADERS: &'static [&'static str] = &["id", "action", "details", "created_at"];
 }
 
+#[derive(Debug, Serialize, FromRow)]
+pub(crate) struct CampaignRow {
+    id: Uuid,
+    name: String,
+    template_id: Option<Uuid>,
+    content: String,
+    status: String,
+    pause_reason: Option<String>,
+    /// The accounts it sends from, space-separated ids.
+    account_ids: String,
+    start_at: DateTime<Utc>,
+    time_zone: String,
+    /// `HH:MM` in `time_zone`, both or neither.
+    quiet_start: Option<String>,
+    quiet_end: Option<String>,
+    per_minute: i32,
+    per_hour: i32,
+    per_day: i32,
+    first_contact_per_day: i32,
+    jitter_seconds: i32,
+    warm_up: bool,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl ExportRow for CampaignRow {
+    const HEADERS: &'static [&'static str] = &[
+        "id",
+        "name",
+        "template_id",
+        "content",
+        "status",
+        "pause_reason",
+        "account_ids",
+        "start_at",
+        "time_zone",
+        "quiet_start",
+        "quiet_end",
+        "per_minute",
+        "per_hour",
+        "per_day",
+        "first_contact_per_day",
+        "jitter_seconds",
+        "warm_up",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ];
+}
+
+/// A lead's place in a campaign: whether its message was queued (and which), or why it was
+/// skipped.
+#[derive(Debug, Serialize, FromRow)]
+pub(crate) struct CampaignRecipientRow {
+    campaign_id: Uuid,
+    campaign_name: String,
+    lead_id: Uuid,
+    position: i64,
+    state: String,
+    reason: Option<String>,
+    account_id: Option<Uuid>,
+    /// The queued message's `id` in `messages`.
+    message_id: Option<Uuid>,
+    first_contact: Option<bool>,
+    queued_at: Option<DateTime<Utc>>,
+}
+
+impl ExportRow for CampaignRecipientRow {
+    const HEADERS: &'static [&'static str] = &[
+        "campaign_id",
+        "campaign_name",
+        "lead_id",
+        "position",
+        "state",
+        "reason",
+        "account_id",
+        "message_id",
+        "first_contact",
+        "queued_at",
+    ];
+}
+
+const CAMPAIGNS_SQL: &str = "SELECT c.id, c.name, c.template_id, c.content, c.status, \
+       c.pause_reason, \
+       coalesce((SELECT string_agg(a.session_id::text, ' ' ORDER BY a.session_id) \
+                 FROM public.campaign_accounts a WHERE a.campaign_id = c.id), '') AS account_ids, \
+       c.start_at, c.time_zone, to_char(c.quiet_start, 'HH24:MI') AS quiet_start, \
+       to_char(c.quiet_end, 'HH24:MI') AS quiet_end, c.per_minute, c.per_hour, c.per_day, \
+       c.first_contact_per_day, c.jitter_seconds, c.warm_up, c.created_at, c.started_at, \
+       c.finished_at FROM public.campaigns c \
+     WHERE $1::uuid IS NULL AND $2::text IS NULL ORDER BY c.created_at, c.id";
+
+const CAMPAIGN_RECIPIENTS_SQL: &str = "SELECT r.campaign_id, c.name AS campaign_name, r.lead_id, \
+       r.position, r.state, r.reason, r.session_id AS account_id, r.message_row_id AS message_id, \
+       r.first_contact, r.queued_at \
+     FROM public.campaign_leads r JOIN public.campaigns c ON c.id = r.campaign_id \
+     WHERE ($1::uuid IS NULL OR r.lead_id = $1) AND ($2::text IS NULL OR r.lead_id IS NOT NULL) \
+     ORDER BY c.created_at, r.campaign_id, r.position";
+
 const LEADS_SQL: &str = "SELECT l.id, coalesce(l.name, '') AS name, coalesce(l.phone, '') AS phone, \
        l.company, l.email, coalesce(l.status, '') AS status, l.source, \
        l.campaign, \
@@ -360,11 +462,13 @@ and as JSON (an array of objects with the same fields).\n\
   templates        message templates (account export only)\n\
   accounts         linked WhatsApp accounts, without their credentials (account export only)\n\
   audit_log        security- and privacy-relevant actions on this account (account export only)\n\
+  campaigns        campaigns: text, accounts, schedule, quiet hours, pacing (account export only)\n\
+  campaign_recipients  each lead's place in a campaign: queued (with its message id in\n\
+                   messages) or skipped and why\n\
   privacy_settings.json  opt-out keywords, automatic reply, retention periods (account export)\n\
   webhooks.json    webhook endpoints: URL, event types, on or off - not their secrets (account export)\n\
   summary.json     when this export was taken, what it covers and how many rows each file has\n\
 \n\
-Campaigns: not included in this export yet; each campaign message is in messages.\n\
 Media: the files themselves are not included yet. Each message's type says whether it carried\n\
 a photo, audio, video or document; the dashboard serves the file while it is kept.\n\
 \n\
@@ -581,6 +685,15 @@ impl PreparedExport {
             messages: out
                 .table::<MessageRow>(&mut tx, "messages", &messages_sql(), lead, phone)
                 .await?,
+            campaign_recipients: out
+                .table::<CampaignRecipientRow>(
+                    &mut tx,
+                    "campaign_recipients",
+                    CAMPAIGN_RECIPIENTS_SQL,
+                    lead,
+                    phone,
+                )
+                .await?,
             ..ExportSummary::default()
         };
         if account {
@@ -592,6 +705,9 @@ impl PreparedExport {
                 .await?;
             summary.audit_entries = out
                 .table::<AuditRow>(&mut tx, "audit_log", AUDIT_SQL, None, None)
+                .await?;
+            summary.campaigns = out
+                .table::<CampaignRow>(&mut tx, "campaigns", CAMPAIGNS_SQL, None, None)
                 .await?;
             let settings = {
                 let row: Option<crate::PrivacySettings> = sqlx::query_as(
@@ -626,7 +742,6 @@ impl PreparedExport {
                 ExportScope::Lead(id) => serde_json::json!({ "lead": id }),
             },
             "rows": summary,
-            "campaigns": "not included yet: campaign messages are in messages",
             "media": "files not included yet: each message's type says what it carried",
         });
         out.whole("summary.json", &serde_json::to_vec_pretty(&meta)?)
@@ -742,5 +857,44 @@ mod tests {
             created_at: now,
         };
         assert_eq!(header_of(&audit), AuditRow::HEADERS.join(","));
+        let campaign = CampaignRow {
+            id,
+            name: String::new(),
+            template_id: None,
+            content: String::new(),
+            status: String::new(),
+            pause_reason: None,
+            account_ids: String::new(),
+            start_at: now,
+            time_zone: String::new(),
+            quiet_start: None,
+            quiet_end: None,
+            per_minute: 1,
+            per_hour: 1,
+            per_day: 1,
+            first_contact_per_day: 1,
+            jitter_seconds: 0,
+            warm_up: false,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+        };
+        assert_eq!(header_of(&campaign), CampaignRow::HEADERS.join(","));
+        let recipient = CampaignRecipientRow {
+            campaign_id: id,
+            campaign_name: String::new(),
+            lead_id: id,
+            position: 0,
+            state: String::new(),
+            reason: None,
+            account_id: None,
+            message_id: None,
+            first_contact: None,
+            queued_at: None,
+        };
+        assert_eq!(
+            header_of(&recipient),
+            CampaignRecipientRow::HEADERS.join(",")
+        );
     }
 }

@@ -107,6 +107,17 @@ async fn a_busy_user(
         ..Default::default()
     })
     .await?;
+    // A draft campaign to both leads (nothing is sent before it starts).
+    tx.campaign_create(store::NewCampaign {
+        name: format!("{tag} campaign"),
+        content: Some(format!("Hi {{{{name}}}}, {tag} news")),
+        account_ids: vec![session],
+        lead_ids: Some(vec![first.id, second.id]),
+        quiet_start: Some("21:00".into()),
+        quiet_end: Some("08:30".into()),
+        ..store::NewCampaign::default()
+    })
+    .await?;
     for i in 0..600 {
         let lead = if i % 3 == 0 { &second } else { &first };
         tx.message_enqueue(NewOutgoing {
@@ -166,6 +177,10 @@ async fn the_zip_matches_the_database_exactly_and_holds_nothing_of_another_user(
         "accounts.json",
         "audit_log.csv",
         "audit_log.json",
+        "campaigns.csv",
+        "campaigns.json",
+        "campaign_recipients.csv",
+        "campaign_recipients.json",
         "privacy_settings.json",
         "webhooks.json",
         "summary.json",
@@ -180,9 +195,11 @@ async fn the_zip_matches_the_database_exactly_and_holds_nothing_of_another_user(
             summary.leads,
             summary.messages,
             summary.consent_records,
-            summary.templates
+            summary.templates,
+            summary.campaigns,
+            summary.campaign_recipients
         ),
-        (2, 1500, 1, 1)
+        (2, 1500, 1, 1, 1, 2)
     );
     // The user's webhook endpoint, never its secret.
     let hooks: serde_json::Value = serde_json::from_str(&files["webhooks.json"])?;
@@ -263,6 +280,45 @@ async fn the_zip_matches_the_database_exactly_and_holds_nothing_of_another_user(
         .map(|c| c["messages"].parse::<i64>().unwrap_or(0))
         .sum();
     assert_eq!(total, 1500);
+    // The campaign as the database holds it, and each lead's place in it.
+    let db_campaign: (Uuid, String, String) = sqlx::query_as(
+        "SELECT c.id, c.content, a.session_id::text FROM campaigns c \
+         JOIN campaign_accounts a ON a.campaign_id = c.id WHERE c.user_id = $1",
+    )
+    .bind(user)
+    .fetch_one(&mut conn)
+    .await?;
+    let campaigns = csv_rows(&files["campaigns.csv"])?;
+    assert_eq!(campaigns.len(), 1);
+    let c = &campaigns[0];
+    assert_eq!(
+        (&c["id"], &c["name"], &c["content"], &c["status"]),
+        (
+            &db_campaign.0.to_string(),
+            &"ALPHA campaign".to_owned(),
+            &db_campaign.1,
+            &"draft".to_owned()
+        )
+    );
+    assert_eq!(c["account_ids"], db_campaign.2);
+    assert_eq!(
+        (&c["quiet_start"], &c["quiet_end"]),
+        (&"21:00".to_owned(), &"08:30".to_owned())
+    );
+    let campaigns_json: Vec<serde_json::Value> = serde_json::from_str(&files["campaigns.json"])?;
+    assert_eq!(
+        campaigns_json[0]["per_minute"],
+        c["per_minute"].parse::<i64>()?
+    );
+    let recipients = csv_rows(&files["campaign_recipients.csv"])?;
+    let mut leads_in: Vec<String> = recipients.iter().map(|r| r["lead_id"].clone()).collect();
+    leads_in.sort();
+    let mut expected_leads = vec![first.to_string(), second.to_string()];
+    expected_leads.sort();
+    assert_eq!(leads_in, expected_leads);
+    assert!(recipients.iter().all(|r| r["campaign_id"] == c["id"]
+        && r["campaign_name"] == "ALPHA campaign"
+        && r["state"] == "pending"));
     let audit: Vec<serde_json::Value> = serde_json::from_str(&files["audit_log.json"])?;
     assert!(
         audit.iter().any(|e| e["action"] == "export"),
@@ -276,6 +332,11 @@ async fn the_zip_matches_the_database_exactly_and_holds_nothing_of_another_user(
         (1, 200, 0)
     );
     assert!(!files.contains_key("templates.csv") && !files.contains_key("audit_log.json"));
+    assert!(!files.contains_key("campaigns.csv"));
+    let recipients = csv_rows(&files["campaign_recipients.csv"])?;
+    assert_eq!(summary.campaign_recipients, 1);
+    assert_eq!(recipients.len(), 1);
+    assert_eq!(recipients[0]["lead_id"], second.to_string());
     let messages = csv_rows(&files["messages.csv"])?;
     assert!(messages.iter().all(|m| m["lead_id"] == second.to_string()));
     assert!(!files.values().any(|t| t.contains("ALPHA First")));
