@@ -288,6 +288,9 @@ mod client {
 
     use super::{Connection, Frame, Update, parse_frame};
 
+    /// The server closes the socket with this code when its web session ended (`server::ws`).
+    const SESSION_ENDED: u16 = 4401;
+
     /// Logged updates kept for late subscribers.
     const BUFFER: usize = 500;
     /// A socket that has said nothing for this long (the server beats every 20 s) is dead.
@@ -439,8 +442,14 @@ mod client {
         };
         let on_close = {
             let inner = inner.clone();
-            Closure::<dyn FnMut(CloseEvent)>::new(move |_: CloseEvent| {
+            Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
                 let current = inner.borrow_mut().socket.take();
+                // The session behind the socket ended (signed out elsewhere, expired): a
+                // reconnect would be refused, so sign in again instead of "reconnecting…".
+                if event.code() == SESSION_ENDED {
+                    let _ = window().location().set_href("/login");
+                    return;
+                }
                 if current.is_some() {
                     schedule_reconnect(inner.clone(), connection);
                 }

@@ -20,12 +20,15 @@
 //! account events and their QR and pairing codes; typing and presence go to neither.
 //!
 //! The browser sends nothing but pongs and its close. A request without a valid session cookie,
-//! or from another site's page (`Origin`), is refused before the upgrade.
+//! or from another site's page (`Origin`), is refused before the upgrade. A cookie session's
+//! socket asks on every heartbeat whether its session still stands (without restarting its idle
+//! clock) and closes with code [`SESSION_ENDED`] once it does not — signed out here or elsewhere,
+//! idle or past its lifetime; the page then goes to the sign-in page.
 
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,12 +42,15 @@ use app::ctx::{CurrentUser, EmbedScope, EmbedView};
 
 use crate::api::ApiError;
 use crate::auth::csrf::same_origin;
+use crate::auth::session::SessionTokenHash;
 use crate::state::AppState;
 
 /// How often the server proves it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(20);
 /// Events read from the log per query.
 const PAGE: i64 = 200;
+/// The close code of a socket whose web session ended (4000–4999: for applications).
+pub const SESSION_ENDED: u16 = 4401;
 
 #[derive(Deserialize)]
 pub struct WsQuery {
@@ -56,6 +62,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     user: Option<Extension<CurrentUser>>,
     scope: Option<Extension<EmbedScope>>,
+    session: Option<Extension<SessionTokenHash>>,
     query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -75,7 +82,8 @@ pub async fn upgrade(
     ws.max_message_size(4096)
         .on_upgrade(move |socket| async move {
             let view = scope.map(|Extension(scope)| scope.view);
-            if let Err(e) = serve(socket, state, user.id, view, query.cursor).await {
+            let session = session.map(|Extension(SessionTokenHash(hash))| hash);
+            if let Err(e) = serve(socket, state, user.id, view, session, query.cursor).await {
                 tracing::debug!(error = %e, "browser socket ended");
             }
         })
@@ -174,6 +182,7 @@ async fn serve(
     state: AppState,
     user_id: Uuid,
     view: Option<EmbedView>,
+    session: Option<[u8; 32]>,
     resume_from: Option<i64>,
 ) -> Result<(), SocketEnd> {
     let view = view.as_ref();
@@ -228,6 +237,21 @@ async fn serve(
                 Err(RecvError::Closed) => return Ok(()),
             },
             _ = heartbeat.tick() => {
+                if let Some(hash) = &session
+                    && !state
+                        .store
+                        .accounts()
+                        .web_session_stands(hash, state.settings.session_lifetime)
+                        .await?
+                {
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame {
+                            code: SESSION_ENDED,
+                            reason: "signed out".into(),
+                        })))
+                        .await;
+                    return Ok(());
+                }
                 // A notice lost to a dropped listening connection is caught here at the latest.
                 cursor = catch_up(&mut socket, &state, user_id, view, cursor).await?;
                 send(&mut socket, json!({ "type": "heartbeat", "cursor": cursor })).await?;

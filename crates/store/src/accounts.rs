@@ -282,6 +282,23 @@ impl Accounts {
         Ok(row)
     }
 
+    /// Whether the session still stands (known, not idle for longer than `lifetime.idle`, not
+    /// older than `lifetime.absolute`), without restarting its idle clock: for the browser's event
+    /// socket, which asks on every heartbeat.
+    pub async fn web_session_stands(
+        &self,
+        token_hash: &[u8; 32],
+        lifetime: SessionLifetime,
+    ) -> Result<bool, StoreError> {
+        let stands = sqlx::query_scalar("SELECT app_api.web_session_stands($1, $2, $3)")
+            .bind(&token_hash[..])
+            .bind(lifetime.idle)
+            .bind(lifetime.absolute)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(stands)
+    }
+
     /// Claims the right to refresh a Supabase-backed session for `claim` (one refresher across
     /// tabs and instances): the sealed tokens when this caller won, `None` when someone else holds
     /// the claim (or the session is gone).

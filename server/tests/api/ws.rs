@@ -214,3 +214,68 @@ async fn events_arrive_live_and_a_reconnect_gets_exactly_what_it_missed() {
     let quiet = tokio::time::timeout(Duration::from_millis(500), next(&mut bobs)).await;
     assert!(quiet.is_err(), "another user's event leaked: {quiet:?}");
 }
+
+/// The next frame that is not text (a heartbeat or an event): the close, or the end.
+async fn closed_within(socket: &mut Socket, limit: Duration) -> Option<u16> {
+    tokio::time::timeout(limit, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the socket closed in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_closes_when_its_session_ends_and_only_that_one() {
+    use crate::helpers::{PASSWORD, credentials, spawn_app};
+    let app = spawn_app().await;
+    let addr = app.listen().await;
+    let email = unique_email();
+    let first = app.signup(&email).await;
+    let second = app
+        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
+        .await
+        .session_cookie()
+        .unwrap();
+    let mut ended = open(addr, Some(&first), None, None).await.unwrap();
+    let mut kept = open(addr, Some(&second), None, None).await.unwrap();
+    assert_eq!(next(&mut ended).await["type"], "hello");
+    assert_eq!(next(&mut kept).await["type"], "hello");
+
+    // Signed out elsewhere (another tab, the same cookie): the open socket closes at its next
+    // heartbeat with the "session ended" code, so the page can send its user to sign in.
+    let response = app.post_form("/auth/logout", "", Some(&first)).await;
+    assert_eq!(response.location(), Some("/login"));
+    let code = closed_within(&mut ended, server::ws::HEARTBEAT + Duration::from_secs(10)).await;
+    assert_eq!(code, Some(server::ws::SESSION_ENDED));
+
+    // The user's other session keeps its socket: it goes on getting heartbeats.
+    let beat = tokio::time::timeout(server::ws::HEARTBEAT + Duration::from_secs(10), async {
+        loop {
+            match kept.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).unwrap();
+                    if value["type"] == "heartbeat" {
+                        return value;
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    panic!("the other session's socket closed: {frame:?}")
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("socket error: {e}"),
+                None => panic!("the other session's socket ended"),
+            }
+        }
+    })
+    .await
+    .expect("a heartbeat in time");
+    assert_eq!(beat["type"], "heartbeat");
+    // And a new socket with the dead cookie is refused.
+    assert_eq!(open(addr, Some(&first), None, None).await.err(), Some(401));
+}

@@ -116,6 +116,56 @@ async fn sessions_slide_while_used_and_expire_when_idle() -> TestResult {
 }
 
 #[tokio::test]
+async fn asking_whether_a_session_stands_does_not_keep_it_alive() -> TestResult {
+    let (store, _) = a_store().await?;
+    let accounts = store.accounts();
+    let user = a_user(&store, "a@example.com").await?;
+    let lifetime = store::SessionLifetime {
+        idle: Duration::from_millis(1500),
+        absolute: Duration::from_secs(3600),
+    };
+    accounts
+        .create_web_session(user, &token(1), lifetime.idle)
+        .await?;
+    assert!(accounts.web_session_stands(&token(1), lifetime).await?);
+    assert!(
+        !accounts.web_session_stands(&token(9), lifetime).await?,
+        "unknown token"
+    );
+    // Asked every half second (as the browser's socket asks on each heartbeat): unlike a use,
+    // asking does not restart the idle clock, so the session still idles out.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        accounts.web_session_stands(&token(1), lifetime).await?;
+    }
+    assert!(!accounts.web_session_stands(&token(1), lifetime).await?);
+    assert_eq!(
+        accounts
+            .resume_web_session(&token(1), lifetime.idle)
+            .await?,
+        None
+    );
+    // Past its absolute lifetime, or ended: no longer standing either.
+    accounts
+        .create_web_session(user, &token(2), Duration::from_secs(600))
+        .await?;
+    let short = store::SessionLifetime {
+        idle: Duration::from_secs(600),
+        absolute: Duration::from_millis(200),
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!accounts.web_session_stands(&token(2), short).await?);
+    let long = store::SessionLifetime {
+        idle: Duration::from_secs(600),
+        absolute: Duration::from_secs(3600),
+    };
+    assert!(accounts.web_session_stands(&token(2), long).await?);
+    accounts.end_web_session(&token(2)).await?;
+    assert!(!accounts.web_session_stands(&token(2), long).await?);
+    Ok(())
+}
+
+#[tokio::test]
 async fn logout_ends_one_session_and_logout_everywhere_ends_all() -> TestResult {
     let (store, _) = a_store().await?;
     let accounts = store.accounts();
