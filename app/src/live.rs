@@ -135,7 +135,11 @@ impl Live {
     }
 }
 
-/// A `/ws` frame.
+/// The close code of a `/ws` socket whose web session ended (signed out, expired): the server
+/// sends it (`server::ws`), the page then goes to the sign-in page. 4000–4999 are for
+/// applications.
+pub const SESSION_ENDED: u16 = 4401;
+
 /// A frame from `/ws`, read (see [`parse_frame`]).
 #[derive(Debug, PartialEq)]
 #[allow(dead_code)] // read only in the browser
@@ -286,10 +290,7 @@ mod client {
     use wasm_bindgen::closure::Closure;
     use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-    use super::{Connection, Frame, Update, parse_frame};
-
-    /// The server closes the socket with this code when its web session ended (`server::ws`).
-    const SESSION_ENDED: u16 = 4401;
+    use super::{Connection, Frame, SESSION_ENDED, Update, parse_frame};
 
     /// Logged updates kept for late subscribers.
     const BUFFER: usize = 500;

@@ -39,6 +39,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use app::ctx::{CurrentUser, EmbedScope, EmbedView};
+pub use app::live::SESSION_ENDED;
 
 use crate::api::ApiError;
 use crate::auth::csrf::same_origin;
@@ -49,8 +50,6 @@ use crate::state::AppState;
 pub const HEARTBEAT: Duration = Duration::from_secs(20);
 /// Events read from the log per query.
 const PAGE: i64 = 200;
-/// The close code of a socket whose web session ended (4000–4999: for applications).
-pub const SESSION_ENDED: u16 = 4401;
 
 #[derive(Deserialize)]
 pub struct WsQuery {

@@ -119,11 +119,7 @@ async fn logout_ends_only_this_session() {
     let app = spawn_app().await;
     let email = unique_email();
     let first = app.signup(&email).await;
-    let second = app
-        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
-        .await
-        .session_cookie()
-        .unwrap();
+    let second = app.login(&email).await;
     let response = app.post_form("/auth/logout", "", Some(&first)).await;
     assert_eq!(response.location(), Some("/login"));
     assert!(
@@ -149,11 +145,7 @@ async fn logout_all_ends_every_session_of_the_user() {
     let app = spawn_app().await;
     let email = unique_email();
     let first = app.signup(&email).await;
-    let second = app
-        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
-        .await
-        .session_cookie()
-        .unwrap();
+    let second = app.login(&email).await;
     let other_user = app.signup(&unique_email()).await;
     let response = app.post_form("/auth/logout-all", "", Some(&second)).await;
     assert_eq!(response.location(), Some("/login"));

@@ -233,6 +233,17 @@ impl TestApp {
             .expect("signup sets the session cookie")
     }
 
+    /// Signs in with [`PASSWORD`] (another session of an existing user); returns its cookie.
+    pub async fn login(&self, email: &str) -> String {
+        let response = self
+            .post_form("/auth/login", &credentials(email, PASSWORD), None)
+            .await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+        response
+            .session_cookie()
+            .expect("login sets the session cookie")
+    }
+
     pub async fn me(&self, cookie: &str) -> TestResponse {
         self.get("/api/me", Some(cookie)).await
     }

@@ -401,17 +401,9 @@ async fn an_expired_access_token_is_refreshed_and_a_refused_refresh_signs_out() 
     assert_eq!(fake.counts.refresh.load(Ordering::SeqCst), 3);
 
     // The user signs out everywhere in the host app: our next refresh is refused.
-    let other = app
-        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
-        .await
-        .session_cookie()
-        .expect("a second session");
+    let other = app.login(&email).await;
     fake.set_access_ttl(20);
-    let other_due = app
-        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
-        .await
-        .session_cookie()
-        .expect("a third session, due for refresh");
+    let other_due = app.login(&email).await;
     fake.revoke_all(id);
     let me = app.me(&other_due).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.body);
@@ -432,11 +424,7 @@ async fn an_outage_of_supabase_auth_is_a_message_or_a_503_and_the_session_surviv
     let email = unique_email();
     fake.add_user(&email, PASSWORD);
     fake.set_access_ttl(20);
-    let cookie = app
-        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
-        .await
-        .session_cookie()
-        .expect("signed in");
+    let cookie = app.login(&email).await;
 
     fake.set_down(true);
     let refused = app
@@ -459,11 +447,7 @@ async fn the_supabase_tokens_are_stored_sealed() {
     let app = supabase_app(&fake).await;
     let email = unique_email();
     fake.add_user(&email, PASSWORD);
-    let cookie = app
-        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
-        .await
-        .session_cookie()
-        .expect("signed in");
+    let cookie = app.login(&email).await;
     assert_eq!(app.me(&cookie).await.status, StatusCode::OK);
 
     let mut owner = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url)

@@ -232,16 +232,12 @@ async fn closed_within(socket: &mut Socket, limit: Duration) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_closes_when_its_session_ends_and_only_that_one() {
-    use crate::helpers::{PASSWORD, credentials, spawn_app};
+    use crate::helpers::spawn_app;
     let app = spawn_app().await;
     let addr = app.listen().await;
     let email = unique_email();
     let first = app.signup(&email).await;
-    let second = app
-        .post_form("/auth/login", &credentials(&email, PASSWORD), None)
-        .await
-        .session_cookie()
-        .unwrap();
+    let second = app.login(&email).await;
     let mut ended = open(addr, Some(&first), None, None).await.unwrap();
     let mut kept = open(addr, Some(&second), None, None).await.unwrap();
     assert_eq!(next(&mut ended).await["type"], "hello");

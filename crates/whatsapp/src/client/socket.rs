@@ -117,7 +117,9 @@ pub async fn connect(dial: Dial<'_>) -> Result<(Connection, Incoming), ClientErr
         // Stanzas are small; the defaults (128 KiB read buffer) would dominate an idle
         // account's memory. The codec zero-fills this much before each read, so an idle account
         // keeps it resident: 2 KiB instead of 8 saved ~4 KiB per account after a restart
-        // (engine-bench, N=100); a larger frame still reserves its full length.
+        // (engine-bench, N=100); a larger frame still reserves its full length. (It bounds the
+        // reads, not the buffer: tungstenite 0.29 keeps the handshake's 4 KiB buffer as the
+        // frame buffer — heaptrack, 2026-12-07.)
         .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
         .max_message_size(Some(32 << 20))
